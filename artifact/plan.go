@@ -1,0 +1,273 @@
+package artifact
+
+import (
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"strings"
+
+	modelspec "github.com/modelpack/model-spec/specs-go/v1"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Limits cap what a manifest may ask of the puller. The zero value of each
+// field means its documented default.
+type Limits struct {
+	// MaxLayers <= 0 means 10,000.
+	MaxLayers int
+	// MaxLayerSize <= 0 means 1 TiB.
+	MaxLayerSize int64
+	// MaxExpansion bounds what a compressed tar layer without a declared
+	// file size may unpack to, as a multiple of its blob size. <= 0 means 100.
+	MaxExpansion int64
+}
+
+func (l Limits) maxLayers() int {
+	if l.MaxLayers <= 0 {
+		return 10000
+	}
+	return l.MaxLayers
+}
+
+func (l Limits) maxLayerSize() int64 {
+	if l.MaxLayerSize <= 0 {
+		return 1 << 40
+	}
+	return l.MaxLayerSize
+}
+
+func (l Limits) maxExpansion() int64 {
+	if l.MaxExpansion <= 0 {
+		return 100
+	}
+	return l.MaxExpansion
+}
+
+// MaxManifestSize caps manifests and configs read from a registry.
+const MaxManifestSize = 4 << 20
+
+// maxAnnotation caps the file metadata annotation before it is parsed.
+const maxAnnotation = 64 << 10
+
+// Kind names the flavour of artifact a manifest is.
+type Kind string
+
+const (
+	KindModelPack       Kind = "modelpack"
+	KindModelPackLegacy Kind = "modelpack-cnai" // pre-CNCF org.cnai names
+	KindORAS            Kind = "oras-files"     // plain ORAS file artifact
+)
+
+// Entry is one layer of a plan and how to write it.
+type Entry struct {
+	// Path is where a raw layer's file goes, or the path a tar layer was
+	// annotated with (its entries carry their own paths).
+	Path   string
+	Layer  ocispec.Descriptor
+	Format Format
+	// Mode of a raw layer's file (permission bits).
+	Mode fs.FileMode
+	// DeclaredSize is the unpacked size from the file metadata annotation,
+	// or -1 when none was declared.
+	DeclaredSize int64
+	// DiffID is the digest of the uncompressed layer from the config, if known.
+	DiffID digest.Digest
+}
+
+// Plan is a validated manifest: every layer has a safe path, a known format
+// and sane sizes. Nothing is fetched to build it.
+type Plan struct {
+	Manifest ocispec.Manifest
+	Kind     Kind
+	Entries  []Entry
+	limits   Limits
+}
+
+// ParseManifest validates manifest bytes that have already been size-capped
+// and digest-checked, and returns the plan for unpacking them.
+func ParseManifest(data []byte, limits Limits) (*Plan, error) {
+	var m ocispec.Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%w: manifest is not valid JSON: %v", ErrNotModel, err)
+	}
+	switch m.MediaType {
+	case ocispec.MediaTypeImageManifest:
+	case "":
+		if m.SchemaVersion != 2 || m.Config.MediaType == "" {
+			return nil, fmt.Errorf("%w: not an OCI image manifest", ErrNotModel)
+		}
+	case ocispec.MediaTypeImageIndex:
+		return nil, fmt.Errorf("%w: reference names an index, not a model manifest", ErrNotModel)
+	default:
+		return nil, fmt.Errorf("%w: unsupported manifest media type %q", ErrNotModel, m.MediaType)
+	}
+	if len(m.Layers) == 0 {
+		return nil, fmt.Errorf("%w: manifest has no layers", ErrNotModel)
+	}
+	if n := len(m.Layers); n > limits.maxLayers() {
+		return nil, fmt.Errorf("%w: manifest has %d layers, more than the %d allowed", ErrLimit, n, limits.maxLayers())
+	}
+	p := &Plan{Manifest: m, Kind: kindOfManifest(m), limits: limits}
+	if p.Kind == "" {
+		return nil, fmt.Errorf("%w: artifact type %q, config %q: neither a ModelPack model nor files named with %s",
+			ErrNotModel, m.ArtifactType, m.Config.MediaType, ocispec.AnnotationTitle)
+	}
+	paths := newPathSet()
+	for i, l := range m.Layers {
+		e, err := p.entry(l)
+		if err != nil {
+			return nil, fmt.Errorf("layer %d (%s): %w", i, l.Digest, err)
+		}
+		if e.Format == FormatRaw {
+			err = paths.addFile(e.Path)
+		} else {
+			// A tar layer's entries are checked as they are extracted; its
+			// annotated path only has to be safe.
+			err = paths.addDir(e.Path)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("layer %d (%s): %w", i, l.Digest, err)
+		}
+		p.Entries = append(p.Entries, e)
+	}
+	return p, nil
+}
+
+func kindOfManifest(m ocispec.Manifest) Kind {
+	switch {
+	case m.ArtifactType == modelspec.ArtifactTypeModelManifest || m.Config.MediaType == modelspec.MediaTypeModelConfig:
+		return KindModelPack
+	case m.ArtifactType == legacyArtifactType || m.Config.MediaType == legacyConfigType:
+		return KindModelPackLegacy
+	}
+	for _, l := range m.Layers {
+		if l.Annotations[ocispec.AnnotationTitle] == "" {
+			return ""
+		}
+	}
+	return KindORAS
+}
+
+func (p *Plan) entry(l ocispec.Descriptor) (Entry, error) {
+	if err := l.Digest.Validate(); err != nil {
+		return Entry{}, fmt.Errorf("%w: bad digest %q: %v", ErrNotModel, l.Digest, err)
+	}
+	if l.Digest.Algorithm() != digest.SHA256 && l.Digest.Algorithm() != digest.SHA512 {
+		return Entry{}, fmt.Errorf("%w: digest algorithm %q not accepted", ErrNotModel, l.Digest.Algorithm())
+	}
+	if l.Size < 0 || l.Size > p.limits.maxLayerSize() {
+		return Entry{}, fmt.Errorf("%w: declared size %d outside 0..%d", ErrLimit, l.Size, p.limits.maxLayerSize())
+	}
+	e := Entry{Layer: l, Mode: 0o644, DeclaredSize: -1}
+	var raw string
+	switch p.Kind {
+	case KindModelPack, KindModelPackLegacy:
+		raw = firstNonEmpty(l.Annotations[modelspec.AnnotationFilepath], l.Annotations[legacyAnnotPath], l.Annotations[ocispec.AnnotationTitle])
+		f, ok := modelLayerFormat(l.MediaType)
+		if !ok {
+			return Entry{}, fmt.Errorf("%w: unknown layer media type %q", ErrNotModel, l.MediaType)
+		}
+		e.Format = f
+	default:
+		raw = l.Annotations[ocispec.AnnotationTitle]
+		e.Format = genericLayerFormat(l.Annotations)
+	}
+	if raw == "" {
+		return Entry{}, fmt.Errorf("%w: layer names no file path", ErrUnsafePath)
+	}
+	clean, err := CleanPath(raw)
+	if err != nil {
+		return Entry{}, err
+	}
+	e.Path = clean
+	if err := e.readMetadata(firstNonEmpty(l.Annotations[modelspec.AnnotationFileMetadata], l.Annotations[legacyAnnotMetadata])); err != nil {
+		return Entry{}, fmt.Errorf("%s: %w", clean, err)
+	}
+	return e, nil
+}
+
+// readMetadata takes the mode and size from the file metadata annotation.
+func (e *Entry) readMetadata(s string) error {
+	if s == "" {
+		return nil
+	}
+	if len(s) > maxAnnotation {
+		return fmt.Errorf("%w: file metadata annotation is %d bytes", ErrLimit, len(s))
+	}
+	var md struct {
+		Mode     uint32 `json:"mode"`
+		Size     *int64 `json:"size"`
+		Typeflag byte   `json:"typeflag"`
+	}
+	if err := json.Unmarshal([]byte(s), &md); err != nil {
+		return fmt.Errorf("%w: file metadata annotation: %v", ErrNotModel, err)
+	}
+	if p := fs.FileMode(md.Mode).Perm(); p != 0 {
+		e.Mode = p
+	}
+	isReg := md.Typeflag == 0 || md.Typeflag == '0'
+	if md.Size != nil && isReg {
+		if *md.Size < 0 {
+			return fmt.Errorf("%w: file metadata declares size %d", ErrSizeMismatch, *md.Size)
+		}
+		e.DeclaredSize = *md.Size
+		if e.Format == FormatRaw && *md.Size != e.Layer.Size {
+			return fmt.Errorf("%w: file metadata says %d bytes, layer says %d", ErrSizeMismatch, *md.Size, e.Layer.Size)
+		}
+	}
+	return nil
+}
+
+// ApplyConfig records the layers' diff IDs from a ModelPack config (already
+// size-capped and digest-checked), so unpacking can check uncompressed
+// content too. Configs of other artifact kinds are ignored.
+func (p *Plan) ApplyConfig(data []byte) (*modelspec.Model, error) {
+	if !isModelConfigType(p.Manifest.Config.MediaType) {
+		return nil, nil
+	}
+	var m modelspec.Model
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%w: model config: %v", ErrNotModel, err)
+	}
+	ids := m.ModelFS.DiffIDs
+	if len(ids) == 0 {
+		return &m, nil
+	}
+	if len(ids) != len(p.Entries) {
+		return nil, fmt.Errorf("%w: model config lists %d diff IDs for %d layers", ErrNotModel, len(ids), len(p.Entries))
+	}
+	for i := range p.Entries {
+		e := &p.Entries[i]
+		if err := ids[i].Validate(); err != nil {
+			return nil, fmt.Errorf("%w: model config diff ID %d: %v", ErrNotModel, i, err)
+		}
+		if e.Format == FormatRaw && ids[i] != e.Layer.Digest {
+			return nil, fmt.Errorf("%s: %w: config diff ID %s differs from raw layer digest %s", e.Path, ErrDigestMismatch, ids[i], e.Layer.Digest)
+		}
+		e.DiffID = ids[i]
+	}
+	return &m, nil
+}
+
+// Files lists the raw files a plan writes, for display before download.
+func (p *Plan) Files() []string {
+	out := make([]string, 0, len(p.Entries))
+	for _, e := range p.Entries {
+		name := e.Path
+		if e.Format != FormatRaw {
+			name += " (" + e.Format.String() + ")"
+		}
+		out = append(out, name)
+	}
+	return out
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if strings.TrimSpace(v) != "" {
+			return v
+		}
+	}
+	return ""
+}

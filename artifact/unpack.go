@@ -1,0 +1,240 @@
+package artifact
+
+import (
+	"archive/tar"
+	"bufio"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/vessel-oci/vessel/internal/iox"
+)
+
+// tarOverhead allows for tar headers, PAX records and padding on top of
+// the declared file sizes of a tar layer.
+const tarOverhead = 1 << 20
+
+// Unpacker writes the layers of a plan into a staging directory. Every write
+// goes through an os.Root, so no path, however crafted, lands outside it;
+// files are created exclusively, so no layer overwrites another's file.
+// It is safe for concurrent use by one goroutine per layer.
+type Unpacker struct {
+	root *os.Root
+	mu   sync.Mutex // guards paths
+	// paths holds what tar layers claimed; raw paths were checked by the plan.
+	paths  *pathSet
+	limits Limits
+}
+
+// NewUnpacker opens dir, an existing empty staging directory.
+func NewUnpacker(dir string, p *Plan) (*Unpacker, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	ps := newPathSet()
+	for _, e := range p.Entries {
+		if e.Format == FormatRaw {
+			ps.addFile(e.Path) // already known to be consistent
+		}
+	}
+	return &Unpacker{root: root, paths: ps, limits: p.limits}, nil
+}
+
+// Close releases the staging directory handle.
+func (u *Unpacker) Close() error { return u.root.Close() }
+
+// Write reads one layer's blob from r, checks it against the entry's digest
+// and size as it streams, and writes its file or files. progress, if not
+// nil, is told how many blob bytes were read.
+func (u *Unpacker) Write(ctx context.Context, e Entry, r io.Reader, progress func(n int64)) error {
+	vr := NewVerifyReader(&iox.ContextReader{Ctx: ctx, R: iox.Counting(r, progress)}, e.Layer)
+	var err error
+	if e.Format == FormatRaw {
+		err = u.writeRaw(e, vr)
+	} else {
+		err = u.writeTar(e, vr)
+	}
+	if err != nil {
+		return fmt.Errorf("%s (%s): %w", e.Path, e.Layer.Digest, err)
+	}
+	return nil
+}
+
+func (u *Unpacker) writeRaw(e Entry, vr *VerifyReader) error {
+	if err := u.writeFile(e.Path, e.Mode, vr, -1); err != nil {
+		return err
+	}
+	return vr.Verify()
+}
+
+// writeFile creates name exclusively and copies r into it, at most limit
+// bytes when limit >= 0, then fsyncs it.
+func (u *Unpacker) writeFile(name string, mode fs.FileMode, r io.Reader, limit int64) error {
+	if dir := path.Dir(name); dir != "." {
+		if err := u.root.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	f, err := u.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	if limit >= 0 {
+		r = io.LimitReader(r, limit)
+	}
+	_, err = io.Copy(f, r)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (u *Unpacker) writeTar(e Entry, vr *VerifyReader) error {
+	br := bufio.NewReaderSize(vr, 1<<16)
+	var stream io.Reader = br
+	var closeDec func()
+	switch e.Format {
+	case FormatTarGzip:
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return fmt.Errorf("%w: gzip: %v", ErrNotModel, err)
+		}
+		zr.Multistream(false)
+		stream, closeDec = zr, func() { zr.Close() }
+	case FormatTarZstd:
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
+		if err != nil {
+			return fmt.Errorf("%w: zstd: %v", ErrNotModel, err)
+		}
+		stream, closeDec = zr, zr.Close
+	}
+	if closeDec != nil {
+		defer closeDec()
+	}
+	// Bound what the layer may unpack to before reading a byte of it.
+	limit := e.Layer.Size
+	if e.Format != FormatTar {
+		if e.DeclaredSize >= 0 {
+			limit = e.DeclaredSize + tarOverhead
+		} else {
+			limit = e.Layer.Size*u.limits.maxExpansion() + tarOverhead
+		}
+	}
+	capped := &capReader{r: stream, left: limit}
+	var diff digest.Digester
+	var in io.Reader = capped
+	if e.DiffID != "" && e.Format != FormatTar {
+		diff = e.DiffID.Algorithm().Digester()
+		in = io.TeeReader(capped, diff.Hash())
+	}
+	if err := u.extract(in); err != nil {
+		return err
+	}
+	// Read what follows the tar's end marker, so both digests cover it all.
+	if _, err := io.Copy(io.Discard, in); err != nil {
+		return err
+	}
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		return err
+	}
+	if err := vr.Verify(); err != nil {
+		return err
+	}
+	if diff != nil && diff.Digest() != e.DiffID {
+		return fmt.Errorf("%w: uncompressed content is %s, config says %s", ErrDigestMismatch, diff.Digest(), e.DiffID)
+	}
+	return nil
+}
+
+// extract writes the regular files and directories of a tar stream.
+// Everything else (links, devices, fifos) is refused: a model has no use for
+// them and they are how archives escape their directory.
+func (u *Unpacker) extract(r io.Reader) error {
+	tr := tar.NewReader(r)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%w: tar: %v", ErrNotModel, err)
+		}
+		if hdr.Typeflag == tar.TypeXGlobalHeader {
+			continue
+		}
+		name, err := CleanPath(hdr.Name)
+		if err != nil {
+			return fmt.Errorf("tar entry: %w", err)
+		}
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			if err := u.claim(name, true); err != nil {
+				return err
+			}
+			if err := u.root.MkdirAll(name, 0o755); err != nil {
+				return err
+			}
+		case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // TypeRegA still appears in old archives.
+			if hdr.Size < 0 {
+				return fmt.Errorf("%w: tar entry %q declares size %d", ErrSizeMismatch, name, hdr.Size)
+			}
+			if err := u.claim(name, false); err != nil {
+				return err
+			}
+			mode := fs.FileMode(hdr.Mode).Perm()
+			if mode == 0 {
+				mode = 0o644
+			}
+			if err := u.writeFile(name, mode, tr, hdr.Size); err != nil {
+				return fmt.Errorf("tar entry %q: %w", name, err)
+			}
+		default:
+			return fmt.Errorf("%w: tar entry %q has type %q (only regular files and directories are unpacked)", ErrUnsupportedEntry, name, hdr.Typeflag)
+		}
+	}
+}
+
+func (u *Unpacker) claim(name string, dir bool) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if dir {
+		return u.paths.addDir(name)
+	}
+	return u.paths.addFile(name)
+}
+
+// capReader fails, rather than stops, once more than left bytes come: a
+// decompression bomb must be an error, not a silently truncated file.
+type capReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		var one [1]byte
+		if n, _ := c.r.Read(one[:]); n > 0 {
+			return 0, fmt.Errorf("%w: layer unpacks to more than its declared size", ErrLimit)
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
+}

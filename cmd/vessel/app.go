@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/vessel-oci/vessel/workflow"
+)
+
+// Exit codes, documented in README.md.
+const (
+	exitOK           = 0
+	exitError        = 1
+	exitUsage        = 2
+	exitVerification = 3
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// usageError marks a mistake in the command line.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// env carries the process's streams to commands, so an app can be built
+// fresh in a test with buffers for output.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+// NewApp builds the vessel command line.
+func NewApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	app := &cli.App{
+		Name:           "vessel",
+		Usage:          "ship ML models and datasets through OCI registries, signed and verified",
+		Version:        version,
+		Reader:         stdin,
+		Writer:         stdout,
+		ErrWriter:      stderr,
+		ExitErrHandler: func(*cli.Context, error) {}, // Run maps errors to exit codes
+		OnUsageError:   onUsageError,
+		Commands: []*cli.Command{
+			e.pushCommand(),
+			e.pullCommand(),
+			e.inspectCommand(),
+			e.serveCommand(),
+			e.loginCommand(),
+			e.logoutCommand(),
+		},
+	}
+	for _, c := range app.Commands {
+		c.OnUsageError = onUsageError
+	}
+	return app
+}
+
+func onUsageError(_ *cli.Context, err error, _ bool) error { return usageError{err} }
+
+// Run runs the app and returns the process exit code.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	app := NewApp(stdin, stdout, stderr)
+	err := app.RunContext(ctx, interspersed(app, args))
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "vessel: %v\n", err)
+	var ue usageError
+	switch {
+	case errors.As(err, &ue):
+		return exitUsage
+	case workflow.IsVerificationError(err):
+		fmt.Fprintln(stderr, "vessel: verification failed: nothing was written")
+		return exitVerification
+	}
+	return exitError
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/vessel-oci/vessel/registry"
+)
+
+// Flags are grouped by concern and shared between commands.
+
+func registryFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "plain-http", Usage: "use http:// instead of https:// (automatic for loopback hosts)", Category: "Registry"},
+		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra CA certificates for the registry", Category: "Registry"},
+		&cli.BoolFlag{Name: "insecure-skip-tls-verify", Usage: "accept any TLS certificate from the registry (dangerous)", Category: "Registry"},
+	}
+}
+
+func registryOptions(c *cli.Context) registry.Options {
+	return registry.Options{
+		PlainHTTP:             c.Bool("plain-http"),
+		CAFile:                c.String("ca-file"),
+		InsecureSkipTLSVerify: c.Bool("insecure-skip-tls-verify"),
+		UserAgent:             "vessel/" + version,
+	}
+}
+
+func outputFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "output format: text or json", Category: "Output"},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output", Category: "Output"},
+	}
+}
+
+// outputFormat validates --output.
+func outputFormat(c *cli.Context) (string, error) {
+	switch f := c.String("output"); f {
+	case "text", "json":
+		return f, nil
+	default:
+		return "", usagef("--output %q: want text or json", f)
+	}
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// args checks the positional arguments and returns them.
+func args(c *cli.Context, names ...string) ([]string, error) {
+	if c.NArg() != len(names) {
+		return nil, usagef("%s: want %d arguments (%s), got %d", c.Command.Name, len(names), strings.Join(names, " "), c.NArg())
+	}
+	return c.Args().Slice(), nil
+}
+
+// parseRef parses a reference argument as a usage error when malformed.
+func parseRef(s string) (registry.Reference, error) {
+	ref, err := registry.ParseReference(s)
+	if err != nil {
+		return registry.Reference{}, usageError{err}
+	}
+	return ref, nil
+}
+
+// keyValues parses repeated KEY=VALUE flags.
+func keyValues(flag string, vals []string) (map[string]string, error) {
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	m := make(map[string]string, len(vals))
+	for _, v := range vals {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok || k == "" {
+			return nil, usagef("--%s %q: want KEY=VALUE", flag, v)
+		}
+		m[k] = val
+	}
+	return m, nil
+}
+
+func humanSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func shortDigest(d fmt.Stringer) string {
+	s := d.String()
+	if i := strings.IndexByte(s, ':'); i >= 0 && len(s) > i+13 {
+		return s[:i+13]
+	}
+	return s
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/vessel-oci/vessel/registry"
+	"github.com/vessel-oci/vessel/workflow"
+)
+
+func (e *env) pullCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "pull",
+		Usage:     "download a model, verified, into a directory, atomically",
+		ArgsUsage: "REFERENCE DIR",
+		Description: `The reference is resolved to a digest once. The manifest is checked (size,
+digest, every path and size) before any file is fetched; every file is
+checked against its digest as it streams into a staging directory beside
+DIR, and only when all are complete is the staging directory renamed to
+DIR. On any failure DIR is left exactly as it was.
+Exit code 3 means verification failed (digest, size or path).`,
+		Flags: flagsOf([]cli.Flag{
+			&cli.BoolFlag{Name: "force", Usage: "replace DIR if it is not empty (atomically)"},
+			&cli.IntFlag{Name: "concurrency", Value: workflow.DefaultConcurrency, Usage: "layers downloaded at once", Category: "Transfer"},
+		}, registryFlags(), outputFlags()),
+		Action: func(c *cli.Context) error {
+			a, err := args(c, "REFERENCE", "DIR")
+			if err != nil {
+				return err
+			}
+			format, err := outputFormat(c)
+			if err != nil {
+				return err
+			}
+			ref, err := parseRef(a[0])
+			if err != nil {
+				return err
+			}
+			repo, err := registry.Open(c.Context, ref, registryOptions(c))
+			if err != nil {
+				return err
+			}
+			prog := newProgress(c, e.stderr, "pulled", 1)
+			res, err := workflow.Pull(c.Context, repo, a[1], workflow.PullOptions{
+				Concurrency: c.Int("concurrency"),
+				Force:       c.Bool("force"),
+				Progress:    prog.handle,
+			})
+			prog.finish(err == nil)
+			if err != nil {
+				return err
+			}
+			if format == "json" {
+				return writeJSON(e.stdout, res)
+			}
+			fmt.Fprintf(e.stdout, "%s -> %s (%d files)\n", res.Reference, res.Destination, len(res.Files))
+			return nil
+		},
+	}
+}

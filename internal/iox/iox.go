@@ -1,0 +1,49 @@
+// Package iox holds the small reader wrappers that several vessel packages
+// stream through.
+package iox
+
+import (
+	"context"
+	"io"
+)
+
+// CountingReader calls Fn with the byte count of every read, for progress.
+type CountingReader struct {
+	R  io.Reader
+	Fn func(n int64)
+}
+
+func (c *CountingReader) Read(p []byte) (int, error) {
+	n, err := c.R.Read(p)
+	if n > 0 {
+		c.Fn(int64(n))
+	}
+	return n, err
+}
+
+// Counting wraps r so fn sees every read's count; a nil fn returns r.
+func Counting(r io.Reader, fn func(int64)) io.Reader {
+	if fn == nil {
+		return r
+	}
+	return &CountingReader{R: r, Fn: fn}
+}
+
+// ContextReader stops a long copy once Ctx is cancelled (Ctrl-C mid-file).
+type ContextReader struct {
+	Ctx context.Context
+	R   io.Reader
+}
+
+func (c *ContextReader) Read(p []byte) (int, error) {
+	if err := c.Ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.R.Read(p)
+}
+
+// ReadCloser joins a reader with the closer of what it wraps.
+type ReadCloser struct {
+	io.Reader
+	io.Closer
+}

@@ -1,0 +1,286 @@
+package registry
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/content/oci"
+	"oras.land/oras-go/v2/errdef"
+	orasregistry "oras.land/oras-go/v2/registry"
+	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2/registry/remote/auth"
+	"oras.land/oras-go/v2/registry/remote/credentials"
+	"oras.land/oras-go/v2/registry/remote/retry"
+)
+
+// Caps on what a registry may send back.
+const (
+	// MaxManifestSize caps a manifest (the OCI distribution spec's
+	// recommended minimum a registry must accept is 4 MiB).
+	MaxManifestSize = 4 << 20
+	// MaxReferrers caps the referrers examined for one artifact.
+	MaxReferrers = 1000
+)
+
+// Options configure how a Repository reaches its registry. The zero value
+// uses HTTPS with the system roots (plain HTTP on loopback hosts) and the
+// Docker credential store.
+type Options struct {
+	// PlainHTTP uses http:// for any host. Loopback hosts use it anyway.
+	PlainHTTP bool
+	// CAFile adds a PEM bundle of trusted roots for a private registry.
+	CAFile string
+	// InsecureSkipTLSVerify accepts any server certificate.
+	InsecureSkipTLSVerify bool
+	// Credentials looks up logins; nil means the Docker config and its
+	// credential helpers (DOCKER_CONFIG or ~/.docker/config.json).
+	Credentials credentials.Store
+	// UserAgent is sent with every request.
+	UserAgent string
+	// CreateLayout creates an OCI layout directory that does not exist yet
+	// (for pushes); otherwise a missing layout is an error.
+	CreateLayout bool
+}
+
+// Target is what a Repository needs from its store: content, tags and the
+// graph (referrers). oras-go's remote repository and OCI layout store both
+// provide it.
+type Target interface {
+	oras.GraphTarget
+	Resolve(ctx context.Context, reference string) (ocispec.Descriptor, error)
+}
+
+var (
+	_ Target = (*remote.Repository)(nil)
+	_ Target = (*oci.Store)(nil)
+)
+
+// Repository is one repository of a registry, or one OCI layout, together
+// with the reference that named it.
+type Repository struct {
+	Ref    Reference
+	Target Target
+}
+
+// Open connects to the repository ref names. A missing layout directory is
+// an error unless opts.CreateLayout is set.
+func Open(ctx context.Context, ref Reference, opts Options) (*Repository, error) {
+	if ref.IsLayout() {
+		if _, err := os.Stat(filepath.Join(ref.Layout, ocispec.ImageLayoutFile)); err != nil && !opts.CreateLayout {
+			return nil, fmt.Errorf("open OCI layout %s: %w", ref.Layout, err)
+		}
+		store, err := oci.NewWithContext(ctx, ref.Layout)
+		if err != nil {
+			return nil, fmt.Errorf("open OCI layout %s: %w", ref.Layout, err)
+		}
+		return &Repository{Ref: ref, Target: store}, nil
+	}
+	client, err := NewClient(ref.Registry, opts)
+	if err != nil {
+		return nil, err
+	}
+	repo, err := remote.NewRepository(ref.Registry + "/" + ref.Repository)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %v", ErrBadReference, ref, err)
+	}
+	repo.Client = client
+	repo.PlainHTTP = opts.PlainHTTP || IsLoopback(ref.Registry)
+	repo.MaxMetadataBytes = MaxManifestSize
+	repo.ReferrerListMaxPages = 20
+	return &Repository{Ref: ref, Target: repo}, nil
+}
+
+// NewClient returns an authenticating, retrying HTTP client for a registry host.
+func NewClient(host string, opts Options) (*auth.Client, error) {
+	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: opts.InsecureSkipTLSVerify} //nolint:gosec // opt-in, named Insecure.
+	if opts.CAFile != "" {
+		pem, err := os.ReadFile(opts.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("read CA file: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA file %s: no PEM certificates found", opts.CAFile)
+		}
+		tlsConf.RootCAs = pool
+	}
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	base.TLSClientConfig = tlsConf
+	store := opts.Credentials
+	if store == nil {
+		var err error
+		if store, err = DockerCredentials(); err != nil {
+			return nil, err
+		}
+	}
+	c := &auth.Client{
+		Client:     &http.Client{Transport: retry.NewTransport(base)},
+		Cache:      auth.NewCache(),
+		Credential: credentials.Credential(store),
+		Header:     http.Header{},
+	}
+	if opts.UserAgent != "" {
+		c.Header.Set("User-Agent", opts.UserAgent)
+	}
+	if IsLoopback(host) {
+		// A local registry's token service is local too; oras-go blocks
+		// loopback realms by default to stop a remote registry sending
+		// tokens requests there.
+		c.BlockedRealmPrefixes = []netip.Prefix{}
+	}
+	return c, nil
+}
+
+// DockerCredentials opens the Docker credential store (DOCKER_CONFIG or
+// ~/.docker/config.json, with its credential helpers).
+func DockerCredentials() (credentials.Store, error) {
+	s, err := credentials.NewStoreFromDocker(credentials.StoreOptions{AllowPlaintextPut: true, DetectDefaultNativeStore: true})
+	if err != nil {
+		return nil, fmt.Errorf("open Docker credential store: %w", err)
+	}
+	return s, nil
+}
+
+// Resolve looks up the reference's tag or digest once and returns the
+// manifest descriptor; all later work should use its digest.
+func (r *Repository) Resolve(ctx context.Context) (ocispec.Descriptor, error) {
+	ref := r.Ref.Ref()
+	if ref == "" {
+		return ocispec.Descriptor{}, fmt.Errorf("%w %s: name a tag or a digest", ErrBadReference, r.Ref)
+	}
+	desc, err := r.Target.Resolve(ctx, ref)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("resolve %s: %w", r.Ref, err)
+	}
+	if r.Ref.Digest != "" && desc.Digest != r.Ref.Digest {
+		return ocispec.Descriptor{}, fmt.Errorf("resolve %s: %w: registry answered %s", r.Ref, ErrDigestMismatch, desc.Digest)
+	}
+	return desc, nil
+}
+
+// FetchManifest reads a manifest (or config, or any small blob) capped at
+// MaxManifestSize and checked against desc's digest and size.
+func (r *Repository) FetchManifest(ctx context.Context, desc ocispec.Descriptor) ([]byte, error) {
+	if desc.Size < 0 || desc.Size > MaxManifestSize {
+		return nil, fmt.Errorf("fetch %s: %w: %d bytes (cap %d)", desc.Digest, ErrTooLarge, desc.Size, MaxManifestSize)
+	}
+	rc, err := r.Target.Fetch(ctx, desc)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", desc.Digest, err)
+	}
+	defer rc.Close()
+	data, err := content.ReadAll(rc, desc)
+	if err != nil {
+		if errors.Is(err, content.ErrMismatchedDigest) || errors.Is(err, content.ErrTrailingData) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("fetch %s: %w: %v", desc.Digest, ErrDigestMismatch, err)
+		}
+		return nil, fmt.Errorf("fetch %s: %w", desc.Digest, err)
+	}
+	return data, nil
+}
+
+// FetchBlob opens a blob. The stream is not verified: callers check it as
+// it arrives (artifact.VerifyReader).
+func (r *Repository) FetchBlob(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	rc, err := r.Target.Fetch(ctx, desc)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", desc.Digest, err)
+	}
+	return rc, nil
+}
+
+// Exists reports whether the repository already has desc.
+func (r *Repository) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
+	ok, err := r.Target.Exists(ctx, desc)
+	if err != nil {
+		return false, fmt.Errorf("check %s: %w", desc.Digest, err)
+	}
+	return ok, nil
+}
+
+// PushBlob uploads a blob unless the repository has it already; it returns
+// whether bytes were sent.
+func (r *Repository) PushBlob(ctx context.Context, desc ocispec.Descriptor, open func() (io.ReadCloser, error)) (bool, error) {
+	if ok, err := r.Exists(ctx, desc); err != nil || ok {
+		return false, err
+	}
+	rc, err := open()
+	if err != nil {
+		return false, err
+	}
+	defer rc.Close()
+	if err := r.Target.Push(ctx, desc, rc); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
+		return false, fmt.Errorf("upload %s: %w", desc.Digest, err)
+	}
+	return true, nil
+}
+
+// PushManifest uploads a manifest and, when tag is not empty, points tag at
+// it. Callers push every blob first, so a tag never names an incomplete
+// artifact; on a remote registry the manifest and tag go in one request.
+func (r *Repository) PushManifest(ctx context.Context, desc ocispec.Descriptor, data []byte, tag string) error {
+	exists, err := r.Exists(ctx, desc)
+	if err != nil {
+		return err
+	}
+	if rp, ok := r.Target.(orasregistry.ReferencePusher); ok && tag != "" && !exists {
+		if err := rp.PushReference(ctx, desc, bytesReader(data), tag); err != nil {
+			return fmt.Errorf("push manifest %s as %s: %w", desc.Digest, tag, err)
+		}
+		return nil
+	}
+	if !exists {
+		if err := r.Target.Push(ctx, desc, bytesReader(data)); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
+			return fmt.Errorf("push manifest %s: %w", desc.Digest, err)
+		}
+	}
+	if tag != "" {
+		if err := r.Target.Tag(ctx, desc, tag); err != nil {
+			return fmt.Errorf("tag %s as %s: %w", desc.Digest, tag, err)
+		}
+	}
+	return nil
+}
+
+// Referrers lists the manifests whose subject is desc, through the referrers
+// API or, where a registry lacks it, the referrers tag schema. At most
+// MaxReferrers are returned; more is an error, not a silent truncation.
+// The entries are the registry's word only: callers fetch and check each.
+func (r *Repository) Referrers(ctx context.Context, desc ocispec.Descriptor, artifactType string) ([]ocispec.Descriptor, error) {
+	var out []ocispec.Descriptor
+	if lister, ok := r.Target.(orasregistry.ReferrerLister); ok {
+		err := lister.Referrers(ctx, desc, artifactType, func(page []ocispec.Descriptor) error {
+			out = append(out, page...)
+			if len(out) > MaxReferrers {
+				return fmt.Errorf("%w: more than %d referrers", ErrTooLarge, MaxReferrers)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list referrers of %s: %w", desc.Digest, err)
+		}
+		return out, nil
+	}
+	out, err := orasregistry.Referrers(ctx, r.Target, desc, artifactType)
+	if err != nil {
+		return nil, fmt.Errorf("list referrers of %s: %w", desc.Digest, err)
+	}
+	if len(out) > MaxReferrers {
+		return nil, fmt.Errorf("list referrers of %s: %w: more than %d referrers", desc.Digest, ErrTooLarge, MaxReferrers)
+	}
+	return out, nil
+}

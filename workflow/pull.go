@@ -1,0 +1,257 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	modelspec "github.com/modelpack/model-spec/specs-go/v1"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+
+	"github.com/vessel-oci/vessel/artifact"
+	"github.com/vessel-oci/vessel/registry"
+)
+
+// Resolved is a model manifest that has been resolved to a digest, fetched
+// within its cap, digest-checked and parsed into a safe plan. Nothing of
+// the model's files has been fetched yet.
+type Resolved struct {
+	// Ref is the reference pinned to Desc's digest.
+	Ref    registry.Reference
+	Desc   ocispec.Descriptor
+	Plan   *artifact.Plan
+	Config *modelspec.Model
+}
+
+// VerifyFunc decides whether a resolved model may be pulled. It runs after
+// the manifest is resolved and checked and before any layer is fetched, so
+// a refused model costs one manifest and a few small fetches.
+type VerifyFunc func(ctx context.Context, repo *registry.Repository, m *Resolved) error
+
+// PullOptions configure Pull. The zero value pulls DefaultConcurrency layers
+// at once with artifact's default limits and refuses a non-empty destination.
+type PullOptions struct {
+	// Concurrency <= 0 means DefaultConcurrency.
+	Concurrency int
+	// Force replaces a non-empty destination (atomically, where the OS can).
+	Force bool
+	Limits artifact.Limits
+	// Verify is the trust check; nil checks nothing but integrity.
+	Verify   VerifyFunc
+	Progress ProgressFunc
+}
+
+// PullResult is what a pull wrote.
+type PullResult struct {
+	Reference   string        `json:"reference"`
+	Digest      digest.Digest `json:"digest"`
+	Kind        artifact.Kind `json:"kind"`
+	Destination string        `json:"destination"`
+	Files       []File        `json:"files"`
+}
+
+// Resolve turns repo's reference into a checked plan: tag looked up once,
+// manifest capped and digest-checked, every path and size validated, the
+// ModelPack config (if any) fetched and checked the same way.
+func Resolve(ctx context.Context, repo *registry.Repository, limits artifact.Limits) (*Resolved, error) {
+	desc, err := repo.Resolve(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if desc.MediaType == ocispec.MediaTypeImageIndex {
+		return nil, fmt.Errorf("%s: %w: it is an index; name one of its manifests", repo.Ref, artifact.ErrNotModel)
+	}
+	pinned := repo.Ref.WithDigest(desc.Digest)
+	data, err := repo.FetchManifest(ctx, desc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: manifest: %w", pinned, err)
+	}
+	plan, err := artifact.ParseManifest(data, limits)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", pinned, err)
+	}
+	r := &Resolved{Ref: pinned, Desc: desc, Plan: plan}
+	cfg := plan.Manifest.Config
+	if cfg.MediaType == modelspec.MediaTypeModelConfig || plan.Kind == artifact.KindModelPackLegacy {
+		data, err := repo.FetchManifest(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("%s: config: %w", pinned, err)
+		}
+		if r.Config, err = plan.ApplyConfig(data); err != nil {
+			return nil, fmt.Errorf("%s: %w", pinned, err)
+		}
+	}
+	return r, nil
+}
+
+// Pull fetches the model repo names into dest, verified and atomically:
+// layers stream into a staging directory beside dest, each checked against
+// its digest and size as it arrives, and only when all of them are complete
+// and synced is the staging directory renamed into place. On any failure
+// dest is as it was and the staging directory is gone.
+func Pull(ctx context.Context, repo *registry.Repository, dest string, opts PullOptions) (*PullResult, error) {
+	m, err := Resolve(ctx, repo, opts.Limits)
+	if err != nil {
+		return nil, fmt.Errorf("pull %w", err)
+	}
+	if opts.Verify != nil {
+		if err := opts.Verify(ctx, repo, m); err != nil {
+			return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
+		}
+	}
+	dest, err = filepath.Abs(dest)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkDestination(dest, opts.Force); err != nil {
+		return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
+	}
+	parent := filepath.Dir(dest)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
+	}
+	staging, err := os.MkdirTemp(parent, ".vessel-pull-*")
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: staging: %w", m.Ref, err)
+	}
+	defer os.RemoveAll(staging) // after a successful commit it holds only what was replaced, or nothing
+
+	if err := download(ctx, repo, m, staging, opts); err != nil {
+		return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
+	}
+	if err := commit(staging, dest); err != nil {
+		return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
+	}
+	res := &PullResult{Reference: m.Ref.String(), Digest: m.Desc.Digest, Kind: m.Plan.Kind, Destination: dest}
+	for _, e := range m.Plan.Entries {
+		res.Files = append(res.Files, File{Path: e.Path, Digest: e.Layer.Digest, Size: e.Layer.Size, MediaType: e.Layer.MediaType})
+	}
+	return res, nil
+}
+
+// download writes every layer of m into staging, concurrently.
+func download(ctx context.Context, repo *registry.Repository, m *Resolved, staging string, opts PullOptions) error {
+	var total int64
+	for _, e := range m.Plan.Entries {
+		total += e.Layer.Size
+	}
+	opts.Progress.emit(Event{Kind: EventPlan, Size: total})
+	u, err := artifact.NewUnpacker(staging, m.Plan)
+	if err != nil {
+		return err
+	}
+	defer u.Close()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(concurrency(opts.Concurrency))
+	for _, e := range m.Plan.Entries {
+		g.Go(func() error {
+			p := opts.Progress
+			p.emit(Event{Kind: EventStart, Phase: PhaseDownload, Path: e.Path, Digest: e.Layer.Digest, Size: e.Layer.Size})
+			rc, err := repo.FetchBlob(gctx, e.Layer)
+			if err != nil {
+				return fmt.Errorf("%s: %w", e.Path, err)
+			}
+			defer rc.Close()
+			if err := u.Write(gctx, e, rc, p.bytes(PhaseDownload, e.Path, e.Layer.Digest)); err != nil {
+				return err
+			}
+			p.emit(Event{Kind: EventDone, Phase: PhaseDownload, Path: e.Path, Digest: e.Layer.Digest, Size: e.Layer.Size})
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return syncDirs(staging)
+}
+
+// checkDestination refuses a destination that is not a directory, or that
+// holds anything when force is off.
+func checkDestination(dest string, force bool) error {
+	fi, err := os.Lstat(dest)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("destination %s exists and is not a directory", dest)
+	}
+	if force {
+		return nil
+	}
+	d, err := os.Open(dest)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if _, err := d.Readdirnames(1); err == io.EOF {
+		return nil
+	}
+	return fmt.Errorf("%w: %s (use --force to replace it)", ErrDestinationExists, dest)
+}
+
+// commit moves the finished staging directory to dest. When dest exists it
+// swaps the two in one step (renameat2 RENAME_EXCHANGE), so there is no
+// moment without a complete directory; the old contents are left in staging
+// for the caller to remove.
+func commit(staging, dest string) error {
+	if err := os.Chmod(staging, 0o755); err != nil {
+		return err
+	}
+	_, err := os.Lstat(dest)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		err = os.Rename(staging, dest)
+	case err == nil:
+		err = unix.Renameat2(unix.AT_FDCWD, staging, unix.AT_FDCWD, dest, unix.RENAME_EXCHANGE)
+		if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL) {
+			err = swapByRename(staging, dest)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("move into place: %w", err)
+	}
+	return syncDir(filepath.Dir(dest))
+}
+
+// swapByRename is the fallback where the filesystem cannot exchange: a
+// short window exists in which dest is missing, never one where it is partial.
+func swapByRename(staging, dest string) error {
+	old := staging + ".old"
+	if err := os.Rename(dest, old); err != nil {
+		return err
+	}
+	if err := os.Rename(staging, dest); err != nil {
+		_ = os.Rename(old, dest)
+		return err
+	}
+	return os.Rename(old, staging)
+}
+
+// syncDirs fsyncs every directory under root, so new entries survive a crash.
+func syncDirs(root string) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		return syncDir(p)
+	})
+}
+
+func syncDir(p string) error {
+	d, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,136 @@
+package workflow
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/vessel-oci/vessel/artifact"
+	"github.com/vessel-oci/vessel/internal/iox"
+	"github.com/vessel-oci/vessel/registry"
+)
+
+// DefaultConcurrency is how many files move at once when an option is <= 0.
+const DefaultConcurrency = 4
+
+// PushOptions configure Push. The zero value packs every file with its
+// default media type and moves DefaultConcurrency files at once.
+type PushOptions struct {
+	Scan        artifact.ScanOptions
+	Info        artifact.Info
+	Annotations map[string]string
+	// Concurrency <= 0 means DefaultConcurrency.
+	Concurrency int
+	Progress    ProgressFunc
+}
+
+// PushResult is what a push produced.
+type PushResult struct {
+	// Reference names the pushed manifest by digest.
+	Reference string        `json:"reference"`
+	Tag       string        `json:"tag,omitempty"`
+	Digest    digest.Digest `json:"digest"`
+	Size      int64         `json:"size"`
+	Files     []File        `json:"files"`
+	// BytesSent counts blob bytes actually uploaded; blobs the registry
+	// already had are not sent again.
+	BytesSent int64 `json:"bytesSent"`
+}
+
+// Push packs dir as a ModelPack artifact and uploads it to repo. Each file
+// is hashed and then uploaded by the same worker, so uploads of early files
+// overlap hashing of later ones. The manifest, and with it the tag, goes
+// last: a failed push never leaves a tag on an incomplete artifact.
+func Push(ctx context.Context, repo *registry.Repository, dir string, opts PushOptions) (*PushResult, error) {
+	files, err := artifact.Scan(dir, opts.Scan)
+	if err != nil {
+		return nil, fmt.Errorf("push %s: %w", dir, err)
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("push %s: %w: no files to pack", dir, artifact.ErrNotModel)
+	}
+	var total int64
+	for _, f := range files {
+		total += f.Size
+	}
+	opts.Progress.emit(Event{Kind: EventPlan, Size: total})
+	layers := make([]ocispec.Descriptor, len(files))
+	sent := make([]bool, len(files))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(concurrency(opts.Concurrency))
+	for i, f := range files {
+		g.Go(func() error {
+			l, s, err := pushFile(gctx, repo, f, opts.Progress)
+			layers[i], sent[i] = l, s
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("push %s to %s: %w", dir, repo.Ref, err)
+	}
+
+	config, configDesc, err := artifact.Config(dir, layers, opts.Info)
+	if err != nil {
+		return nil, fmt.Errorf("push %s: config: %w", dir, err)
+	}
+	if _, err := repo.PushBlob(ctx, configDesc, bytesOpener(config)); err != nil {
+		return nil, fmt.Errorf("push %s to %s: config: %w", dir, repo.Ref, err)
+	}
+	manifest, desc, err := artifact.Manifest(configDesc, layers, opts.Annotations)
+	if err != nil {
+		return nil, fmt.Errorf("push %s: %w", dir, err)
+	}
+	if err := repo.PushManifest(ctx, desc, manifest, repo.Ref.Tag); err != nil {
+		return nil, fmt.Errorf("push %s to %s: %w", dir, repo.Ref, err)
+	}
+
+	res := &PushResult{
+		Reference: repo.Ref.WithDigest(desc.Digest).String(),
+		Tag:       repo.Ref.Tag,
+		Digest:    desc.Digest,
+		Size:      desc.Size,
+	}
+	for i, l := range layers {
+		res.Files = append(res.Files, File{Path: files[i].Path, Digest: l.Digest, Size: l.Size, MediaType: l.MediaType, Sent: sent[i]})
+		if sent[i] {
+			res.BytesSent += l.Size
+		}
+	}
+	return res, nil
+}
+
+// pushFile hashes one file and uploads it unless the registry has it.
+func pushFile(ctx context.Context, repo *registry.Repository, f artifact.File, progress ProgressFunc) (ocispec.Descriptor, bool, error) {
+	progress.emit(Event{Kind: EventStart, Phase: PhaseHash, Path: f.Path, Size: f.Size})
+	d, err := artifact.HashFile(ctx, f, progress.bytes(PhaseHash, f.Path, ""))
+	if err != nil {
+		return ocispec.Descriptor{}, false, err
+	}
+	layer := artifact.Layer(f, d)
+	progress.emit(Event{Kind: EventStart, Phase: PhaseUpload, Path: f.Path, Digest: d, Size: f.Size})
+	count := progress.bytes(PhaseUpload, f.Path, d)
+	sent, err := repo.PushBlob(ctx, layer, func() (io.ReadCloser, error) {
+		fh, err := os.Open(f.Source)
+		if err != nil {
+			return nil, err
+		}
+		return iox.ReadCloser{Reader: &iox.ContextReader{Ctx: ctx, R: iox.Counting(fh, count)}, Closer: fh}, nil
+	})
+	if err != nil {
+		return ocispec.Descriptor{}, false, fmt.Errorf("%s: %w", f.Path, err)
+	}
+	progress.emit(Event{Kind: EventDone, Phase: PhaseUpload, Path: f.Path, Digest: d, Size: f.Size, Skipped: !sent})
+	return layer, sent, nil
+}
+
+func concurrency(n int) int {
+	if n <= 0 {
+		return DefaultConcurrency
+	}
+	return n
+}
