@@ -3,6 +3,7 @@ module github.com/vessel-oci/vessel
 go 1.26.0
 
 require (
+	github.com/google/go-containerregistry v0.22.1
 	github.com/klauspost/compress v1.20.4
 	github.com/modelpack/model-spec v0.0.7
 	github.com/olareg/olareg v0.2.2
