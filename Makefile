@@ -1,0 +1,56 @@
+# vessel: the two commands a newcomer needs are `make demo` and `make test`.
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+FUZZTIME ?= 10s
+
+# Fuzz targets run briefly by `make test`: package:Target.
+FUZZ_TARGETS := \
+	./artifact:FuzzCleanPath \
+	./artifact:FuzzParseManifest \
+	./artifact:FuzzUnpackTar \
+	./registry:FuzzParseReference
+
+.PHONY: all build tools tools-cosign test unit fuzz e2e demo bench clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/vessel ./cmd/vessel
+
+# Pinned third-party binaries (oras, CNCF Distribution) into .bin/, cached.
+tools:
+	hack/install-tools.sh light
+
+tools-cosign:
+	hack/install-tools.sh cosign
+
+# Everything CI runs: vet, unit tests, brief fuzzing, end-to-end tests
+# against real registry processes and real third-party clients.
+test: unit fuzz e2e
+
+unit:
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./e2e/...
+	$(GO) test -race -count=1 ./...
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test $$pkg -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME); \
+	done
+
+e2e: tools
+	$(GO) test -tags e2e -count=1 -timeout 20m ./e2e/...
+
+# Build vessel and run its main job against an embedded registry.
+demo: build
+	VESSEL=bin/vessel hack/demo.sh
+
+# Push/pull throughput and peak RSS, vessel vs oras, against Distribution.
+bench: build tools
+	$(GO) run ./hack/bench -vessel bin/vessel
+
+clean:
+	rm -rf bin
