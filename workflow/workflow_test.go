@@ -464,3 +464,29 @@ func TestInspectListsFilesAndReferrers(t *testing.T) {
 		})
 	}
 }
+
+func TestInterruptedPullLeavesNothing(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	host := testutil.Registry(t, testutil.Olareg, nil)
+	if _, err := workflow.Push(ctx, open(t, host+"/x/m:v1"), writeModel(t), workflow.PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	parent := t.TempDir()
+	testutil.WriteTree(t, parent, map[string]string{"m/old.txt": "old"})
+	before := testutil.HashTree(t, parent)
+	_, err := workflow.Pull(ctx, open(t, host+"/x/m:v1"), filepath.Join(parent, "m"), workflow.PullOptions{
+		Force: true,
+		Progress: func(e workflow.Event) {
+			if e.Kind == workflow.EventBytes {
+				cancel() // Ctrl-C while bytes are arriving
+			}
+		},
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if after := testutil.HashTree(t, parent); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("interrupted pull changed things:\nbefore %v\nafter  %v", before, after)
+	}
+}
