@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
@@ -21,12 +22,12 @@ type progress interface {
 	finish(ok bool)
 }
 
-func newProgress(c interface{ Bool(string) bool }, w io.Writer, verb string, phases int) progress {
+func newProgress(c interface{ Bool(string) bool }, w io.Writer, verb string) progress {
 	if c.Bool("quiet") {
 		return nopProgress{}
 	}
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		return newBars(w, phases)
+		return newBars(w)
 	}
 	return &lines{w: w, verb: verb}
 }
@@ -58,58 +59,72 @@ func (l *lines) handle(e workflow.Event) {
 
 func (l *lines) finish(bool) {}
 
-// bars draws a bar per file and a total with throughput. phases is how
-// many passes a file's bytes make (push: hash then upload; pull: one).
+// bars draws a bar per file, showing its current phase (hash, upload,
+// download), and a total of the bytes moved, with throughput.
 type bars struct {
-	mu     sync.Mutex
-	p      *mpb.Progress
-	total  *mpb.Bar
-	files  map[string]*mpb.Bar
-	phases int64
+	mu    sync.Mutex
+	p     *mpb.Progress
+	total *mpb.Bar
+	files map[string]*fileBar
 }
 
-func newBars(w io.Writer, phases int) *bars {
-	return &bars{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(32)), files: map[string]*mpb.Bar{}, phases: int64(phases)}
+type fileBar struct {
+	bar   *mpb.Bar
+	phase atomic.Value // workflow.Phase
 }
+
+func newBars(w io.Writer) *bars {
+	return &bars{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(32)), files: map[string]*fileBar{}}
+}
+
+// moves reports whether bytes of this phase are the ones the total counts.
+func moves(p workflow.Phase) bool { return p == workflow.PhaseUpload || p == workflow.PhaseDownload }
 
 func (b *bars) handle(e workflow.Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch e.Kind {
 	case workflow.EventPlan:
-		b.total = b.p.AddBar(e.Size*b.phases, mpb.BarPriority(1<<30),
-			mpb.PrependDecorators(decor.Name("total", decor.WCSyncSpaceR)),
+		b.total = b.p.AddBar(e.Size, mpb.BarPriority(1<<30),
+			mpb.PrependDecorators(decor.Name("total", decor.WCSyncSpaceR), decor.Name("", decor.WCSyncSpaceR)),
 			mpb.AppendDecorators(decor.CountersKibiByte("% .1f / % .1f"), decor.Name("  "), decor.AverageSpeed(decor.SizeB1024(0), "% .1f")))
 	case workflow.EventStart:
-		if _, ok := b.files[e.Path]; !ok {
-			b.files[e.Path] = b.p.AddBar(e.Size*b.phases, mpb.BarRemoveOnComplete(),
-				mpb.PrependDecorators(decor.Name(e.Path, decor.WCSyncSpaceR)),
+		fb := b.files[e.Path]
+		if fb == nil {
+			fb = &fileBar{}
+			fb.bar = b.p.AddBar(e.Size, mpb.BarRemoveOnComplete(),
+				mpb.PrependDecorators(decor.Name(e.Path, decor.WCSyncSpaceR),
+					decor.Any(func(decor.Statistics) string { return string(fb.phase.Load().(workflow.Phase)) }, decor.WCSyncSpaceR)),
 				mpb.AppendDecorators(decor.CountersKibiByte("% .1f / % .1f")))
+			b.files[e.Path] = fb
+		} else {
+			fb.bar.SetCurrent(0) // a new phase over the same bytes
 		}
+		fb.phase.Store(e.Phase)
 	case workflow.EventBytes:
-		if bar := b.files[e.Path]; bar != nil {
-			bar.IncrInt64(e.Bytes)
+		if fb := b.files[e.Path]; fb != nil {
+			fb.bar.IncrInt64(e.Bytes)
 		}
-		if b.total != nil {
+		if b.total != nil && moves(e.Phase) {
 			b.total.IncrInt64(e.Bytes)
 		}
 	case workflow.EventDone:
-		bar := b.files[e.Path]
-		if bar == nil {
+		fb := b.files[e.Path]
+		if fb == nil {
 			return
 		}
-		if rest := e.Size*b.phases - bar.Current(); rest > 0 && b.total != nil {
+		if rest := e.Size - fb.bar.Current(); rest > 0 && b.total != nil {
 			b.total.IncrInt64(rest) // a skipped upload still counts as done
 		}
-		bar.SetTotal(-1, true)
+		fb.bar.SetTotal(-1, true)
 	}
 }
 
 func (b *bars) finish(ok bool) {
 	b.mu.Lock()
-	for _, bar := range b.files {
-		if !bar.Completed() {
-			bar.Abort(true)
+	for _, fb := range b.files {
+		if !fb.bar.Completed() {
+			fb.bar.Abort(true)
 		}
 	}
 	if b.total != nil {

@@ -56,7 +56,7 @@ Prints the manifest digest.`,
 			if err != nil {
 				return err
 			}
-			prog := newProgress(c, e.stderr, "pushed", 2)
+			prog := newProgress(c, e.stderr, "pushed")
 			opts.Progress = prog.handle
 			res, err := workflow.Push(c.Context, repo, a[0], opts)
 			prog.finish(err == nil)
