@@ -3,6 +3,8 @@ package registry
 import "errors"
 
 var (
+	// ErrNotFound: the reference names nothing in the repository.
+	ErrNotFound = errors.New("not found")
 	// ErrBadReference: a reference string cannot be parsed.
 	ErrBadReference = errors.New("invalid reference")
 	// ErrTooLarge (verification): a manifest or list from the registry exceeds its cap.

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
@@ -155,6 +156,11 @@ func DockerCredentials() (credentials.Store, error) {
 	return s, nil
 }
 
+// Pinned returns the same repository with its reference pinned to d.
+func (r *Repository) Pinned(d digest.Digest) *Repository {
+	return &Repository{Ref: r.Ref.WithDigest(d), Target: r.Target}
+}
+
 // Resolve looks up the reference's tag or digest once and returns the
 // manifest descriptor; all later work should use its digest.
 func (r *Repository) Resolve(ctx context.Context) (ocispec.Descriptor, error) {
@@ -163,8 +169,11 @@ func (r *Repository) Resolve(ctx context.Context) (ocispec.Descriptor, error) {
 		return ocispec.Descriptor{}, fmt.Errorf("%w %s: name a tag or a digest", ErrBadReference, r.Ref)
 	}
 	desc, err := r.Target.Resolve(ctx, ref)
+	if errors.Is(err, errdef.ErrNotFound) {
+		return ocispec.Descriptor{}, fmt.Errorf("%s: %w", r.Ref, ErrNotFound)
+	}
 	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("resolve %s: %w", r.Ref, err)
+		return ocispec.Descriptor{}, fmt.Errorf("%s: resolve: %w", r.Ref, err)
 	}
 	if r.Ref.Digest != "" && desc.Digest != r.Ref.Digest {
 		return ocispec.Descriptor{}, fmt.Errorf("resolve %s: %w: registry answered %s", r.Ref, ErrDigestMismatch, desc.Digest)

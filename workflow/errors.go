@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/vessel-oci/vessel/artifact"
+	"github.com/vessel-oci/vessel/attest"
 	"github.com/vessel-oci/vessel/registry"
 )
 
@@ -22,6 +23,9 @@ var verificationErrors = []error{
 	artifact.ErrUnsupportedEntry,
 	registry.ErrDigestMismatch,
 	registry.ErrTooLarge,
+	attest.ErrBadSignature,
+	attest.ErrSubjectMismatch,
+	attest.ErrUntrusted,
 }
 
 // IsVerificationError reports whether err means verification failed (the

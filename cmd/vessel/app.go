@@ -53,6 +53,9 @@ func NewApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			e.pushCommand(),
 			e.pullCommand(),
 			e.inspectCommand(),
+			e.signCommand(),
+			e.verifyCommand(),
+			e.keygenCommand(),
 			e.serveCommand(),
 			e.loginCommand(),
 			e.logoutCommand(),
@@ -79,7 +82,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case errors.As(err, &ue):
 		return exitUsage
 	case workflow.IsVerificationError(err):
-		fmt.Fprintln(stderr, "vessel: verification failed: nothing was written")
+		fmt.Fprintln(stderr, "vessel: verification failed")
 		return exitVerification
 	}
 	return exitError

@@ -79,7 +79,7 @@ func TestPushInspectPullJSON(t *testing.T) {
 		t.Fatalf("inspection = %+v", in)
 	}
 	dest := filepath.Join(t.TempDir(), "out")
-	out, stderr, code = run(t, "pull", ref, dest, "-o", "json")
+	out, stderr, code = run(t, "pull", ref, dest, "-o", "json", "--insecure-skip-verify")
 	if code != 0 {
 		t.Fatalf("pull: exit %d: %s", code, stderr)
 	}
@@ -115,7 +115,7 @@ func TestTamperedPullExit3(t *testing.T) {
 		}
 	}
 	dest := filepath.Join(t.TempDir(), "out")
-	_, stderr, code := run(t, "pull", "oci:"+layout+":v1", dest, "-q")
+	_, stderr, code := run(t, "pull", "oci:"+layout+":v1", dest, "-q", "--insecure-skip-verify")
 	if code != exitVerification {
 		t.Fatalf("exit %d, want %d: %s", code, exitVerification, stderr)
 	}

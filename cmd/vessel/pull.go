@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -23,7 +24,8 @@ Exit code 3 means verification failed (digest, size or path).`,
 		Flags: flagsOf([]cli.Flag{
 			&cli.BoolFlag{Name: "force", Usage: "replace DIR if it is not empty (atomically)"},
 			&cli.IntFlag{Name: "concurrency", Value: workflow.DefaultConcurrency, Usage: "layers downloaded at once", Category: "Transfer"},
-		}, registryFlags(), outputFlags()),
+			&cli.BoolFlag{Name: "insecure-skip-verify", Usage: "pull without checking signatures (file digests are still checked)", Category: "Trust"},
+		}, trustFlags(), registryFlags(), outputFlags()),
 		Action: func(c *cli.Context) error {
 			a, err := args(c, "REFERENCE", "DIR")
 			if err != nil {
@@ -37,6 +39,10 @@ Exit code 3 means verification failed (digest, size or path).`,
 			if err != nil {
 				return err
 			}
+			check, err := e.pullTrust(c)
+			if err != nil {
+				return err
+			}
 			repo, err := registry.Open(c.Context, ref, registryOptions(c))
 			if err != nil {
 				return err
@@ -45,6 +51,7 @@ Exit code 3 means verification failed (digest, size or path).`,
 			res, err := workflow.Pull(c.Context, repo, a[1], workflow.PullOptions{
 				Concurrency: c.Int("concurrency"),
 				Force:       c.Bool("force"),
+				Verify:      check,
 				Progress:    prog.handle,
 			})
 			prog.finish(err == nil)
@@ -58,4 +65,28 @@ Exit code 3 means verification failed (digest, size or path).`,
 			return nil
 		},
 	}
+}
+
+// pullTrust is default-deny: a pull needs a key or policy, or the user
+// must say out loud that signatures are not checked.
+func (e *env) pullTrust(c *cli.Context) (workflow.VerifyFunc, error) {
+	policy, err := trustPolicy(c)
+	if err != nil {
+		return nil, err
+	}
+	insecure := c.Bool("insecure-skip-verify")
+	switch {
+	case policy != nil && insecure:
+		return nil, usagef("--insecure-skip-verify contradicts --key/--policy")
+	case insecure:
+		fmt.Fprintln(e.stderr, "WARNING: --insecure-skip-verify: signatures are NOT checked; this model may come from anyone. (File digests are still checked against the manifest.)")
+		return nil, nil
+	case policy == nil:
+		return nil, errNoTrust
+	}
+	return workflow.PolicyCheck(policy, func(v *workflow.Verification) {
+		if !c.Bool("quiet") && v.Verified {
+			fmt.Fprintf(e.stderr, "verified %s: signed by %s\n", v.Digest, strings.Join(v.Signers, ", "))
+		}
+	}), nil
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vessel-oci/vessel/artifact"
+	"github.com/vessel-oci/vessel/attest"
 	"github.com/vessel-oci/vessel/registry"
 	"github.com/vessel-oci/vessel/workflow"
 )
@@ -32,7 +33,7 @@ own digest in the manifest. The same directory always packs to the same
 manifest digest. Blobs the registry already has are not sent again.
 REFERENCE is host[:port]/repo[:tag|@digest] or oci:PATH[:TAG].
 Prints the manifest digest.`,
-		Flags: flagsOf(packFlags(), registryFlags(), outputFlags()),
+		Flags: flagsOf(packFlags(), signFlags(), registryFlags(), outputFlags()),
 		Action: func(c *cli.Context) error {
 			a, err := args(c, "DIR", "REFERENCE")
 			if err != nil {
@@ -50,6 +51,13 @@ Prints the manifest digest.`,
 			if err != nil {
 				return err
 			}
+			var signer attest.Signer
+			if k := c.String("key"); k != "" {
+				// Before any upload, so a wrong password costs nothing.
+				if signer, err = e.loadSigner(k); err != nil {
+					return err
+				}
+			}
 			ropts := registryOptions(c)
 			ropts.CreateLayout = true
 			repo, err := registry.Open(c.Context, ref, ropts)
@@ -63,8 +71,17 @@ Prints the manifest digest.`,
 			if err != nil {
 				return err
 			}
+			out := struct {
+				*workflow.PushResult
+				Signature *workflow.SignResult `json:"signature,omitempty"`
+			}{PushResult: res}
+			if signer != nil {
+				if out.Signature, err = workflow.Sign(c.Context, repo.Pinned(res.Digest), signer); err != nil {
+					return err
+				}
+			}
 			if format == "json" {
-				return writeJSON(e.stdout, res)
+				return writeJSON(e.stdout, out)
 			}
 			fmt.Fprintln(e.stdout, res.Digest)
 			return nil

@@ -1,0 +1,181 @@
+package attest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	intoto "github.com/in-toto/attestation/go/v1"
+	"github.com/opencontainers/go-digest"
+	cbundle "github.com/sigstore/cosign/v2/pkg/cosign/bundle"
+	"github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/sigstore/sigstore-go/pkg/verify"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/sigstore/sigstore/pkg/signature/dsse"
+	sigopts "github.com/sigstore/sigstore/pkg/signature/options"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// Well-known types.
+const (
+	// BundleMediaType is a Sigstore bundle v0.3, as cosign stores it.
+	BundleMediaType = "application/vnd.dev.sigstore.bundle.v0.3+json"
+	// CosignSignPredicate is the predicate type of a cosign (and vessel)
+	// signature: the statement says only "this digest is signed".
+	CosignSignPredicate = "https://sigstore.dev/cosign/sign/v1"
+	// InTotoPayloadType is the DSSE payload type of an in-toto statement.
+	InTotoPayloadType = "application/vnd.in-toto+json"
+)
+
+// MaxBundleSize caps a bundle read from a registry before it is parsed.
+const MaxBundleSize = 4 << 20
+
+// Statement builds an in-toto v1 statement about one artifact digest.
+// predicate may be nil (as for a cosign signature) or any JSON object.
+func Statement(subject digest.Digest, name, predicateType string, predicate json.RawMessage) ([]byte, error) {
+	st := &intoto.Statement{
+		Type:          intoto.StatementTypeUri,
+		Subject:       []*intoto.ResourceDescriptor{{Name: name, Digest: map[string]string{subject.Algorithm().String(): subject.Encoded()}}},
+		PredicateType: predicateType,
+	}
+	if len(predicate) == 0 {
+		// cosign's signature statement has no predicate at all, which the
+		// in-toto library's Validate refuses; it is valid in-toto v1.
+		return protojson.Marshal(st)
+	}
+	var s structpb.Struct
+	if err := protojson.Unmarshal(predicate, &s); err != nil {
+		return nil, fmt.Errorf("predicate is not a JSON object: %w", err)
+	}
+	st.Predicate = &s
+	if err := st.Validate(); err != nil {
+		return nil, err
+	}
+	return protojson.Marshal(st)
+}
+
+// SignStatement signs an in-toto statement into a DSSE envelope and wraps
+// it in a Sigstore bundle, exactly as cosign's key-based signing does (no
+// transparency log entry: that needs a network).
+func SignStatement(ctx context.Context, s Signer, statement []byte) ([]byte, error) {
+	env, err := dsse.WrapSigner(s, InTotoPayloadType).SignMessage(bytes.NewReader(statement), sigopts.WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	pub, err := s.PublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	pubPEM, err := cryptoutils.MarshalPublicKeyToPEM(pub)
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	b, err := cbundle.MakeNewBundle(pub, nil, statement, env, pubPEM, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sign: bundle: %w", err)
+	}
+	return b, nil
+}
+
+// TrustedKey is a public key a policy trusts, with the name it goes by.
+type TrustedKey struct {
+	Name     string
+	Verifier signature.Verifier
+}
+
+// Verified is a signature that checked out.
+type Verified struct {
+	// Signer is the name of the trusted key that verified it.
+	Signer        string
+	KeyID         string
+	PredicateType string
+	// Statement is the verified in-toto statement (JSON).
+	Statement json.RawMessage
+	statement *intoto.Statement
+}
+
+// VerifyBundle checks a bundle (at most MaxBundleSize bytes) against each
+// trusted key in turn and returns the first that verifies it. The
+// statement's subject must include subject.
+func VerifyBundle(data []byte, subject digest.Digest, keys []TrustedKey) (*Verified, error) {
+	if len(data) > MaxBundleSize {
+		return nil, fmt.Errorf("%w: bundle is %d bytes (cap %d)", ErrBadSignature, len(data), MaxBundleSize)
+	}
+	var b bundle.Bundle
+	if err := b.UnmarshalJSON(data); err != nil {
+		return nil, fmt.Errorf("%w: bundle: %v", ErrBadSignature, err)
+	}
+	var lastErr error = fmt.Errorf("%w: no trusted keys", ErrUntrusted)
+	for _, k := range keys {
+		v, err := verifyWithKey(&b, k)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		// Only now, with the signature proven, is the statement worth reading.
+		if !coversSubject(v.statement, subject) {
+			return nil, fmt.Errorf("%w: signed statement is about %s, not %s", ErrSubjectMismatch, subjectsOf(v.statement), subject)
+		}
+		return v, nil
+	}
+	return nil, lastErr
+}
+
+func coversSubject(st *intoto.Statement, d digest.Digest) bool {
+	for _, s := range st.GetSubject() {
+		if s.GetDigest()[d.Algorithm().String()] == d.Encoded() {
+			return true
+		}
+	}
+	return false
+}
+
+func subjectsOf(st *intoto.Statement) string {
+	var out []string
+	for _, s := range st.GetSubject() {
+		for alg, hex := range s.GetDigest() {
+			out = append(out, alg+":"+hex)
+		}
+	}
+	if len(out) == 0 {
+		return "nothing"
+	}
+	return strings.Join(out, ", ")
+}
+
+func verifyWithKey(b *bundle.Bundle, k TrustedKey) (*Verified, error) {
+	// A key is trusted whatever hint the bundle carries: cosign and OMS
+	// write different hints for the same key.
+	material := root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) {
+		return root.NewExpiringKey(k.Verifier, time.Time{}, time.Time{}), nil
+	})
+	// Key-based signatures made offline carry no log entry or timestamp;
+	// the key is the whole of the trust, as with `cosign verify --key
+	// --insecure-ignore-tlog`.
+	v, err := verify.NewVerifier(material, verify.WithNoObserverTimestamps())
+	if err != nil {
+		return nil, err
+	}
+	// The subject is checked by the caller on the verified statement, so a
+	// signature over another artifact is told apart from a bad signature.
+	res, err := v.Verify(b, verify.NewPolicy(verify.WithoutArtifactUnsafe(), verify.WithKey()))
+	if err != nil {
+		return nil, fmt.Errorf("%w: key %s: %v", ErrBadSignature, k.Name, err)
+	}
+	if res.Statement == nil {
+		return nil, fmt.Errorf("%w: bundle holds no in-toto statement", ErrBadSignature)
+	}
+	out := &Verified{Signer: k.Name, statement: res.Statement}
+	if pub, err := k.Verifier.PublicKey(); err == nil {
+		out.KeyID = KeyID(pub)
+	}
+	out.PredicateType = res.Statement.GetPredicateType()
+	out.Statement, _ = protojson.Marshal(res.Statement)
+	return out, nil
+}

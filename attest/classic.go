@@ -1,0 +1,80 @@
+package attest
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// cosign's classic signatures: a manifest tagged "sha256-<hex>.sig" whose
+// layers are simple-signing payloads, each with its signature in an
+// annotation.
+const (
+	SimpleSigningMediaType = "application/vnd.dev.cosign.simplesigning.v1+json"
+	classicSigAnnotation   = "dev.cosignproject.cosign/signature"
+	classicType            = "cosign container image signature"
+	// MaxClassicPayload caps a simple-signing payload before it is parsed.
+	MaxClassicPayload = 1 << 20
+)
+
+// ClassicTag is the tag cosign stores classic signatures of d under.
+func ClassicTag(d digest.Digest) string {
+	return d.Algorithm().String() + "-" + d.Encoded() + ".sig"
+}
+
+// ClassicLayers picks the signature layers of a classic .sig manifest.
+func ClassicLayers(m ocispec.Manifest) []ocispec.Descriptor {
+	var out []ocispec.Descriptor
+	for _, l := range m.Layers {
+		if l.MediaType == SimpleSigningMediaType && l.Annotations[classicSigAnnotation] != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// VerifyClassic checks one classic signature layer: payload is the layer's
+// blob (already capped and digest-checked), the signature is in the
+// layer's annotation, and the payload must name subject.
+func VerifyClassic(layer ocispec.Descriptor, payload []byte, subject digest.Digest, keys []TrustedKey) (*Verified, error) {
+	sig, err := base64.StdEncoding.DecodeString(layer.Annotations[classicSigAnnotation])
+	if err != nil {
+		return nil, fmt.Errorf("%w: classic signature is not base64: %v", ErrBadSignature, err)
+	}
+	var signer *TrustedKey
+	for i, k := range keys {
+		if k.Verifier.VerifySignature(bytes.NewReader(sig), bytes.NewReader(payload)) == nil {
+			signer = &keys[i]
+			break
+		}
+	}
+	if signer == nil {
+		return nil, fmt.Errorf("%w: classic signature verifies with no trusted key", ErrBadSignature)
+	}
+	var p struct {
+		Critical struct {
+			Image struct {
+				Digest string `json:"docker-manifest-digest"`
+			} `json:"image"`
+			Type string `json:"type"`
+		} `json:"critical"`
+	}
+	if err := json.Unmarshal(payload, &p); err != nil {
+		return nil, fmt.Errorf("%w: simple-signing payload: %v", ErrBadSignature, err)
+	}
+	if p.Critical.Type != classicType {
+		return nil, fmt.Errorf("%w: simple-signing type %q", ErrBadSignature, p.Critical.Type)
+	}
+	if p.Critical.Image.Digest != subject.String() {
+		return nil, fmt.Errorf("%w: signed payload names %s, not %s", ErrSubjectMismatch, p.Critical.Image.Digest, subject)
+	}
+	v := &Verified{Signer: signer.Name, PredicateType: CosignSignPredicate}
+	if pub, err := signer.Verifier.PublicKey(); err == nil {
+		v.KeyID = KeyID(pub)
+	}
+	return v, nil
+}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/vessel-oci/vessel/attest"
+)
+
+// trustFlags choose whose signatures a verify or pull accepts.
+func trustFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "key", Usage: "trusted public key `FILE` (PEM; repeatable: any one of them suffices)", Category: "Trust"},
+		&cli.StringFlag{Name: "policy", Usage: "trust policy `FILE` (YAML; default $XDG_CONFIG_HOME/vessel/policy.yaml if present)", Category: "Trust"},
+	}
+}
+
+// errNoTrust: pull refuses to run without a trust configuration.
+var errNoTrust = usageError{errors.New("no trust configured: give --key PUB or --policy FILE (or a default policy file), or --insecure-skip-verify to pull unverified")}
+
+// trustPolicy builds the policy from --key or --policy, or the default
+// policy file; nil means none is configured.
+func trustPolicy(c *cli.Context) (*attest.Policy, error) {
+	keys, policyFile := c.StringSlice("key"), c.String("policy")
+	if len(keys) > 0 && policyFile != "" {
+		return nil, usagef("give --key or --policy, not both")
+	}
+	if len(keys) > 0 {
+		var trusted []attest.TrustedKey
+		for _, k := range keys {
+			pem, err := os.ReadFile(k)
+			if err != nil {
+				return nil, fmt.Errorf("%w %s: %v", attest.ErrKey, k, err)
+			}
+			v, err := attest.LoadPublicKey(pem)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", k, err)
+			}
+			trusted = append(trusted, attest.TrustedKey{Name: k, Verifier: v})
+		}
+		return attest.KeyPolicy(trusted), nil
+	}
+	if policyFile != "" {
+		return attest.LoadPolicy(policyFile)
+	}
+	if def := defaultPolicyPath(); def != "" {
+		if _, err := os.Stat(def); err == nil {
+			return attest.LoadPolicy(def)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w %s: %v", attest.ErrPolicyFile, def, err)
+		}
+	}
+	return nil, nil
+}
+
+// defaultPolicyPath is $XDG_CONFIG_HOME/vessel/policy.yaml (os.UserConfigDir
+// follows XDG_CONFIG_HOME, falling back to ~/.config).
+func defaultPolicyPath() string {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "vessel", "policy.yaml")
+}
+
+// loadSigner reads a private key, asking for its password if it has one.
+func (e *env) loadSigner(path string) (attest.Signer, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %v", attest.ErrKey, path, err)
+	}
+	var pass []byte
+	if attest.IsEncrypted(pem) {
+		if pass, err = e.password(path, false); err != nil {
+			return nil, err
+		}
+	}
+	s, err := attest.LoadPrivateKey(pem, pass)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// password comes from $VESSEL_PASSWORD, else $COSIGN_PASSWORD (set, even
+// empty, counts), else a prompt on a terminal, else an error.
+func (e *env) password(what string, confirm bool) ([]byte, error) {
+	for _, name := range []string{"VESSEL_PASSWORD", "COSIGN_PASSWORD"} {
+		if v, ok := os.LookupEnv(name); ok {
+			return []byte(v), nil
+		}
+	}
+	f, ok := e.stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil, fmt.Errorf("%w %s: password needed: set VESSEL_PASSWORD (or COSIGN_PASSWORD), or run on a terminal", attest.ErrKey, what)
+	}
+	fmt.Fprintf(e.stderr, "Password for %s: ", what)
+	p, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(e.stderr)
+	if err != nil {
+		return nil, fmt.Errorf("read password: %w", err)
+	}
+	if confirm {
+		fmt.Fprintf(e.stderr, "Again: ")
+		again, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(e.stderr)
+		if err != nil {
+			return nil, fmt.Errorf("read password: %w", err)
+		}
+		if string(again) != string(p) {
+			return nil, usagef("passwords do not match")
+		}
+	}
+	return p, nil
+}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/vessel-oci/vessel/registry"
+	"github.com/vessel-oci/vessel/workflow"
+)
+
+func (e *env) verifyCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "verify",
+		Usage:     "check a model's signatures against a key or trust policy",
+		ArgsUsage: "REFERENCE",
+		Description: `Prints the chain it proved: reference -> manifest digest -> each signature
+(who, which key, when) -> the policy's verdict. Exit code 3 when the policy
+is not met.`,
+		Flags: flagsOf(trustFlags(), registryFlags(), outputFlags()),
+		Action: func(c *cli.Context) error {
+			a, err := args(c, "REFERENCE")
+			if err != nil {
+				return err
+			}
+			format, err := outputFormat(c)
+			if err != nil {
+				return err
+			}
+			ref, err := parseRef(a[0])
+			if err != nil {
+				return err
+			}
+			policy, err := trustPolicy(c)
+			if err != nil {
+				return err
+			}
+			if policy == nil {
+				return usagef("verify: give --key PUB or --policy FILE")
+			}
+			repo, err := registry.Open(c.Context, ref, registryOptions(c))
+			if err != nil {
+				return err
+			}
+			v, err := workflow.Verify(c.Context, repo, policy)
+			if v != nil {
+				if format == "json" {
+					if jerr := writeJSON(e.stdout, v); jerr != nil {
+						return jerr
+					}
+				} else {
+					printVerification(e.stdout, v)
+				}
+			}
+			return err
+		},
+	}
+}
+
+func printVerification(w io.Writer, v *workflow.Verification) {
+	fmt.Fprintf(w, "Reference  %s\n", v.Reference)
+	fmt.Fprintf(w, "Manifest   %s\n", v.Digest)
+	if v.Scope != "" {
+		fmt.Fprintf(w, "Policy     scope %q: %d trusted signer(s) required\n", v.Scope, v.Threshold)
+	}
+	for _, s := range v.Signatures {
+		if s.Verified {
+			when := ""
+			if s.Created != "" {
+				when = ", " + s.Created
+			}
+			fmt.Fprintf(w, "  ok       %s %s: signed by %s (key %s%s)\n", s.Source, shortDigest(s.Digest), s.Signer, s.KeyID, when)
+		} else {
+			fmt.Fprintf(w, "  refused  %s %s: %s\n", s.Source, shortDigest(s.Digest), s.Error)
+		}
+	}
+	if len(v.Signatures) == 0 {
+		fmt.Fprintln(w, "  (no signatures found)")
+	}
+	if v.Verified {
+		fmt.Fprintf(w, "Verdict    verified: signed by %s\n", strings.Join(v.Signers, ", "))
+	} else {
+		fmt.Fprintf(w, "Verdict    NOT verified\n")
+	}
+}

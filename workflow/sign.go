@@ -1,0 +1,69 @@
+package workflow
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/vessel-oci/vessel/artifact"
+	"github.com/vessel-oci/vessel/attest"
+	"github.com/vessel-oci/vessel/registry"
+)
+
+// SignResult names the signature a Sign stored.
+type SignResult struct {
+	// Reference is the signed model, by digest.
+	Reference     string        `json:"reference"`
+	Digest        digest.Digest `json:"digest"`
+	Signature     digest.Digest `json:"signature"`
+	PredicateType string        `json:"predicateType"`
+	KeyID         string        `json:"keyId,omitempty"`
+}
+
+// Sign signs the model repo names (resolved to its digest once) and stores
+// the signature beside it as an OCI 1.1 referrer, in cosign's bundle
+// format, through the referrers tag schema where the registry lacks the
+// API. It reads the manifest only, never the weights.
+func Sign(ctx context.Context, repo *registry.Repository, signer attest.Signer) (*SignResult, error) {
+	m, err := Resolve(ctx, repo, artifact.Limits{})
+	if err != nil {
+		return nil, fmt.Errorf("sign %w", err)
+	}
+	stmt, err := attest.Statement(m.Desc.Digest, "", attest.CosignSignPredicate, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sign %s: %w", m.Ref, err)
+	}
+	desc, err := attach(ctx, repo, m, signer, stmt, attest.CosignSignPredicate)
+	if err != nil {
+		return nil, fmt.Errorf("sign %s: %w", m.Ref, err)
+	}
+	res := &SignResult{Reference: m.Ref.String(), Digest: m.Desc.Digest, Signature: desc, PredicateType: attest.CosignSignPredicate}
+	if pub, err := signer.PublicKey(); err == nil {
+		res.KeyID = attest.KeyID(pub)
+	}
+	return res, nil
+}
+
+// attach signs statement into a bundle and pushes it as a referrer of m.
+func attach(ctx context.Context, repo *registry.Repository, m *Resolved, signer attest.Signer, statement []byte, predicateType string) (digest.Digest, error) {
+	bundle, err := attest.SignStatement(ctx, signer, statement)
+	if err != nil {
+		return "", err
+	}
+	ref, err := attest.NewReferrer(m.Desc, bundle, predicateType, time.Now())
+	if err != nil {
+		return "", err
+	}
+	if _, err := repo.PushBlob(ctx, ref.ConfigDesc, bytesOpener(ref.ConfigDesc.Data)); err != nil {
+		return "", err
+	}
+	if _, err := repo.PushBlob(ctx, ref.BundleDesc, bytesOpener(ref.Bundle)); err != nil {
+		return "", err
+	}
+	if err := repo.PushManifest(ctx, ref.Desc, ref.Manifest, ""); err != nil {
+		return "", err
+	}
+	return ref.Desc.Digest, nil
+}
