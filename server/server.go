@@ -70,7 +70,9 @@ func Serve(ctx context.Context, addr string, opts Options, ready func(net.Addr))
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: shutdown: %w", err)
+		// Connections still busy after the grace period (a client that
+		// keeps one open) are cut: the user asked the server to stop.
+		_ = srv.Close()
 	}
 	return nil
 }
