@@ -1,0 +1,291 @@
+package workflow_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/vessel-oci/vessel/attest"
+	"github.com/vessel-oci/vessel/registry"
+	"github.com/vessel-oci/vessel/workflow"
+)
+
+type keypair struct {
+	signer  attest.Signer
+	trusted attest.TrustedKey
+}
+
+func newKey(t *testing.T, name string) keypair {
+	t.Helper()
+	priv, pub, err := attest.GenerateKeyPair(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := attest.LoadPrivateKey(priv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := attest.LoadPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keypair{signer: s, trusted: attest.TrustedKey{Name: name, Verifier: v}}
+}
+
+func keyPolicy(keys ...keypair) *attest.Policy {
+	var tk []attest.TrustedKey
+	for _, k := range keys {
+		tk = append(tk, k.trusted)
+	}
+	return attest.KeyPolicy(tk)
+}
+
+func TestSignVerifyPullEverywhere(t *testing.T) {
+	ctx := context.Background()
+	release, other := newKey(t, "release"), newKey(t, "other")
+	src := writeModel(t)
+	for _, tg := range targets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			if _, err := workflow.Push(ctx, tg.open(t, "x/m:v1"), src, workflow.PushOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := workflow.Sign(ctx, tg.open(t, "x/m:v1"), release.signer); err != nil {
+				t.Fatal(err)
+			}
+			v, err := workflow.Verify(ctx, tg.open(t, "x/m:v1"), keyPolicy(release))
+			if err != nil || !v.Verified || len(v.Signers) != 1 || v.Signers[0] != "release" {
+				t.Fatalf("verify: %+v, %v", v, err)
+			}
+			if _, err := workflow.Verify(ctx, tg.open(t, "x/m:v1"), keyPolicy(other)); !errors.Is(err, attest.ErrUntrusted) || !workflow.IsVerificationError(err) {
+				t.Fatalf("verify with an untrusted key: %v", err)
+			}
+			dest := filepath.Join(t.TempDir(), "m")
+			if _, err := workflow.Pull(ctx, tg.open(t, "x/m:v1"), dest, workflow.PullOptions{Verify: workflow.PolicyCheck(keyPolicy(release), nil)}); err != nil {
+				t.Fatal(err)
+			}
+			assertSameTree(t, src, dest)
+			refused := filepath.Join(t.TempDir(), "m")
+			_, err = workflow.Pull(ctx, tg.open(t, "x/m:v1"), refused, workflow.PullOptions{Verify: workflow.PolicyCheck(keyPolicy(other), nil)})
+			if !errors.Is(err, attest.ErrUntrusted) {
+				t.Fatalf("pull with an untrusted key: %v", err)
+			}
+			if _, err := os.Stat(refused); !os.IsNotExist(err) {
+				t.Fatal("refused pull wrote the destination")
+			}
+		})
+	}
+}
+
+func TestVerifyThreshold(t *testing.T) {
+	ctx := context.Background()
+	a, b := newKey(t, "a"), newKey(t, "b")
+	tg := targets(t)[0]
+	if _, err := workflow.Push(ctx, tg.open(t, "x/m:v1"), writeModel(t), workflow.PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	policy := keyPolicy(a, b)
+	policy.Scopes[0].Threshold = 2
+	// Signing twice with the same key (ECDSA signatures differ, so two
+	// referrers) is still one signer.
+	for i := 0; i < 2; i++ {
+		if _, err := workflow.Sign(ctx, tg.open(t, "x/m:v1"), a.signer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v, err := workflow.Verify(ctx, tg.open(t, "x/m:v1"), policy); !errors.Is(err, attest.ErrUntrusted) || len(v.Signers) != 1 {
+		t.Fatalf("one of two signers: %+v, %v", v, err)
+	}
+	if _, err := workflow.Sign(ctx, tg.open(t, "x/m:v1"), b.signer); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := workflow.Verify(ctx, tg.open(t, "x/m:v1"), policy); err != nil || len(v.Signers) != 2 {
+		t.Fatalf("two of two signers: %+v, %v", v, err)
+	}
+}
+
+// pushReferrer stores a hand-made bundle referrer whose manifest claims subject.
+func pushReferrer(t *testing.T, repo *registry.Repository, subject ocispec.Descriptor, bundle []byte) {
+	t.Helper()
+	ref, err := attest.NewReferrer(subject, bundle, attest.CosignSignPredicate, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, b := range []struct {
+		d ocispec.Descriptor
+		c []byte
+	}{{ref.ConfigDesc, ref.ConfigDesc.Data}, {ref.BundleDesc, ref.Bundle}} {
+		c := b.c
+		if _, err := repo.PushBlob(ctx, b.d, func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(string(c))), nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := repo.PushManifest(ctx, ref.Desc, ref.Manifest, ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func resolve(t *testing.T, repo *registry.Repository) ocispec.Descriptor {
+	t.Helper()
+	d, err := repo.Resolve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestVerifyRefusals(t *testing.T) {
+	ctx := context.Background()
+	release := newKey(t, "release")
+	tg := targets(t)[0]
+	a, b := writeModel(t), writeModel(t)
+	writeFile(t, b, "extra.txt", "b is different")
+	if _, err := workflow.Push(ctx, tg.open(t, "x/a:v1"), a, workflow.PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := workflow.Push(ctx, tg.open(t, "x/b:v1"), b, workflow.PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	descA, descB := resolve(t, tg.open(t, "x/a:v1")), resolve(t, tg.open(t, "x/b:v1"))
+	stmtA, _ := attest.Statement(descA.Digest, "", attest.CosignSignPredicate, nil)
+	bundleA, err := attest.SignStatement(ctx, release.signer, stmtA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A's genuine signature, attached to B: the statement is about A.
+	pushReferrer(t, tg.open(t, "x/b:v1"), descB, bundleA)
+	v, err := workflow.Verify(ctx, tg.open(t, "x/b:v1"), keyPolicy(release))
+	if !errors.Is(err, attest.ErrUntrusted) || len(v.Signatures) != 1 || !strings.Contains(v.Signatures[0].Error, attest.ErrSubjectMismatch.Error()) {
+		t.Fatalf("signature over another digest: %+v, %v", v, err)
+	}
+
+	// A corrupted bundle: the signature bytes flipped.
+	var bm map[string]any
+	_ = json.Unmarshal(bundleA, &bm)
+	env := bm["dsseEnvelope"].(map[string]any)
+	sigs := env["signatures"].([]any)
+	sig := sigs[0].(map[string]any)
+	raw, _ := base64.StdEncoding.DecodeString(sig["sig"].(string))
+	raw[len(raw)/2] ^= 0xff
+	sig["sig"] = base64.StdEncoding.EncodeToString(raw)
+	corrupt, _ := json.Marshal(bm)
+	if _, err := workflow.Push(ctx, tg.open(t, "x/c:v1"), a, workflow.PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pushReferrer(t, tg.open(t, "x/c:v1"), descA, corrupt)
+	v, err = workflow.Verify(ctx, tg.open(t, "x/c:v1"), keyPolicy(release))
+	if !errors.Is(err, attest.ErrUntrusted) || len(v.Signatures) != 1 || !strings.Contains(v.Signatures[0].Error, attest.ErrBadSignature.Error()) {
+		t.Fatalf("corrupted bundle: %+v, %v", v, err)
+	}
+
+	// A policy scope that rejects the repository.
+	policy, err := attest.ParsePolicy([]byte("version: 1\nscopes:\n  - scope: \"**\"\n    reject: true\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := workflow.Verify(ctx, tg.open(t, "x/a:v1"), policy); !errors.Is(err, attest.ErrUntrusted) {
+		t.Fatalf("reject scope: %v", err)
+	}
+}
+
+// On a registry without the referrers API the index is a tag anyone with
+// push rights can write: an entry that points at another model's
+// signature must not count.
+func TestVerifyLyingReferrersIndex(t *testing.T) {
+	ctx := context.Background()
+	release := newKey(t, "release")
+	var tg target
+	for _, x := range targets(t) {
+		if x.name == "ggcr-no-referrers" {
+			tg = x
+		}
+	}
+	a, b := writeModel(t), writeModel(t)
+	writeFile(t, b, "extra.txt", "b")
+	for repo, dir := range map[string]string{"x/a:v1": a, "x/b:v1": b} {
+		if _, err := workflow.Push(ctx, tg.open(t, repo), dir, workflow.PushOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	signed, err := workflow.Sign(ctx, tg.open(t, "x/a:v1"), release.signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	descB := resolve(t, tg.open(t, "x/b:v1"))
+	// Write B's fallback index by hand, listing A's signature manifest.
+	repoB := tg.open(t, "x/b:v1")
+	sigDesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, ArtifactType: attest.BundleMediaType, Digest: signed.Signature}
+	sigManifest, err := tg.open(t, "x/a:v1").FetchManifest(ctx, withSize(t, tg.open(t, "x/a:v1"), sigDesc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sigDesc.Size = int64(len(sigManifest))
+	if err := repoB.PushManifest(ctx, sigDesc, sigManifest, ""); err != nil {
+		t.Fatal(err)
+	}
+	idx := ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{sigDesc}}
+	data, _ := json.Marshal(idx)
+	idxDesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: digest.FromBytes(data), Size: int64(len(data))}
+	if err := repoB.PushManifest(ctx, idxDesc, data, "sha256-"+descB.Digest.Encoded()); err != nil {
+		t.Fatal(err)
+	}
+	v, err := workflow.Verify(ctx, tg.open(t, "x/b:v1"), keyPolicy(release))
+	if !errors.Is(err, attest.ErrUntrusted) || len(v.Signatures) != 1 || !strings.Contains(v.Signatures[0].Error, "subject") {
+		t.Fatalf("lying index: %+v, %v", v, err)
+	}
+}
+
+// withSize fills in a descriptor's size by resolving it.
+func withSize(t *testing.T, repo *registry.Repository, d ocispec.Descriptor) ocispec.Descriptor {
+	t.Helper()
+	got, err := repo.Target.Resolve(context.Background(), d.Digest.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func TestVerifyClassicSignature(t *testing.T) {
+	ctx := context.Background()
+	release := newKey(t, "release")
+	for _, tg := range targets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			res, err := workflow.Push(ctx, tg.open(t, "x/m:v1"), writeModel(t), workflow.PushOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			payload := []byte(`{"critical":{"identity":{"docker-reference":"x/m"},"image":{"docker-manifest-digest":"` + res.Digest.String() + `"},"type":"cosign container image signature"},"optional":null}`)
+			sig, err := release.signer.SignMessage(strings.NewReader(string(payload)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			layer := ocispec.Descriptor{MediaType: attest.SimpleSigningMediaType, Digest: digest.FromBytes(payload), Size: int64(len(payload)),
+				Annotations: map[string]string{"dev.cosignproject.cosign/signature": base64.StdEncoding.EncodeToString(sig)}}
+			repo := tg.open(t, "x/m:v1")
+			repo.Ref.Tag = attest.ClassicTag(res.Digest)
+			pushManifest(t, repo, "", "application/vnd.oci.image.config.v1+json", []ocispec.Descriptor{layer}, [][]byte{payload})
+			v, err := workflow.Verify(ctx, tg.open(t, "x/m:v1"), keyPolicy(release))
+			if err != nil || len(v.Signatures) != 1 || v.Signatures[0].Source != "classic" {
+				t.Fatalf("classic: %+v, %v", v, err)
+			}
+		})
+	}
+}
+
+func writeFile(t *testing.T, dir, name, content string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
