@@ -9,21 +9,20 @@ FUZZ_TARGETS := \
 	./artifact:FuzzCleanPath \
 	./artifact:FuzzParseManifest \
 	./artifact:FuzzUnpackTar \
-	./registry:FuzzParseReference
+	./registry:FuzzParseReference \
+	./attest:FuzzParsePolicy
 
-.PHONY: all build tools tools-cosign test unit fuzz e2e demo bench clean
+.PHONY: all build tools test unit fuzz e2e demo bench clean
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/vessel ./cmd/vessel
 
-# Pinned third-party binaries (oras, CNCF Distribution) into .bin/, cached.
+# Pinned third-party binaries (oras, CNCF Distribution, cosign) into .bin/,
+# built from the Go module proxy once and cached.
 tools:
-	hack/install-tools.sh light
-
-tools-cosign:
-	hack/install-tools.sh cosign
+	hack/install-tools.sh all
 
 # Everything CI runs: vet, unit tests, brief fuzzing, end-to-end tests
 # against real registry processes and real third-party clients.
@@ -49,7 +48,8 @@ demo: build
 	VESSEL=bin/vessel hack/demo.sh
 
 # Push/pull throughput and peak RSS, vessel vs oras, against Distribution.
-bench: build tools
+bench: build
+	hack/install-tools.sh light
 	$(GO) run ./hack/bench -vessel bin/vessel
 
 clean:
