@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# demo.sh: push, inspect and pull hack/sample-model through a throwaway
-# `vessel serve` registry, then tamper with a stored blob and show that pull
-# refuses it (exit code 3) and leaves no destination behind.
+# demo.sh: vessel's main job on a throwaway `vessel serve` registry: make a
+# key, push and sign hack/sample-model, inspect and verify it, pull it back
+# verified; then show refusals: an untrusted key, no trust at all, and a
+# tampered blob (exit code 3, no destination left behind).
 #
 # Usage: hack/demo.sh             (uses bin/vessel; `make demo` builds it)
 #        VESSEL=path/to/vessel hack/demo.sh
@@ -75,33 +76,53 @@ echo "registry at $ADDR (pid $SERVER_PID)"
 REPO="demo/sample"
 REF="$ADDR/$REPO:v1"
 
-# Until signing lands there is no trust flag; once pull refuses unsigned
-# models by default, the demo opts out explicitly (and says so).
-PULL_FLAGS=()
-PULL_HELP=$("$VESSEL" pull --help 2>&1 || true)
-if grep -q -- '--insecure-skip-verify' <<<"$PULL_HELP"; then
-  PULL_FLAGS+=(--insecure-skip-verify)
-  echo "(the sample is unsigned: pulls below use --insecure-skip-verify; layer digests are still checked)"
-fi
+# --- keys -----------------------------------------------------------------------
+# The demo's password; real pipelines keep it in a secret store.
+export VESSEL_PASSWORD=demo-password
+step "Making a signing key pair (cosign's formats) and a second, untrusted one"
+"$VESSEL" keygen --output-key-prefix "$WORK/release" || fail "vessel keygen exited with $?"
+"$VESSEL" keygen --output-key-prefix "$WORK/stranger" >/dev/null || fail "vessel keygen exited with $?"
 
-# --- push ---------------------------------------------------------------------
-step "Pushing $SRC to $REF"
+# --- push and sign ---------------------------------------------------------------
+step "Pushing $SRC to $REF and signing it (--key)"
 find "$SRC" -type f | sed "s|^$SRC/|  |" | sort
-PUSH_OUT=$("$VESSEL" push "$SRC" "$REF") || fail "vessel push exited with $?"
+PUSH_OUT=$("$VESSEL" push "$SRC" "$REF" --key "$WORK/release.key") || fail "vessel push exited with $?"
 DIGEST=$(grep -oE 'sha256:[0-9a-f]{64}' <<<"$PUSH_OUT" | head -n1 || true)
 [[ -n "$DIGEST" ]] || fail "vessel push printed no manifest digest (stdout: $PUSH_OUT)"
 echo "manifest digest: $DIGEST"
 
 # --- inspect ------------------------------------------------------------------
-step "Inspecting $REF"
+step "Inspecting $REF (the signature is listed as a referrer)"
 "$VESSEL" inspect "$REF" || fail "vessel inspect exited with $?"
 
-# --- pull and compare ---------------------------------------------------------
-step "Pulling $REF into a fresh directory and comparing it with the source"
+# --- verify -------------------------------------------------------------------
+step "Verifying $REF against release.pub"
+"$VESSEL" verify "$REF" --key "$WORK/release.pub" || fail "vessel verify exited with $?"
+
+# --- pull verified and compare --------------------------------------------------
+step "Pulling $REF verified (--key release.pub) into a fresh directory"
 GOOD="$WORK/pulled"
-"$VESSEL" pull "${PULL_FLAGS[@]}" "$REF" "$GOOD" || fail "vessel pull exited with $?"
+"$VESSEL" pull "$REF" "$GOOD" --key "$WORK/release.pub" || fail "vessel pull exited with $?"
 diff -r "$SRC" "$GOOD" || fail "pulled files differ from $SRC"
 echo "identical: diff -r $SRC <pulled> is empty"
+
+# --- untrusted signer and no trust -----------------------------------------------
+step "Pulling with a key that did not sign it: vessel must refuse with exit code 3"
+set +e
+"$VESSEL" pull "$REF" "$WORK/untrusted" --key "$WORK/stranger.pub" -q
+RC=$?
+set -e
+echo "exit code: $RC"
+[[ $RC -eq 3 ]] || fail "pull with an untrusted key exited with $RC, want 3"
+[[ ! -e "$WORK/untrusted" ]] || fail "refused pull wrote its destination"
+
+step "Pulling with no trust configured: refused (default deny)"
+set +e
+"$VESSEL" pull "$REF" "$WORK/notrust" -q
+RC=$?
+set -e
+echo "exit code: $RC"
+[[ $RC -eq 2 ]] || fail "pull without trust exited with $RC, want 2"
 
 # --- tamper with the weights blob in the registry's storage -------------------
 # A raw ModelPack layer's digest is the sha256 of the file itself, so the
@@ -138,7 +159,7 @@ PARENT="$WORK/tampered"
 mkdir -p "$PARENT"
 BAD="$PARENT/model"
 set +e
-"$VESSEL" pull "${PULL_FLAGS[@]}" "$REF" "$BAD"
+"$VESSEL" pull "$REF" "$BAD" --key "$WORK/release.pub"
 RC=$?
 set -e
 echo "exit code: $RC"

@@ -47,7 +47,7 @@ Exit code 3 means verification failed (digest, size or path).`,
 			if err != nil {
 				return err
 			}
-			prog := newProgress(c, e.stderr, "pulled")
+			prog := newProgress(c, e.stderr, "fetched")
 			res, err := workflow.Pull(c.Context, repo, a[1], workflow.PullOptions{
 				Concurrency: c.Int("concurrency"),
 				Force:       c.Bool("force"),
