@@ -1,10 +1,8 @@
 package registry
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
@@ -31,7 +29,7 @@ func Login(ctx context.Context, host, username, secret string, opts Options) err
 		return fmt.Errorf("%w %q: %v", ErrBadReference, host, err)
 	}
 	reg.Client = client
-	reg.PlainHTTP = opts.PlainHTTP || IsLoopback(host)
+	reg.PlainHTTP = opts.usePlainHTTP(host)
 	cred := auth.Credential{Username: username, Password: secret}
 	if username == "" {
 		cred = auth.Credential{RefreshToken: secret}
@@ -56,5 +54,3 @@ func Logout(ctx context.Context, host string, opts Options) error {
 	}
 	return nil
 }
-
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -38,7 +39,8 @@ const (
 // uses HTTPS with the system roots (plain HTTP on loopback hosts) and the
 // Docker credential store.
 type Options struct {
-	// PlainHTTP uses http:// for any host. Loopback hosts use it anyway.
+	// PlainHTTP uses http:// for any host. Loopback hosts use it too unless
+	// CAFile or InsecureSkipTLSVerify is set.
 	PlainHTTP bool
 	// CAFile adds a PEM bundle of trusted roots for a private registry.
 	CAFile string
@@ -96,10 +98,16 @@ func Open(ctx context.Context, ref Reference, opts Options) (*Repository, error)
 		return nil, fmt.Errorf("%w %s: %v", ErrBadReference, ref, err)
 	}
 	repo.Client = client
-	repo.PlainHTTP = opts.PlainHTTP || IsLoopback(ref.Registry)
+	repo.PlainHTTP = opts.usePlainHTTP(ref.Registry)
 	repo.MaxMetadataBytes = MaxManifestSize
 	repo.ReferrerListMaxPages = 20
 	return &Repository{Ref: ref, Target: repo}, nil
+}
+
+// usePlainHTTP: asked for, or a loopback host with no TLS option given
+// (a CA file or skipping verification both say the registry speaks TLS).
+func (o Options) usePlainHTTP(host string) bool {
+	return o.PlainHTTP || (IsLoopback(host) && o.CAFile == "" && !o.InsecureSkipTLSVerify)
 }
 
 // NewClient returns an authenticating, retrying HTTP client for a registry host.
@@ -247,13 +255,13 @@ func (r *Repository) PushManifest(ctx context.Context, desc ocispec.Descriptor, 
 		return err
 	}
 	if rp, ok := r.Target.(orasregistry.ReferencePusher); ok && tag != "" && !exists {
-		if err := rp.PushReference(ctx, desc, bytesReader(data), tag); err != nil {
+		if err := rp.PushReference(ctx, desc, bytes.NewReader(data), tag); err != nil {
 			return fmt.Errorf("push manifest %s as %s: %w", desc.Digest, tag, err)
 		}
 		return nil
 	}
 	if !exists {
-		if err := r.Target.Push(ctx, desc, bytesReader(data)); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
+		if err := r.Target.Push(ctx, desc, bytes.NewReader(data)); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
 			return fmt.Errorf("push manifest %s: %w", desc.Digest, err)
 		}
 	}
