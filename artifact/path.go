@@ -37,14 +37,16 @@ func CleanPath(p string) (string, error) {
 		return bad("contains a backslash")
 	case strings.HasPrefix(p, "/"):
 		return bad("absolute")
-	case len(p) >= 2 && p[1] == ':':
-		return bad("has a drive letter")
 	}
 	// Tar writers often add a leading "./" and directories a trailing "/".
 	q := strings.TrimPrefix(p, "./")
 	q = strings.TrimSuffix(q, "/")
 	if q == "" || q == "." {
 		return bad("names the root")
+	}
+	// Checked after trimming, so "./C:x" is refused like "C:x".
+	if len(q) >= 2 && q[1] == ':' {
+		return bad("has a drive letter")
 	}
 	for _, elem := range strings.Split(q, "/") {
 		switch {

@@ -1,6 +1,7 @@
 package artifact
 
 import (
+	_ "crypto/sha512" // entry accepts sha512 digests: make sure they can be checked
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -114,11 +115,16 @@ func ParseManifest(data []byte, limits Limits) (*Plan, error) {
 			ErrNotModel, m.ArtifactType, m.Config.MediaType, ocispec.AnnotationTitle)
 	}
 	paths := newPathSet()
+	named := map[string]bool{} // every layer names a path of its own
 	for i, l := range m.Layers {
 		e, err := p.entry(l)
 		if err != nil {
 			return nil, fmt.Errorf("layer %d (%s): %w", i, l.Digest, err)
 		}
+		if named[e.Path] {
+			return nil, fmt.Errorf("layer %d (%s): %w: %q: named by two layers", i, l.Digest, ErrUnsafePath, e.Path)
+		}
+		named[e.Path] = true
 		if e.Format == FormatRaw {
 			err = paths.addFile(e.Path)
 		} else {
@@ -242,8 +248,10 @@ func (p *Plan) ApplyConfig(data []byte) (*modelspec.Model, error) {
 		if err := ids[i].Validate(); err != nil {
 			return nil, fmt.Errorf("%w: model config diff ID %d: %v", ErrNotModel, i, err)
 		}
-		if e.Format == FormatRaw && ids[i] != e.Layer.Digest {
-			return nil, fmt.Errorf("%s: %w: config diff ID %s differs from raw layer digest %s", e.Path, ErrDigestMismatch, ids[i], e.Layer.Digest)
+		// An uncompressed layer (raw or plain tar) is its own diff ID; the
+		// unpacker checks only the blob digest for those.
+		if (e.Format == FormatRaw || e.Format == FormatTar) && ids[i] != e.Layer.Digest {
+			return nil, fmt.Errorf("%s: %w: config diff ID %s differs from %s layer digest %s", e.Path, ErrDigestMismatch, ids[i], e.Format, e.Layer.Digest)
 		}
 		e.DiffID = ids[i]
 	}

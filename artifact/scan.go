@@ -66,14 +66,16 @@ func Scan(root string, opts ScanOptions) ([]File, error) {
 
 	var files []File
 	seen := newPathSet()
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	// Walk the resolved root: WalkDir does not follow a root that is itself
+	// a symlink ("latest" -> "v3"), and would silently find no files.
+	err = filepath.WalkDir(realRoot, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if p == root {
+		if p == realRoot {
 			return nil
 		}
-		relOS, err := filepath.Rel(root, p)
+		relOS, err := filepath.Rel(realRoot, p)
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strings"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -105,8 +106,15 @@ func (u *Unpacker) writeFile(name string, mode fs.FileMode, r io.Reader, limit i
 	return err
 }
 
-func (u *Unpacker) writeTar(e Entry, vr *VerifyReader) error {
-	br := bufio.NewReaderSize(vr, 1<<16)
+func (u *Unpacker) writeTar(e Entry, vr *VerifyReader) (err error) {
+	src := &errTrap{r: vr}
+	// Registered first so it runs after the decoders are closed.
+	defer func() {
+		if err != nil {
+			err = tarFailure(err, src, vr)
+		}
+	}()
+	br := bufio.NewReaderSize(src, 1<<16)
 	var stream io.Reader = br
 	var closeDec func()
 	switch e.Format {
@@ -116,13 +124,13 @@ func (u *Unpacker) writeTar(e Entry, vr *VerifyReader) error {
 			return fmt.Errorf("%w: gzip: %v", ErrNotModel, err)
 		}
 		zr.Multistream(false)
-		stream, closeDec = zr, func() { zr.Close() }
+		stream, closeDec = badData{zr}, func() { zr.Close() }
 	case FormatTarZstd:
 		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
 		if err != nil {
 			return fmt.Errorf("%w: zstd: %v", ErrNotModel, err)
 		}
-		stream, closeDec = zr, zr.Close
+		stream, closeDec = badData{zr}, zr.Close
 	}
 	if closeDec != nil {
 		defer closeDec()
@@ -173,6 +181,9 @@ func (u *Unpacker) extract(r io.Reader) error {
 			return nil
 		}
 		if err != nil {
+			if errors.Is(err, ErrLimit) { // from capReader: too much, not malformed
+				return err
+			}
 			return fmt.Errorf("%w: tar: %v", ErrNotModel, err)
 		}
 		if hdr.Typeflag == tar.TypeXGlobalHeader {
@@ -181,6 +192,14 @@ func (u *Unpacker) extract(r io.Reader) error {
 		name, err := CleanPath(hdr.Name)
 		if err != nil {
 			return fmt.Errorf("tar entry: %w", err)
+		}
+		// archive/tar presents a PAX sparse file as a regular one and makes
+		// up its holes without reading input, so no cap on the stream would
+		// bound what it writes.
+		for k := range hdr.PAXRecords {
+			if strings.HasPrefix(k, "GNU.sparse.") {
+				return fmt.Errorf("%w: tar entry %q is a sparse file", ErrUnsupportedEntry, name)
+			}
 		}
 		switch hdr.Typeflag {
 		case tar.TypeDir:
@@ -201,7 +220,7 @@ func (u *Unpacker) extract(r io.Reader) error {
 			if mode == 0 {
 				mode = 0o644
 			}
-			if err := u.writeFile(name, mode, tr, hdr.Size); err != nil {
+			if err := u.writeFile(name, mode, badData{tr}, hdr.Size); err != nil {
 				return fmt.Errorf("tar entry %q: %w", name, err)
 			}
 		default:
@@ -217,6 +236,55 @@ func (u *Unpacker) claim(name string, dir bool) error {
 		return u.paths.addDir(name)
 	}
 	return u.paths.addFile(name)
+}
+
+// errTrap remembers the first error, other than io.EOF, of the blob stream
+// under the decoders, which report it in their own words or not at all.
+type errTrap struct {
+	r   io.Reader
+	err error
+}
+
+func (t *errTrap) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if err != nil && err != io.EOF && t.err == nil {
+		t.err = err
+	}
+	return n, err
+}
+
+// badData marks the errors of a decoder (gzip, zstd, tar) as ErrNotModel,
+// so they are told apart from failures to write. ErrLimit, from the cap
+// below, is a verdict already and passes unchanged.
+type badData struct{ r io.Reader }
+
+func (b badData) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF && !errors.Is(err, ErrNotModel) && !errors.Is(err, ErrLimit) {
+		err = fmt.Errorf("%w: %w", ErrNotModel, err)
+	}
+	return n, err
+}
+
+// tarFailure picks the error to report for a tar layer that failed with err.
+// If the blob stream itself failed (short, cancelled, cut off), that is
+// the cause, whatever the decoders made of it. If the layer did not decode,
+// the rest of the blob is read and checked: a tampered blob is a digest
+// mismatch, not a malformed model.
+func tarFailure(err error, src *errTrap, vr *VerifyReader) error {
+	if src.err != nil {
+		return src.err
+	}
+	if !errors.Is(err, ErrNotModel) {
+		return err
+	}
+	if _, cerr := io.Copy(io.Discard, src); cerr != nil {
+		return cerr
+	}
+	if verr := vr.Verify(); verr != nil {
+		return verr
+	}
+	return err
 }
 
 // capReader fails, rather than stops, once more than left bytes come: a
