@@ -17,6 +17,10 @@ import (
 	"github.com/vessel-oci/vessel/workflow"
 )
 
+// The tests here do not run in parallel: urfave/cli v2 keeps its help flag
+// in a package variable that every app run writes to, so two apps running
+// at once in one process race (the vessel binary only ever runs one).
+
 // run builds a fresh app and runs one command line.
 func run(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
@@ -36,7 +40,6 @@ func model(t *testing.T) string {
 }
 
 func TestUsageErrorsExit2(t *testing.T) {
-	t.Parallel()
 	for _, args := range [][]string{
 		{"push"},
 		{"push", "onlyone"},
@@ -54,7 +57,6 @@ func TestUsageErrorsExit2(t *testing.T) {
 }
 
 func TestPushInspectPullJSON(t *testing.T) {
-	t.Parallel()
 	host := testutil.Registry(t, testutil.Olareg, nil)
 	src := model(t)
 	ref := host + "/team/m:v1"
@@ -100,7 +102,6 @@ func TestPushInspectPullJSON(t *testing.T) {
 }
 
 func TestTamperedPullExit3(t *testing.T) {
-	t.Parallel()
 	layout := filepath.Join(t.TempDir(), "store")
 	src := model(t)
 	if _, stderr, code := run(t, "push", src, "oci:"+layout+":v1", "-q"); code != 0 {
@@ -128,7 +129,6 @@ func TestTamperedPullExit3(t *testing.T) {
 }
 
 func TestPlainProgressLines(t *testing.T) {
-	t.Parallel()
 	layout := filepath.Join(t.TempDir(), "store")
 	_, stderr, code := run(t, "push", model(t), "oci:"+layout+":v1")
 	if code != 0 {
@@ -140,7 +140,6 @@ func TestPlainProgressLines(t *testing.T) {
 }
 
 func TestServe(t *testing.T) {
-	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan int)
@@ -176,7 +175,6 @@ func TestServe(t *testing.T) {
 }
 
 func TestInterspersed(t *testing.T) {
-	t.Parallel()
 	app := NewApp(nil, io.Discard, io.Discard)
 	got := interspersed(app, []string{"vessel", "pull", "REF", "DIR", "--concurrency", "2", "--force", "--", "-odd"})
 	want := []string{"vessel", "pull", "--concurrency", "2", "--force", "REF", "DIR", "--", "-odd"}

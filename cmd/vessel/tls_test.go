@@ -21,7 +21,6 @@ import (
 // A registry serving TLS on loopback: trusted through --ca-file, refused
 // without it, accepted with --insecure-skip-tls-verify.
 func TestTLSRegistry(t *testing.T) {
-	t.Parallel()
 	h, closeStore := server.Handler(server.Options{})
 	t.Cleanup(func() { _ = closeStore() })
 	srv := httptest.NewTLSServer(h)
