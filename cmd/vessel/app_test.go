@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vessel-oci/vessel/internal/testutil"
+	"github.com/vessel-oci/vessel/registry"
 	"github.com/vessel-oci/vessel/workflow"
 )
 
@@ -160,8 +161,14 @@ func TestServe(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("/v2/ answered %d", resp.StatusCode)
 	}
-	if _, stderr, code := run(t, "push", model(t), addr+"/m:v1", "-q"); code != 0 {
-		t.Fatalf("push to serve: %s", stderr)
+	// Pushed through the library, not a second app (see the note on run).
+	ref, _ := registry.ParseReference(addr + "/m:v1")
+	repo, err := registry.Open(ctx, ref, registry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := workflow.Push(ctx, repo, model(t), workflow.PushOptions{}); err != nil {
+		t.Fatalf("push to serve: %v", err)
 	}
 	cancel()
 	select {
