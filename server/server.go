@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/olareg/olareg"
@@ -44,7 +46,24 @@ func Handler(opts Options) (http.Handler, func() error) {
 	deletes := true
 	conf.API.DeleteEnabled = &deletes
 	s := olareg.New(conf)
-	return s, s.Close
+	return serializeRepoInit(s), s.Close
+}
+
+// serializeRepoInit works around a data race in olareg v0.2.2's directory
+// store: the first uploads into a new repository initialise it
+// (dirRepo.repoInit) without a lock, so concurrent pushes race. Every call
+// that can initialise a repository comes from starting an upload (POST) or
+// putting a manifest, both small requests; they go one at a time, while
+// blob data (PATCH/PUT to an upload session) still flows concurrently.
+func serializeRepoInit(next http.Handler) http.Handler {
+	var mu sync.Mutex
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost || (r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/")) {
+			mu.Lock()
+			defer mu.Unlock()
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Serve listens on addr and serves the registry until ctx is done. ready,
