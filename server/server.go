@@ -50,20 +50,51 @@ func Handler(opts Options) (http.Handler, func() error) {
 }
 
 // serializeRepoInit works around a data race in olareg v0.2.2's directory
-// store: the first uploads into a new repository initialise it
-// (dirRepo.repoInit) without a lock, so concurrent pushes race. Every call
-// that can initialise a repository comes from starting an upload (POST) or
-// putting a manifest, both small requests; they go one at a time, while
-// blob data (PATCH/PUT to an upload session) still flows concurrently.
+// store: a repository is initialised on its first write (dirRepo.repoInit)
+// without a lock, while other requests read the same state. Until a
+// repository has seen a successful write, its requests go one at a time;
+// after that the state no longer changes and requests run freely.
 func serializeRepoInit(next http.Handler) http.Handler {
 	var mu sync.Mutex
+	var ready sync.Map // repository name -> struct{}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost || (r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/")) {
-			mu.Lock()
-			defer mu.Unlock()
+		repo := repoName(r.URL.Path)
+		if _, ok := ready.Load(repo); ok || repo == "" {
+			next.ServeHTTP(w, r)
+			return
 		}
-		next.ServeHTTP(w, r)
+		mu.Lock()
+		defer mu.Unlock()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && rec.status < 300 {
+			ready.Store(repo, struct{}{})
+		}
 	})
+}
+
+// repoName extracts <name> from /v2/<name>/{blobs,manifests,referrers,tags}/...
+func repoName(p string) string {
+	rest, ok := strings.CutPrefix(p, "/v2/")
+	if !ok {
+		return ""
+	}
+	for _, sep := range []string{"/blobs/", "/manifests/", "/referrers/", "/tags/"} {
+		if i := strings.LastIndex(rest, sep); i > 0 {
+			return rest[:i]
+		}
+	}
+	return ""
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
 }
 
 // Serve listens on addr and serves the registry until ctx is done. ready,
