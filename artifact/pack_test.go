@@ -13,6 +13,8 @@ import (
 	modelspec "github.com/modelpack/model-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/vessel-oci/vessel/internal/testutil"
 )
 
 // packed is everything pack produces for a directory.
@@ -64,7 +66,7 @@ func TestPackReproducible(t *testing.T) {
 	annotations := map[string]string{"org.opencontainers.image.source": "https://example.com/tiny"}
 
 	dir := t.TempDir()
-	writeTree(t, dir, modelTree)
+	testutil.WriteTree(t, dir, modelTree)
 	first := pack(t, dir, info, annotations)
 	again := pack(t, dir, info, annotations)
 	if first.manifestDesc.Digest != again.manifestDesc.Digest {
@@ -81,7 +83,7 @@ func TestPackReproducible(t *testing.T) {
 	slices.Sort(names)
 	slices.Reverse(names)
 	for i, n := range names {
-		writeTree(t, copyDir, map[string]string{n: modelTree[n]})
+		testutil.WriteTree(t, copyDir, map[string]string{n: modelTree[n]})
 		when := time.Date(2001, 2, 3, 4, 5, i, 0, time.UTC)
 		if err := os.Chtimes(filepath.Join(copyDir, filepath.FromSlash(n)), when, when); err != nil {
 			t.Fatal(err)
@@ -119,7 +121,7 @@ func TestPackReproducible(t *testing.T) {
 func TestPackShape(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	writeTree(t, dir, modelTree)
+	testutil.WriteTree(t, dir, modelTree)
 	info := Info{Name: "tiny", Version: "v1", Description: "a test model"}
 	p := pack(t, dir, info, map[string]string{"k": "v"})
 
@@ -248,7 +250,7 @@ func TestConfigHuggingFace(t *testing.T) {
 			if tc.hfConfig != "" {
 				tree["config.json"] = tc.hfConfig
 			}
-			writeTree(t, dir, tree)
+			testutil.WriteTree(t, dir, tree)
 			p := pack(t, dir, Info{}, nil)
 			var cfg modelspec.Model
 			if err := json.Unmarshal(p.config, &cfg); err != nil {
@@ -282,7 +284,7 @@ func TestHashFile(t *testing.T) {
 	for i := range content {
 		content[i] = byte(i * 7)
 	}
-	writeTree(t, dir, map[string]string{"w.bin": string(content)})
+	testutil.WriteTree(t, dir, map[string]string{"w.bin": string(content)})
 	files, err := Scan(dir, ScanOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -303,7 +305,7 @@ func TestHashFile(t *testing.T) {
 	changedAfterScan := func(t *testing.T, change func(path string) error) {
 		t.Helper()
 		dir := t.TempDir()
-		writeTree(t, dir, map[string]string{"w.bin": "0123456789"})
+		testutil.WriteTree(t, dir, map[string]string{"w.bin": "0123456789"})
 		files, err := Scan(dir, ScanOptions{})
 		if err != nil {
 			t.Fatal(err)

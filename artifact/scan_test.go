@@ -8,6 +8,8 @@ import (
 	"slices"
 	"syscall"
 	"testing"
+
+	"github.com/vessel-oci/vessel/internal/testutil"
 )
 
 func scanPaths(files []File) []string {
@@ -21,7 +23,7 @@ func scanPaths(files []File) []string {
 func TestScan(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
-	writeTree(t, root, map[string]string{
+	testutil.WriteTree(t, root, map[string]string{
 		"README.md":                "# model",
 		"config.json":              `{"model_type":"llama"}`,
 		"model.safetensors":        "weights!",
@@ -87,7 +89,7 @@ func TestScan(t *testing.T) {
 func TestScanOptions(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
-	writeTree(t, root, map[string]string{
+	testutil.WriteTree(t, root, map[string]string{
 		"README.md":      "doc",
 		"config.json":    "{}",
 		"model.bin":      "w",
@@ -133,7 +135,7 @@ func TestScanEmpty(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(root, "a", "b"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	writeTree(t, root, map[string]string{".git/HEAD": "x"})
+	testutil.WriteTree(t, root, map[string]string{".git/HEAD": "x"})
 	files, err = Scan(root, ScanOptions{})
 	if err != nil || len(files) != 0 {
 		t.Fatalf("Scan(only dirs and .git) = %v, %v; want no files", files, err)
@@ -143,7 +145,7 @@ func TestScanEmpty(t *testing.T) {
 func TestScanRoot(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	writeTree(t, dir, map[string]string{"model/w.bin": "w", "file": "f"})
+	testutil.WriteTree(t, dir, map[string]string{"model/w.bin": "w", "file": "f"})
 
 	if _, err := Scan(filepath.Join(dir, "file"), ScanOptions{}); !errors.Is(err, ErrUnsupportedFile) {
 		t.Errorf("Scan(a file) = %v, want ErrUnsupportedFile", err)
@@ -174,7 +176,7 @@ func TestScanRoot(t *testing.T) {
 func TestScanSymlinks(t *testing.T) {
 	t.Parallel()
 	outside := t.TempDir()
-	writeTree(t, outside, map[string]string{"secret": "do not pack"})
+	testutil.WriteTree(t, outside, map[string]string{"secret": "do not pack"})
 
 	tests := []struct {
 		name   string
@@ -201,7 +203,7 @@ func TestScanSymlinks(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { os.RemoveAll(root) })
-			writeTree(t, root, map[string]string{"model.bin": "weights", "sub/w.bin": "sub weights"})
+			testutil.WriteTree(t, root, map[string]string{"model.bin": "weights", "sub/w.bin": "sub weights"})
 			target := tc.target
 			if target == "" {
 				target = filepath.Join(root, "model.bin")
@@ -249,7 +251,7 @@ func TestScanRefusesSpecialFiles(t *testing.T) {
 	t.Run("fifo", func(t *testing.T) {
 		t.Parallel()
 		root := t.TempDir()
-		writeTree(t, root, map[string]string{"model.bin": "w"})
+		testutil.WriteTree(t, root, map[string]string{"model.bin": "w"})
 		if err := syscall.Mkfifo(filepath.Join(root, "pipe"), 0o644); err != nil {
 			t.Skipf("mkfifo: %v", err)
 		}

@@ -70,6 +70,16 @@ func parseRef(s string) (registry.Reference, error) {
 	return ref, nil
 }
 
+// openRepo parses a reference argument and opens its repository with the
+// command's registry flags.
+func openRepo(c *cli.Context, s string) (*registry.Repository, error) {
+	ref, err := parseRef(s)
+	if err != nil {
+		return nil, err
+	}
+	return registry.Open(c.Context, ref, registryOptions(c))
+}
+
 // keyValues parses repeated KEY=VALUE flags.
 func keyValues(flag string, vals []string) (map[string]string, error) {
 	if len(vals) == 0 {

@@ -6,7 +6,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/vessel-oci/vessel/registry"
 	"github.com/vessel-oci/vessel/workflow"
 )
 
@@ -25,11 +24,7 @@ func (e *env) inspectCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			ref, err := parseRef(a[0])
-			if err != nil {
-				return err
-			}
-			repo, err := registry.Open(c.Context, ref, registryOptions(c))
+			repo, err := openRepo(c, a[0])
 			if err != nil {
 				return err
 			}

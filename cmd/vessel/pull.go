@@ -6,7 +6,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/vessel-oci/vessel/registry"
 	"github.com/vessel-oci/vessel/workflow"
 )
 
@@ -35,15 +34,11 @@ Exit code 3 means verification failed (digest, size or path).`,
 			if err != nil {
 				return err
 			}
-			ref, err := parseRef(a[0])
-			if err != nil {
-				return err
-			}
 			check, err := e.pullTrust(c)
 			if err != nil {
 				return err
 			}
-			repo, err := registry.Open(c.Context, ref, registryOptions(c))
+			repo, err := openRepo(c, a[0])
 			if err != nil {
 				return err
 			}

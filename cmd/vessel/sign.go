@@ -5,7 +5,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/vessel-oci/vessel/registry"
 	"github.com/vessel-oci/vessel/workflow"
 )
 
@@ -33,15 +32,11 @@ func (e *env) signCommand() *cli.Command {
 			if c.String("key") == "" {
 				return usagef("sign: --key is required")
 			}
-			ref, err := parseRef(a[0])
-			if err != nil {
-				return err
-			}
 			signer, err := e.loadSigner(c.String("key"))
 			if err != nil {
 				return err
 			}
-			repo, err := registry.Open(c.Context, ref, registryOptions(c))
+			repo, err := openRepo(c, a[0])
 			if err != nil {
 				return err
 			}

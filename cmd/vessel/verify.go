@@ -7,7 +7,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/vessel-oci/vessel/registry"
 	"github.com/vessel-oci/vessel/workflow"
 )
 
@@ -29,10 +28,6 @@ is not met.`,
 			if err != nil {
 				return err
 			}
-			ref, err := parseRef(a[0])
-			if err != nil {
-				return err
-			}
 			policy, err := trustPolicy(c)
 			if err != nil {
 				return err
@@ -40,7 +35,7 @@ is not met.`,
 			if policy == nil {
 				return usagef("verify: give --key PUB or --policy FILE")
 			}
-			repo, err := registry.Open(c.Context, ref, registryOptions(c))
+			repo, err := openRepo(c, a[0])
 			if err != nil {
 				return err
 			}
