@@ -3,6 +3,9 @@ package attest
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -11,6 +14,8 @@ import (
 	intoto "github.com/in-toto/attestation/go/v1"
 	"github.com/opencontainers/go-digest"
 	cbundle "github.com/sigstore/cosign/v2/pkg/cosign/bundle"
+	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
+	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/verify"
@@ -178,4 +183,49 @@ func verifyWithKey(b *bundle.Bundle, k TrustedKey) (*Verified, error) {
 	out.PredicateType = res.Statement.GetPredicateType()
 	out.Statement, _ = protojson.Marshal(res.Statement)
 	return out, nil
+}
+
+// PEMKeyHint names a public key as OpenSSF Model Signing bundles do in
+// publicKey.hint: the hex sha256 of its PKIX PEM text (what Python's
+// public_bytes(PEM, SubjectPublicKeyInfo) writes). cosign's hint, KeyID, is
+// the base64 sha256 of the DER encoding instead.
+func PEMKeyHint(pub crypto.PublicKey) (string, error) {
+	pemBytes, err := cryptoutils.MarshalPublicKeyToPEM(pub)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrKey, err)
+	}
+	sum := sha256.Sum256(pemBytes)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// SignStatementWithHint is SignStatement with the bundle's publicKey.hint
+// chosen by the caller (PEMKeyHint for an OMS bundle) instead of cosign's
+// KeyID. The bundle has the same shape: v0.3, DSSE envelope, no log entry.
+func SignStatementWithHint(ctx context.Context, s Signer, statement []byte, hint string) ([]byte, error) {
+	if hint == "" {
+		return nil, fmt.Errorf("sign: empty key hint")
+	}
+	env, err := dsse.WrapSigner(s, InTotoPayloadType).SignMessage(bytes.NewReader(statement), sigopts.WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	var e struct {
+		PayloadType string `json:"payloadType"`
+		Signatures  []struct {
+			Sig []byte `json:"sig"` // base64 in JSON
+		} `json:"signatures"`
+	}
+	if err := json.Unmarshal(env, &e); err != nil || len(e.Signatures) != 1 {
+		return nil, fmt.Errorf("sign: unexpected DSSE envelope (%v)", err)
+	}
+	b, err := cbundle.MakeProtobufBundle(hint, nil, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sign: bundle: %w", err)
+	}
+	b.Content = &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{
+		Payload:     statement,
+		PayloadType: e.PayloadType,
+		Signatures:  []*protodsse.Signature{{Sig: e.Signatures[0].Sig}},
+	}}
+	return protojson.Marshal(b)
 }

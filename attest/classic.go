@@ -5,9 +5,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/sigstore/sigstore/pkg/signature/dsse"
 )
 
 // cosign's classic signatures: a manifest tagged "sha256-<hex>.sig" whose
@@ -73,6 +75,70 @@ func VerifyClassic(layer ocispec.Descriptor, payload []byte, subject digest.Dige
 		return nil, fmt.Errorf("%w: signed payload names %s, not %s", ErrSubjectMismatch, p.Critical.Image.Digest, subject)
 	}
 	v := &Verified{Signer: signer.Name, PredicateType: CosignSignPredicate}
+	if pub, err := signer.Verifier.PublicKey(); err == nil {
+		v.KeyID = KeyID(pub)
+	}
+	return v, nil
+}
+
+// cosign's classic attestations: a manifest tagged "sha256-<hex>.att"
+// whose layers are DSSE envelopes over in-toto statements (v0.1 from
+// cosign attest).
+const DSSEMediaType = "application/vnd.dsse.envelope.v1+json"
+
+// ClassicAttestationTag is the tag cosign stores classic attestations of d under.
+func ClassicAttestationTag(d digest.Digest) string {
+	return d.Algorithm().String() + "-" + d.Encoded() + ".att"
+}
+
+// VerifyDSSE checks a DSSE envelope (already capped and digest-checked)
+// holding an in-toto statement (v0.1 or v1) about subject.
+func VerifyDSSE(envelope []byte, subject digest.Digest, keys []TrustedKey) (*Verified, error) {
+	var env struct {
+		PayloadType string `json:"payloadType"`
+		Payload     string `json:"payload"`
+	}
+	if err := json.Unmarshal(envelope, &env); err != nil {
+		return nil, fmt.Errorf("%w: DSSE envelope: %v", ErrBadSignature, err)
+	}
+	if env.PayloadType != InTotoPayloadType {
+		return nil, fmt.Errorf("%w: DSSE payload type %q", ErrBadSignature, env.PayloadType)
+	}
+	var signer *TrustedKey
+	for i, k := range keys {
+		if dsse.WrapVerifier(k.Verifier).VerifySignature(bytes.NewReader(envelope), nil) == nil {
+			signer = &keys[i]
+			break
+		}
+	}
+	if signer == nil {
+		return nil, fmt.Errorf("%w: DSSE envelope verifies with no trusted key", ErrBadSignature)
+	}
+	payload, err := base64.StdEncoding.DecodeString(env.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("%w: DSSE payload: %v", ErrBadSignature, err)
+	}
+	var st struct {
+		Type          string `json:"_type"`
+		PredicateType string `json:"predicateType"`
+		Subject       []struct {
+			Digest map[string]string `json:"digest"`
+		} `json:"subject"`
+	}
+	if err := json.Unmarshal(payload, &st); err != nil {
+		return nil, fmt.Errorf("%w: statement: %v", ErrBadSignature, err)
+	}
+	if !strings.HasPrefix(st.Type, "https://in-toto.io/Statement/") {
+		return nil, fmt.Errorf("%w: statement type %q", ErrBadSignature, st.Type)
+	}
+	covered := false
+	for _, s := range st.Subject {
+		covered = covered || s.Digest[subject.Algorithm().String()] == subject.Encoded()
+	}
+	if !covered {
+		return nil, fmt.Errorf("%w: attestation is not about %s", ErrSubjectMismatch, subject)
+	}
+	v := &Verified{Signer: signer.Name, PredicateType: st.PredicateType, Statement: payload}
 	if pub, err := signer.Verifier.PublicKey(); err == nil {
 		v.KeyID = KeyID(pub)
 	}

@@ -32,6 +32,20 @@ type SignatureCheck struct {
 	Created       string        `json:"created,omitempty"`
 	Verified      bool          `json:"verified"`
 	Error         string        `json:"error,omitempty"`
+	// claimed is the predicate type the referrer's annotation or tag says,
+	// unverified: only used to decide which failures to report.
+	claimed string
+	// statement is the verified in-toto statement (JSON).
+	statement json.RawMessage
+}
+
+// isSignature reports whether a check concerns a signature (as opposed to
+// an attestation): verified as one, or claimed to be one.
+func (c SignatureCheck) isSignature() bool {
+	if c.Verified {
+		return c.PredicateType == attest.CosignSignPredicate
+	}
+	return c.claimed == "" || c.claimed == attest.CosignSignPredicate
 }
 
 // Verification is the chain a verify proved, or how far it got.
@@ -87,16 +101,23 @@ func VerifyResolved(ctx context.Context, repo *registry.Repository, m *Resolved,
 		return v, fmt.Errorf("%w: policy scope %q rejects %s", attest.ErrUntrusted, scope.Scope, scopeName(m.Ref))
 	}
 	v.Threshold = scope.Need()
-	checks, err := findSignatures(ctx, repo, m.Desc, scope.Keys())
+	all, err := findStatements(ctx, repo, m.Desc, scope.Keys())
 	if err != nil {
 		return v, err
 	}
-	v.Signatures = checks
+	var checks []SignatureCheck
 	signers := map[string]bool{}
-	for _, c := range checks {
-		if c.Verified && c.PredicateType == attest.CosignSignPredicate {
+	for _, c := range all {
+		if !c.isSignature() {
+			continue
+		}
+		checks = append(checks, c)
+		if c.Verified {
 			signers[c.Signer] = true
 		}
+	}
+	if checks != nil {
+		v.Signatures = checks
 	}
 	for s := range signers {
 		v.Signers = append(v.Signers, s)
@@ -123,11 +144,12 @@ func VerifyResolved(ctx context.Context, repo *registry.Repository, m *Resolved,
 	return v, fmt.Errorf("%w: %s", attest.ErrUntrusted, msg)
 }
 
-// findSignatures fetches and checks every signature of subject: bundle
-// referrers (from the API or the tag schema) and cosign classic .sig
-// tags. Every manifest and blob is capped and digest-checked; the
-// referrers index is only a list of places to look.
-func findSignatures(ctx context.Context, repo *registry.Repository, subject ocispec.Descriptor, keys []attest.TrustedKey) ([]SignatureCheck, error) {
+// findStatements fetches and checks every signed statement about subject:
+// bundle referrers (from the API or the tag schema) of any predicate type,
+// and cosign's classic .sig and .att tags. Every manifest and blob is
+// capped and digest-checked; the referrers index is only a list of places
+// to look.
+func findStatements(ctx context.Context, repo *registry.Repository, subject ocispec.Descriptor, keys []attest.TrustedKey) ([]SignatureCheck, error) {
 	refs, err := repo.Referrers(ctx, subject, "")
 	if err != nil {
 		return nil, err
@@ -157,7 +179,11 @@ func findSignatures(ctx context.Context, repo *registry.Repository, subject ocis
 	if err != nil {
 		return nil, err
 	}
-	return append(checks, classic...), nil
+	atts, err := checkClassicAttestations(ctx, repo, subject, keys)
+	if err != nil {
+		return nil, err
+	}
+	return append(append(checks, classic...), atts...), nil
 }
 
 // checkReferrer checks one referrer; nil means it is not a signature.
@@ -182,9 +208,9 @@ func checkReferrer(ctx context.Context, repo *registry.Repository, r ocispec.Des
 		return nil, nil
 	}
 	c.Created = m.Annotations[ocispec.AnnotationCreated]
-	if pt := m.Annotations[attest.AnnotationBundlePredicateType]; pt != "" && pt != attest.CosignSignPredicate {
-		return nil, nil // an attestation, not a signature
-	}
+	// cosign labels its attestations with the signature type too: only the
+	// verified statement's type counts.
+	c.claimed = m.Annotations[attest.AnnotationBundlePredicateType]
 	if m.Subject == nil || m.Subject.Digest != subject.Digest {
 		c.Error = fmt.Sprintf("%v: referrer's subject is not %s", attest.ErrSubjectMismatch, subject.Digest)
 		return c, nil
@@ -206,56 +232,117 @@ func checkReferrer(ctx context.Context, repo *registry.Repository, r ocispec.Des
 		c.Error = err.Error()
 		return c, nil
 	}
-	c.Verified, c.Signer, c.KeyID, c.PredicateType = true, got.Signer, got.KeyID, got.PredicateType
+	c.Verified, c.Signer, c.KeyID, c.PredicateType, c.statement = true, got.Signer, got.KeyID, got.PredicateType, got.Statement
 	return c, nil
 }
 
-// checkClassic checks cosign's classic signatures of subject, if any.
-func checkClassic(ctx context.Context, repo *registry.Repository, subject ocispec.Descriptor, keys []attest.TrustedKey) ([]SignatureCheck, error) {
-	desc, err := repo.Target.Resolve(ctx, attest.ClassicTag(subject.Digest))
+// classicLayers fetches the manifest cosign tagged for subject (".sig" or
+// ".att") and returns its layers; none when there is no such tag.
+func classicLayers(ctx context.Context, repo *registry.Repository, tag string) ([]ocispec.Descriptor, *SignatureCheck, error) {
+	desc, err := repo.Target.Resolve(ctx, tag)
 	if err != nil {
-		return nil, nil // no classic signatures (registries differ in how they say so)
+		return nil, nil, nil // no such tag (registries differ in how they say so)
 	}
 	data, err := repo.FetchManifest(ctx, desc)
 	if err != nil {
 		if isIntegrity(err) {
-			return []SignatureCheck{{Source: "classic", Digest: desc.Digest, Error: err.Error()}}, nil
+			return nil, &SignatureCheck{Source: "classic", Digest: desc.Digest, Error: err.Error()}, nil
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	var m ocispec.Manifest
 	if err := json.Unmarshal(data, &m); err != nil {
-		return []SignatureCheck{{Source: "classic", Digest: desc.Digest, Error: "manifest is not JSON"}}, nil
+		return nil, &SignatureCheck{Source: "classic", Digest: desc.Digest, Error: "manifest is not JSON"}, nil
+	}
+	if len(m.Layers) > MaxSignatureCandidates {
+		return nil, nil, fmt.Errorf("%w: %s has %d layers", registry.ErrTooLarge, tag, len(m.Layers))
+	}
+	return m.Layers, nil, nil
+}
+
+// fetchSmall fetches a signature payload within max bytes; a failed check
+// of the bytes is a finding, returned in the check, not an error.
+func fetchSmall(ctx context.Context, repo *registry.Repository, l ocispec.Descriptor, max int64, c *SignatureCheck) ([]byte, error) {
+	if l.Size > max {
+		c.Error = fmt.Sprintf("payload is %d bytes (cap %d)", l.Size, max)
+		return nil, nil
+	}
+	data, err := repo.FetchManifest(ctx, l)
+	if err != nil && isIntegrity(err) {
+		c.Error = err.Error()
+		return nil, nil
+	}
+	return data, err
+}
+
+// checkClassic checks cosign's classic signatures of subject, if any.
+func checkClassic(ctx context.Context, repo *registry.Repository, subject ocispec.Descriptor, keys []attest.TrustedKey) ([]SignatureCheck, error) {
+	layers, bad, err := classicLayers(ctx, repo, attest.ClassicTag(subject.Digest))
+	if err != nil || bad != nil {
+		return checksOf(bad), err
 	}
 	var checks []SignatureCheck
-	for _, l := range attest.ClassicLayers(m) {
-		c := SignatureCheck{Source: "classic", Digest: l.Digest}
-		if l.Size > attest.MaxClassicPayload {
-			c.Error = fmt.Sprintf("payload is %d bytes (cap %d)", l.Size, attest.MaxClassicPayload)
-			checks = append(checks, c)
+	for _, l := range layers {
+		if l.MediaType != attest.SimpleSigningMediaType {
 			continue
 		}
-		payload, err := repo.FetchManifest(ctx, l)
+		c := SignatureCheck{Source: "classic", Digest: l.Digest, claimed: attest.CosignSignPredicate}
+		payload, err := fetchSmall(ctx, repo, l, attest.MaxClassicPayload, &c)
 		if err != nil {
-			if !isIntegrity(err) {
-				return nil, err
+			return nil, err
+		}
+		if payload != nil {
+			if got, err := attest.VerifyClassic(l, payload, subject.Digest, keys); err != nil {
+				c.Error = err.Error()
+			} else {
+				c.Verified, c.Signer, c.KeyID, c.PredicateType = true, got.Signer, got.KeyID, got.PredicateType
 			}
-			c.Error = err.Error()
-			checks = append(checks, c)
-			continue
-		}
-		got, err := attest.VerifyClassic(l, payload, subject.Digest, keys)
-		if err != nil {
-			c.Error = err.Error()
-		} else {
-			c.Verified, c.Signer, c.KeyID, c.PredicateType = true, got.Signer, got.KeyID, got.PredicateType
 		}
 		checks = append(checks, c)
-		if len(checks) >= MaxSignatureCandidates {
-			break
-		}
 	}
 	return checks, nil
+}
+
+// checkClassicAttestations checks cosign's classic attestations (DSSE
+// envelopes under the ".att" tag), if any.
+func checkClassicAttestations(ctx context.Context, repo *registry.Repository, subject ocispec.Descriptor, keys []attest.TrustedKey) ([]SignatureCheck, error) {
+	layers, bad, err := classicLayers(ctx, repo, attest.ClassicAttestationTag(subject.Digest))
+	if err != nil || bad != nil {
+		if bad != nil {
+			bad.claimed = "attestation"
+		}
+		return checksOf(bad), err
+	}
+	var checks []SignatureCheck
+	for _, l := range layers {
+		if l.MediaType != attest.DSSEMediaType {
+			continue
+		}
+		c := SignatureCheck{Source: "classic-attestation", Digest: l.Digest, claimed: l.Annotations["predicateType"]}
+		env, err := fetchSmall(ctx, repo, l, attest.MaxBundleSize, &c)
+		if err != nil {
+			return nil, err
+		}
+		if env != nil {
+			if got, err := attest.VerifyDSSE(env, subject.Digest, keys); err != nil {
+				c.Error = err.Error()
+			} else {
+				c.Verified, c.Signer, c.KeyID, c.PredicateType, c.statement = true, got.Signer, got.KeyID, got.PredicateType, got.Statement
+			}
+		}
+		if c.claimed == "" {
+			c.claimed = "attestation"
+		}
+		checks = append(checks, c)
+	}
+	return checks, nil
+}
+
+func checksOf(c *SignatureCheck) []SignatureCheck {
+	if c == nil {
+		return nil
+	}
+	return []SignatureCheck{*c}
 }
 
 func isIntegrity(err error) bool {
