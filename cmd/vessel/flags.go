@@ -116,3 +116,15 @@ func shortDigest(d fmt.Stringer) string {
 	}
 	return s
 }
+
+// readCapped reads all of r, failing beyond max bytes.
+func readCapped(r io.Reader, max int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("larger than %d bytes", max)
+	}
+	return data, nil
+}
