@@ -19,6 +19,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature/dsse"
 )
 
 var subject = digest.FromString("the model manifest")
@@ -335,4 +336,10 @@ func FuzzParsePolicy(f *testing.F) {
 			t.Fatalf("scope %q needs %d of %d keys", s.Scope, s.Need(), len(s.Keys()))
 		}
 	})
+}
+
+// dsseSign signs a statement into a bare DSSE envelope, as cosign's
+// classic attestations are stored.
+func dsseSign(s Signer, statement []byte) ([]byte, error) {
+	return dsse.WrapSigner(s, InTotoPayloadType).SignMessage(strings.NewReader(string(statement)))
 }

@@ -289,3 +289,46 @@ func writeFile(t *testing.T, dir, name, content string) {
 		t.Fatal(err)
 	}
 }
+
+func TestAttestations(t *testing.T) {
+	ctx := context.Background()
+	release, other := newKey(t, "release"), newKey(t, "other")
+	for _, tg := range targets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			if _, err := workflow.Push(ctx, tg.open(t, "x/m:v1"), writeModel(t), workflow.PushOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := workflow.Sign(ctx, tg.open(t, "x/m:v1"), release.signer); err != nil {
+				t.Fatal(err)
+			}
+			for typ, pred := range map[string]string{
+				"https://slsa.dev/provenance/v1": `{"buildDefinition":{"buildType":"t"},"runDetails":{"builder":{"id":"b"}}}`,
+				"https://example.com/eval/v1":    `{"accuracy":0.9}`,
+			} {
+				if _, err := workflow.Attest(ctx, tg.open(t, "x/m:v1"), release.signer, typ, json.RawMessage(pred)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// An attestation by an untrusted key is refused, not listed.
+			if _, err := workflow.Attest(ctx, tg.open(t, "x/m:v1"), other.signer, "https://example.com/eval/v1", json.RawMessage(`{"accuracy":1}`)); err != nil {
+				t.Fatal(err)
+			}
+			list, err := workflow.Attestations(ctx, tg.open(t, "x/m:v1"), keyPolicy(release), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(list.Attestations) != 2 || len(list.Refused) != 1 {
+				t.Fatalf("attestations: %d listed, %d refused: %+v", len(list.Attestations), len(list.Refused), list)
+			}
+			list, err = workflow.Attestations(ctx, tg.open(t, "x/m:v1"), keyPolicy(release), "https://example.com/eval/v1")
+			if err != nil || len(list.Attestations) != 1 || !strings.Contains(string(list.Attestations[0].Statement), `"accuracy":0.9`) {
+				t.Fatalf("filtered: %+v, %v", list, err)
+			}
+			// Attestations are not signatures: one signer still.
+			v, err := workflow.Verify(ctx, tg.open(t, "x/m:v1"), keyPolicy(release))
+			if err != nil || len(v.Signatures) != 1 {
+				t.Fatalf("verify counts attestations as signatures: %+v, %v", v, err)
+			}
+		})
+	}
+}
