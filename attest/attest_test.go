@@ -343,3 +343,60 @@ func FuzzParsePolicy(f *testing.F) {
 func dsseSign(s Signer, statement []byte) ([]byte, error) {
 	return dsse.WrapSigner(s, InTotoPayloadType).SignMessage(strings.NewReader(string(statement)))
 }
+
+func TestPolicyAttestationRequirements(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeKey(t, dir, "release.pub")
+	writeKey(t, dir, "ci.pub")
+	doc := `
+version: 1
+scopes:
+  - scope: "**"
+    signers: [{name: release, key: release.pub}]
+    attestations:
+      - type: https://slsa.dev/provenance/v1
+        signers: [{name: ci, key: ci.pub}]
+        checks:
+          - {path: runDetails.builder.id, equals: "https://ci.example/runner"}
+          - {path: runDetails.builder.id, matches: "^https://ci\\.example/"}
+          - path: buildDefinition.resolvedDependencies
+            contains: {name: dataset}
+      - type: https://example.com/eval/v1
+`
+	p, err := ParsePolicy([]byte(doc), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := p.ScopeFor("r.example/m")
+	prov, eval := &s.Attestations[0], &s.Attestations[1]
+	if !prov.Signed("ci") || prov.Signed("release") || !eval.Signed("release") || len(s.AllKeys()) != 2 || s.Signs("ci") {
+		t.Fatalf("signers: prov ci=%v release=%v, eval release=%v, all=%d, scope signs ci=%v",
+			prov.Signed("ci"), prov.Signed("release"), eval.Signed("release"), len(s.AllKeys()), s.Signs("ci"))
+	}
+	good := `{"runDetails":{"builder":{"id":"https://ci.example/runner"}},"buildDefinition":{"resolvedDependencies":[{"name":"base"},{"name":"dataset","uri":"x"}]}}`
+	if err := prov.Evaluate(json.RawMessage(good)); err != nil {
+		t.Fatal(err)
+	}
+	for name, pred := range map[string]string{
+		"other builder": `{"runDetails":{"builder":{"id":"https://evil.example/"}},"buildDefinition":{"resolvedDependencies":[{"name":"dataset"}]}}`,
+		"no dataset":    `{"runDetails":{"builder":{"id":"https://ci.example/runner"}},"buildDefinition":{"resolvedDependencies":[{"name":"base"}]}}`,
+		"no builder":    `{"buildDefinition":{"resolvedDependencies":[{"name":"dataset"}]}}`,
+		"not an object": `[1]`,
+	} {
+		if err := prov.Evaluate(json.RawMessage(pred)); !errors.Is(err, ErrUntrusted) {
+			t.Errorf("%s: err = %v, want ErrUntrusted", name, err)
+		}
+	}
+	for name, bad := range map[string]string{
+		"two operators": "version: 1\nscopes:\n  - scope: x\n    signers: [{name: a, key: release.pub}]\n    attestations:\n      - type: t\n        checks: [{path: p, equals: a, matches: b}]\n",
+		"bad regexp":    "version: 1\nscopes:\n  - scope: x\n    signers: [{name: a, key: release.pub}]\n    attestations:\n      - type: t\n        checks: [{path: p, matches: '('}]\n",
+		"no type":       "version: 1\nscopes:\n  - scope: x\n    signers: [{name: a, key: release.pub}]\n    attestations: [{checks: []}]\n",
+		"name reused":   "version: 1\nscopes:\n  - scope: x\n    signers: [{name: a, key: release.pub}]\n    attestations: [{type: t, signers: [{name: a, key: ci.pub}]}]\n",
+		"reject + req":  "version: 1\nscopes:\n  - scope: x\n    reject: true\n    attestations: [{type: t}]\n",
+	} {
+		if _, err := ParsePolicy([]byte(bad), dir); !errors.Is(err, ErrPolicyFile) {
+			t.Errorf("%s: err = %v, want ErrPolicyFile", name, err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package attest
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -38,9 +39,36 @@ type Scope struct {
 	Signers   []SignerSpec `json:"signers,omitempty"`
 	// Reject refuses everything in the scope.
 	Reject bool `json:"reject,omitempty"`
+	// Attestations the scope requires, each from its own signers.
+	Attestations []Requirement `json:"attestations,omitempty"`
 
 	keys []TrustedKey
 	re   *regexp.Regexp
+}
+
+// Requirement says a model must carry a verified attestation of Type,
+// signed by one of Signers (default: the scope's), whose predicate passes
+// every check.
+type Requirement struct {
+	Type    string       `json:"type"`
+	Signers []SignerSpec `json:"signers,omitempty"`
+	Checks  []Check      `json:"checks,omitempty"`
+
+	keys []TrustedKey
+}
+
+// Check tests one value of a predicate, found by a dotted Path
+// ("runDetails.builder.id"). Exactly one of Equals, Matches, Contains.
+type Check struct {
+	Path   string `json:"path"`
+	Equals string `json:"equals,omitempty"`
+	// Matches is a regular expression the value must match (anchor it).
+	Matches string `json:"matches,omitempty"`
+	// Contains requires an array element (an object) with these fields,
+	// e.g. {name: dataset} in buildDefinition.resolvedDependencies.
+	Contains map[string]string `json:"contains,omitempty"`
+
+	re *regexp.Regexp
 }
 
 // SignerSpec names a trusted public key (keyless identities and KMS keys
@@ -108,8 +136,8 @@ func (s *Scope) load(dir string) error {
 	}
 	s.re = re
 	if s.Reject {
-		if len(s.Signers) > 0 || s.Threshold != 0 {
-			return fmt.Errorf("a reject scope has no signers or threshold")
+		if len(s.Signers) > 0 || s.Threshold != 0 || len(s.Attestations) > 0 {
+			return fmt.Errorf("a reject scope has no signers, threshold or attestations")
 		}
 		return nil
 	}
@@ -119,16 +147,38 @@ func (s *Scope) load(dir string) error {
 	if s.Threshold < 0 || s.Threshold > len(s.Signers) {
 		return fmt.Errorf("threshold %d with %d signers", s.Threshold, len(s.Signers))
 	}
+	keys, err := loadSigners(s.Signers, dir, map[string]bool{})
+	if err != nil {
+		return err
+	}
+	s.keys = keys
 	names := map[string]bool{}
-	for _, sg := range s.Signers {
-		if sg.Name == "" || names[sg.Name] {
-			return fmt.Errorf("signer names must be present and distinct (%q)", sg.Name)
+	for _, k := range keys {
+		names[k.Name] = true
+	}
+	for i := range s.Attestations {
+		if err := s.Attestations[i].load(dir, names); err != nil {
+			return fmt.Errorf("attestation %d (%q): %v", i, s.Attestations[i].Type, err)
 		}
-		names[sg.Name] = true
+		if len(s.Attestations[i].keys) == 0 {
+			s.Attestations[i].keys = s.keys
+		}
+	}
+	return nil
+}
+
+// loadSigners reads the keys of specs; names must be new to seen.
+func loadSigners(specs []SignerSpec, dir string, seen map[string]bool) ([]TrustedKey, error) {
+	var keys []TrustedKey
+	for _, sg := range specs {
+		if sg.Name == "" || seen[sg.Name] {
+			return nil, fmt.Errorf("signer names must be present and distinct within a scope (%q)", sg.Name)
+		}
+		seen[sg.Name] = true
 		pem := []byte(sg.KeyData)
 		switch {
 		case sg.Key != "" && sg.KeyData != "":
-			return fmt.Errorf("signer %s: give key or keyData, not both", sg.Name)
+			return nil, fmt.Errorf("signer %s: give key or keyData, not both", sg.Name)
 		case sg.Key != "":
 			path := sg.Key
 			if !filepath.IsAbs(path) {
@@ -136,19 +186,143 @@ func (s *Scope) load(dir string) error {
 			}
 			b, err := os.ReadFile(path)
 			if err != nil {
-				return fmt.Errorf("signer %s: %v", sg.Name, err)
+				return nil, fmt.Errorf("signer %s: %v", sg.Name, err)
 			}
 			pem = b
 		case sg.KeyData == "":
-			return fmt.Errorf("signer %s: no key", sg.Name)
+			return nil, fmt.Errorf("signer %s: no key", sg.Name)
 		}
 		v, err := LoadPublicKey(pem)
 		if err != nil {
-			return fmt.Errorf("signer %s: %v", sg.Name, err)
+			return nil, fmt.Errorf("signer %s: %v", sg.Name, err)
 		}
-		s.keys = append(s.keys, TrustedKey{Name: sg.Name, Verifier: v})
+		keys = append(keys, TrustedKey{Name: sg.Name, Verifier: v})
+	}
+	return keys, nil
+}
+
+func (r *Requirement) load(dir string, seen map[string]bool) error {
+	if r.Type == "" {
+		return fmt.Errorf("no type")
+	}
+	keys, err := loadSigners(r.Signers, dir, seen)
+	if err != nil {
+		return err
+	}
+	r.keys = keys
+	for i := range r.Checks {
+		c := &r.Checks[i]
+		n := 0
+		for _, set := range []bool{c.Equals != "", c.Matches != "", c.Contains != nil} {
+			if set {
+				n++
+			}
+		}
+		if c.Path == "" || n != 1 {
+			return fmt.Errorf("check %d: give a path and exactly one of equals, matches, contains", i)
+		}
+		if c.Matches != "" {
+			re, err := regexp.Compile(c.Matches)
+			if err != nil {
+				return fmt.Errorf("check %d: %v", i, err)
+			}
+			c.re = re
+		}
 	}
 	return nil
+}
+
+// Keys returns the keys whose attestations satisfy the requirement.
+func (r *Requirement) Keys() []TrustedKey { return r.keys }
+
+// Signed reports whether signer (a key name) may satisfy the requirement.
+func (r *Requirement) Signed(signer string) bool {
+	for _, k := range r.keys {
+		if k.Name == signer {
+			return true
+		}
+	}
+	return false
+}
+
+// Evaluate runs the checks on a verified predicate; the error says which
+// check failed and what the value was.
+func (r *Requirement) Evaluate(predicate json.RawMessage) error {
+	var doc any
+	if err := json.Unmarshal(predicate, &doc); err != nil {
+		return fmt.Errorf("%w: predicate is not JSON: %v", ErrUntrusted, err)
+	}
+	for _, c := range r.Checks {
+		v, ok := lookup(doc, c.Path)
+		switch {
+		case !ok:
+			return fmt.Errorf("%w: %s: %s is missing", ErrUntrusted, r.Type, c.Path)
+		case c.Equals != "" && fmt.Sprint(v) != c.Equals:
+			return fmt.Errorf("%w: %s: %s is %q, want %q", ErrUntrusted, r.Type, c.Path, fmt.Sprint(v), c.Equals)
+		case c.re != nil && !c.re.MatchString(fmt.Sprint(v)):
+			return fmt.Errorf("%w: %s: %s is %q, which does not match %q", ErrUntrusted, r.Type, c.Path, fmt.Sprint(v), c.Matches)
+		case c.Contains != nil && !containsObject(v, c.Contains):
+			return fmt.Errorf("%w: %s: %s has no element with %v", ErrUntrusted, r.Type, c.Path, c.Contains)
+		}
+	}
+	return nil
+}
+
+// lookup follows a dotted path through JSON objects.
+func lookup(doc any, path string) (any, bool) {
+	for _, key := range strings.Split(path, ".") {
+		m, ok := doc.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if doc, ok = m[key]; !ok {
+			return nil, false
+		}
+	}
+	return doc, true
+}
+
+func containsObject(v any, want map[string]string) bool {
+	list, ok := v.([]any)
+	if !ok {
+		return false
+	}
+	for _, el := range list {
+		obj, ok := el.(map[string]any)
+		if !ok {
+			continue
+		}
+		all := true
+		for k, w := range want {
+			if got, ok := obj[k]; !ok || fmt.Sprint(got) != w {
+				all = false
+				break
+			}
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
+// AllKeys returns every key the scope's signatures and attestations may
+// be verified with.
+func (s *Scope) AllKeys() []TrustedKey {
+	keys := append([]TrustedKey{}, s.keys...)
+	seen := map[string]bool{}
+	for _, k := range keys {
+		seen[k.Name] = true
+	}
+	for _, r := range s.Attestations {
+		for _, k := range r.keys {
+			if !seen[k.Name] {
+				seen[k.Name] = true
+				keys = append(keys, k)
+			}
+		}
+	}
+	return keys
 }
 
 // KeyPolicy is the one-signer policy that --key flags stand for: every
@@ -158,8 +332,18 @@ func KeyPolicy(keys []TrustedKey) *Policy {
 	return &Policy{Version: 1, Scopes: []Scope{{Scope: "**", Threshold: 1, keys: keys, re: re}}}
 }
 
-// Keys returns the scope's trusted keys.
+// Keys returns the keys whose signatures count for the scope's threshold.
 func (s *Scope) Keys() []TrustedKey { return s.keys }
+
+// Signs reports whether signer (a key name) is one of the scope's signers.
+func (s *Scope) Signs(signer string) bool {
+	for _, k := range s.keys {
+		if k.Name == signer {
+			return true
+		}
+	}
+	return false
+}
 
 // Need returns how many distinct signers the scope requires.
 func (s *Scope) Need() int {

@@ -41,7 +41,7 @@ type PullOptions struct {
 	// Concurrency <= 0 means DefaultConcurrency.
 	Concurrency int
 	// Force replaces a non-empty destination (atomically, where the OS can).
-	Force bool
+	Force  bool
 	Limits artifact.Limits
 	// Verify is the trust check; nil checks nothing but integrity.
 	Verify   VerifyFunc

@@ -56,7 +56,18 @@ type Verification struct {
 	Threshold  int              `json:"threshold"`
 	Signers    []string         `json:"signers"`
 	Signatures []SignatureCheck `json:"signatures"`
-	Verified   bool             `json:"verified"`
+	// Attestations reports each attestation the policy requires.
+	Attestations []RequirementResult `json:"attestations,omitempty"`
+	Verified     bool                `json:"verified"`
+}
+
+// RequirementResult is the verdict on one required attestation type.
+type RequirementResult struct {
+	Type      string        `json:"type"`
+	Satisfied bool          `json:"satisfied"`
+	By        string        `json:"by,omitempty"`
+	Digest    digest.Digest `json:"digest,omitempty"`
+	Error     string        `json:"error,omitempty"`
 }
 
 // Verify resolves repo's reference and checks its signatures against the
@@ -101,7 +112,7 @@ func VerifyResolved(ctx context.Context, repo *registry.Repository, m *Resolved,
 		return v, fmt.Errorf("%w: policy scope %q rejects %s", attest.ErrUntrusted, scope.Scope, scopeName(m.Ref))
 	}
 	v.Threshold = scope.Need()
-	all, err := findStatements(ctx, repo, m.Desc, scope.Keys())
+	all, err := findStatements(ctx, repo, m.Desc, scope.AllKeys())
 	if err != nil {
 		return v, err
 	}
@@ -111,9 +122,22 @@ func VerifyResolved(ctx context.Context, repo *registry.Repository, m *Resolved,
 		if !c.isSignature() {
 			continue
 		}
+		if c.Verified && !scope.Signs(c.Signer) {
+			// A key trusted for some attestation only: its signature
+			// does not count towards the threshold.
+			c.Verified, c.Error = false, fmt.Sprintf("%v: signed by %s, which the scope trusts for attestations only", attest.ErrUntrusted, c.Signer)
+		}
 		checks = append(checks, c)
 		if c.Verified {
 			signers[c.Signer] = true
+		}
+	}
+	var failed []string
+	for i := range scope.Attestations {
+		r := requirement(&scope.Attestations[i], all)
+		v.Attestations = append(v.Attestations, r)
+		if !r.Satisfied {
+			failed = append(failed, r.Error)
 		}
 	}
 	if checks != nil {
@@ -124,6 +148,9 @@ func VerifyResolved(ctx context.Context, repo *registry.Repository, m *Resolved,
 	}
 	sort.Strings(v.Signers)
 	if len(signers) >= v.Threshold {
+		if len(failed) > 0 {
+			return v, fmt.Errorf("%w: %s: required attestations: %s", attest.ErrUntrusted, m.Desc.Digest, strings.Join(failed, "; "))
+		}
 		v.Verified = true
 		return v, nil
 	}
@@ -142,6 +169,37 @@ func VerifyResolved(ctx context.Context, repo *registry.Repository, m *Resolved,
 		msg += "; " + strings.Join(why, "; ")
 	}
 	return v, fmt.Errorf("%w: %s", attest.ErrUntrusted, msg)
+}
+
+// requirement finds a verified attestation of r's type, by one of its
+// signers, whose predicate passes r's checks.
+func requirement(r *attest.Requirement, checks []SignatureCheck) RequirementResult {
+	res := RequirementResult{Type: r.Type}
+	why := "none found"
+	for _, c := range checks {
+		if !c.Verified || c.PredicateType != r.Type {
+			continue
+		}
+		if !r.Signed(c.Signer) {
+			why = fmt.Sprintf("%s is signed by %s, not a signer this requirement trusts", c.Digest, c.Signer)
+			continue
+		}
+		var st struct {
+			Predicate json.RawMessage `json:"predicate"`
+		}
+		if err := json.Unmarshal(c.statement, &st); err != nil {
+			why = fmt.Sprintf("%s: statement: %v", c.Digest, err)
+			continue
+		}
+		if err := r.Evaluate(st.Predicate); err != nil {
+			why = fmt.Sprintf("%s: %v", c.Digest, err)
+			continue
+		}
+		res.Satisfied, res.By, res.Digest = true, c.Signer, c.Digest
+		return res
+	}
+	res.Error = fmt.Sprintf("%s: %s", r.Type, why)
+	return res
 }
 
 // findStatements fetches and checks every signed statement about subject:

@@ -15,6 +15,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
 	"github.com/vessel-oci/vessel/attest"
 	"github.com/vessel-oci/vessel/registry"
@@ -330,5 +331,75 @@ func TestAttestations(t *testing.T) {
 				t.Fatalf("verify counts attestations as signatures: %+v, %v", v, err)
 			}
 		})
+	}
+}
+
+func TestPolicyRequiresAttestations(t *testing.T) {
+	ctx := context.Background()
+	release, ci := newKey(t, "release"), newKey(t, "ci")
+	dir := t.TempDir()
+	for name, k := range map[string]keypair{"release.pub": release, "ci.pub": ci} {
+		pub, _ := k.signer.PublicKey()
+		pemBytes, _ := cryptoutils.MarshalPublicKeyToPEM(pub)
+		writeFile(t, dir, name, string(pemBytes))
+	}
+	policy, err := attest.ParsePolicy([]byte(`
+version: 1
+scopes:
+  - scope: "**"
+    signers: [{name: release, key: release.pub}]
+    attestations:
+      - type: https://slsa.dev/provenance/v1
+        signers: [{name: ci, key: ci.pub}]
+        checks: [{path: runDetails.builder.id, equals: "https://ci.example/runner"}]
+`), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := targets(t)[0]
+	if _, err := workflow.Push(ctx, tg.open(t, "x/m:v1"), writeModel(t), workflow.PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The CI key's signature does not count: it is trusted for provenance only.
+	if _, err := workflow.Sign(ctx, tg.open(t, "x/m:v1"), ci.signer); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := workflow.Verify(ctx, tg.open(t, "x/m:v1"), policy); !errors.Is(err, attest.ErrUntrusted) {
+		t.Fatalf("signed by an attestation-only key: %v", err)
+	}
+	if _, err := workflow.Sign(ctx, tg.open(t, "x/m:v1"), release.signer); err != nil {
+		t.Fatal(err)
+	}
+	// Signed, but no provenance yet.
+	v, err := workflow.Verify(ctx, tg.open(t, "x/m:v1"), policy)
+	if !errors.Is(err, attest.ErrUntrusted) || len(v.Attestations) != 1 || v.Attestations[0].Satisfied {
+		t.Fatalf("missing provenance: %+v, %v", v, err)
+	}
+	dest := filepath.Join(t.TempDir(), "m")
+	if _, err := workflow.Pull(ctx, tg.open(t, "x/m:v1"), dest, workflow.PullOptions{Verify: workflow.PolicyCheck(policy, nil)}); !errors.Is(err, attest.ErrUntrusted) {
+		t.Fatalf("pull without provenance: %v", err)
+	}
+	prov := func(builder string) json.RawMessage {
+		return json.RawMessage(`{"buildDefinition":{"buildType":"t"},"runDetails":{"builder":{"id":"` + builder + `"}}}`)
+	}
+	// Provenance from the right key with the wrong builder, and from the wrong key.
+	if _, err := workflow.Attest(ctx, tg.open(t, "x/m:v1"), ci.signer, attest.SLSAProvenance, prov("https://evil.example/")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := workflow.Attest(ctx, tg.open(t, "x/m:v1"), release.signer, attest.SLSAProvenance, prov("https://ci.example/runner")); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := workflow.Verify(ctx, tg.open(t, "x/m:v1"), policy); !errors.Is(err, attest.ErrUntrusted) || v.Attestations[0].Satisfied {
+		t.Fatalf("provenance failing its checks: %+v, %v", v, err)
+	}
+	if _, err := workflow.Attest(ctx, tg.open(t, "x/m:v1"), ci.signer, attest.SLSAProvenance, prov("https://ci.example/runner")); err != nil {
+		t.Fatal(err)
+	}
+	v, err = workflow.Verify(ctx, tg.open(t, "x/m:v1"), policy)
+	if err != nil || !v.Attestations[0].Satisfied || v.Attestations[0].By != "ci" {
+		t.Fatalf("good provenance: %+v, %v", v, err)
+	}
+	if _, err := workflow.Pull(ctx, tg.open(t, "x/m:v1"), dest, workflow.PullOptions{Verify: workflow.PolicyCheck(policy, nil)}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -74,6 +74,13 @@ func printVerification(w io.Writer, v *workflow.Verification) {
 	if len(v.Signatures) == 0 {
 		fmt.Fprintln(w, "  (no signatures found)")
 	}
+	for _, a := range v.Attestations {
+		if a.Satisfied {
+			fmt.Fprintf(w, "  ok       required attestation %s: by %s (%s)\n", a.Type, a.By, shortDigest(a.Digest))
+		} else {
+			fmt.Fprintf(w, "  missing  required attestation %s\n", a.Error)
+		}
+	}
 	if v.Verified {
 		fmt.Fprintf(w, "Verdict    verified: signed by %s\n", strings.Join(v.Signers, ", "))
 	} else {
