@@ -10,7 +10,8 @@ FUZZ_TARGETS := \
 	./artifact:FuzzParseManifest \
 	./artifact:FuzzUnpackTar \
 	./registry:FuzzParseReference \
-	./attest:FuzzParsePolicy
+	./attest:FuzzParsePolicy \
+	./oms:FuzzVerifyBundle
 
 .PHONY: all build tools test unit fuzz e2e demo bench clean
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/vessel-oci/vessel/artifact"
 	"github.com/vessel-oci/vessel/attest"
+	"github.com/vessel-oci/vessel/oms"
 	"github.com/vessel-oci/vessel/registry"
 )
 
@@ -26,6 +27,8 @@ var verificationErrors = []error{
 	attest.ErrBadSignature,
 	attest.ErrSubjectMismatch,
 	attest.ErrUntrusted,
+	oms.ErrMismatch,
+	oms.ErrBadBundle,
 }
 
 // IsVerificationError reports whether err means verification failed (the

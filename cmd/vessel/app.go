@@ -55,6 +55,8 @@ func NewApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			e.inspectCommand(),
 			e.signCommand(),
 			e.verifyCommand(),
+			e.verifyDirCommand(),
+			e.signDirCommand(),
 			e.attestCommand(),
 			e.attestationsCommand(),
 			e.provenanceCommand(),

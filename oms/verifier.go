@@ -1,0 +1,213 @@
+package oms
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/sigstore/sigstore-go/pkg/verify"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+
+	"github.com/vessel-oci/vessel/attest"
+)
+
+// Signing methods, as OMS names them.
+const (
+	SigningKey         = "key"
+	SigningCertificate = "certificate"
+	SigningSigstore    = "sigstore"
+)
+
+// Verifier decides whose OMS bundles are trusted: KeyVerifier,
+// CertificateVerifier or SigstoreVerifier.
+type Verifier interface {
+	// verify checks the bundle's signature and returns the signed payload.
+	verify(raw []byte, b *bundleJSON) ([]byte, *Result, error)
+}
+
+var (
+	_ Verifier = keyVerifier{}
+	_ Verifier = (*certificateVerifier)(nil)
+	_ Verifier = (*sigstoreVerifier)(nil)
+)
+
+// KeyVerifier trusts bundles signed by any of keys (the "key" method).
+// As the reference does, a bundle naming a key (publicKey.hint) is checked
+// only with the key it names; a bundle that names none (pre-v1.1.0 bundles
+// carry publicKey.rawBytes, certificate bundles a chain) is checked with
+// each key's signature alone.
+func KeyVerifier(keys ...attest.TrustedKey) Verifier { return keyVerifier{keys: keys} }
+
+type keyVerifier struct{ keys []attest.TrustedKey }
+
+func (k keyVerifier) verify(_ []byte, b *bundleJSON) ([]byte, *Result, error) {
+	var lastErr error = fmt.Errorf("%w: no trusted keys", attest.ErrUntrusted)
+	var hint string
+	if pk := b.VerificationMaterial.PublicKey; pk != nil {
+		hint = pk.Hint
+	}
+	for _, key := range k.keys {
+		if hint != "" && !hintNames(hint, key) {
+			lastErr = fmt.Errorf("%w: the bundle names key %s, not %s", attest.ErrUntrusted, hint, key.Name)
+			continue
+		}
+		if err := verifyDSSE(key.Verifier, b); err != nil {
+			lastErr = fmt.Errorf("key %s: %w", key.Name, err)
+			continue
+		}
+		return b.DSSEEnvelope.Payload, &Result{Method: SigningKey, Signer: key.Name}, nil
+	}
+	return nil, nil, lastErr
+}
+
+// hintNames reports whether a bundle's key hint names key: the reference's
+// hint (hex sha256 of the PEM) or cosign's (base64 sha256 of the DER).
+func hintNames(hint string, key attest.TrustedKey) bool {
+	pub, err := key.Verifier.PublicKey()
+	if err != nil {
+		return false
+	}
+	if h, err := attest.PEMKeyHint(pub); err == nil && strings.EqualFold(h, hint) {
+		return true
+	}
+	return hint == attest.KeyID(pub)
+}
+
+// CertificateVerifier trusts bundles whose x509CertificateChain (leaf,
+// then intermediates) chains to one of the CA certificates in rootsPEM
+// (the "certificate" method). The leaf must be valid now, allowed to sign
+// (key usage digitalSignature or extended key usage codeSigning), and its
+// key must verify the signature.
+func CertificateVerifier(rootsPEM []byte) (Verifier, error) {
+	pool := x509.NewCertPool()
+	n := 0
+	for rest := rootsPEM; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%w: CA certificate: %v", attest.ErrKey, err)
+		}
+		pool.AddCert(c)
+		n++
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("%w: no PEM certificate in the CA file", attest.ErrKey)
+	}
+	return &certificateVerifier{roots: pool, now: time.Now}, nil
+}
+
+type certificateVerifier struct {
+	roots *x509.CertPool
+	now   func() time.Time
+}
+
+func (c *certificateVerifier) verify(_ []byte, b *bundleJSON) ([]byte, *Result, error) {
+	chain := b.VerificationMaterial.X509CertificateChain
+	if chain == nil || len(chain.Certificates) == 0 {
+		return nil, nil, fmt.Errorf("%w: the bundle has no x509CertificateChain (not the certificate method)", attest.ErrUntrusted)
+	}
+	certs := make([]*x509.Certificate, len(chain.Certificates))
+	for i, raw := range chain.Certificates {
+		cert, err := x509.ParseCertificate(raw.RawBytes)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: certificate %d: %v", ErrBadBundle, i, err)
+		}
+		certs[i] = cert
+	}
+	leaf := certs[0]
+	intermediates := x509.NewCertPool()
+	for _, cert := range certs[1:] {
+		intermediates.AddCert(cert)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{
+		Roots:         c.roots,
+		Intermediates: intermediates,
+		CurrentTime:   c.now(),
+		// The reference checks key usage below, not the EKU chain.
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+	}); err != nil {
+		return nil, nil, fmt.Errorf("%w: signing certificate %q: %v", attest.ErrUntrusted, leaf.Subject, err)
+	}
+	if leaf.KeyUsage&x509.KeyUsageDigitalSignature == 0 && !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageCodeSigning) {
+		return nil, nil, fmt.Errorf("%w: certificate %q may not sign (no digitalSignature or codeSigning usage)", attest.ErrUntrusted, leaf.Subject)
+	}
+	pubPEM, err := cryptoutils.MarshalPublicKeyToPEM(leaf.PublicKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: certificate key: %v", attest.ErrUntrusted, err)
+	}
+	v, err := attest.LoadPublicKey(pubPEM)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: certificate key: %v", attest.ErrUntrusted, err)
+	}
+	if err := verifyDSSE(v, b); err != nil {
+		return nil, nil, fmt.Errorf("certificate %q: %w", leaf.Subject, err)
+	}
+	return b.DSSEEnvelope.Payload, &Result{Method: SigningCertificate, Signer: leaf.Subject.String()}, nil
+}
+
+// SigstoreVerifier trusts keyless bundles (the "sigstore" method) whose
+// Fulcio certificate names identity (its subject alternative name, e.g. an
+// email or a workflow URI) issued by issuer (the OIDC issuer), both matched
+// exactly, and that are in a transparency log, all checked against trusted
+// (the trusted root of a Sigstore instance, e.g. root.NewTrustedRootFromPath).
+func SigstoreVerifier(trusted root.TrustedMaterial, identity, issuer string) (Verifier, error) {
+	if trusted == nil || identity == "" || issuer == "" {
+		return nil, fmt.Errorf("keyless verification needs a trusted root, an identity and an OIDC issuer")
+	}
+	id, err := verify.NewShortCertificateIdentity(issuer, "", identity, "")
+	if err != nil {
+		return nil, err
+	}
+	v, err := verify.NewVerifier(trusted,
+		verify.WithTransparencyLog(1),
+		verify.WithObserverTimestamps(1),
+		verify.WithSignedCertificateTimestamps(1))
+	if err != nil {
+		return nil, err
+	}
+	return &sigstoreVerifier{v: v, id: id}, nil
+}
+
+type sigstoreVerifier struct {
+	v  *verify.Verifier
+	id verify.CertificateIdentity
+}
+
+func (s *sigstoreVerifier) verify(raw []byte, _ *bundleJSON) ([]byte, *Result, error) {
+	var b bundle.Bundle
+	if err := b.UnmarshalJSON(raw); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrBadBundle, err)
+	}
+	res, err := s.v.Verify(&b, verify.NewPolicy(verify.WithoutArtifactUnsafe(), verify.WithCertificateIdentity(s.id)))
+	if err != nil {
+		var idErr *verify.ErrNoMatchingCertificateIdentity
+		if errors.As(err, &idErr) {
+			return nil, nil, fmt.Errorf("%w: %v", attest.ErrUntrusted, err)
+		}
+		return nil, nil, fmt.Errorf("%w: %v", attest.ErrBadSignature, err)
+	}
+	env := b.GetDsseEnvelope()
+	if env == nil || env.GetPayloadType() != attest.InTotoPayloadType {
+		return nil, nil, fmt.Errorf("%w: no in-toto DSSE envelope", ErrBadBundle)
+	}
+	out := &Result{Method: SigningSigstore}
+	if res.Signature != nil && res.Signature.Certificate != nil {
+		out.Signer = res.Signature.Certificate.SubjectAlternativeName
+		out.Issuer = res.Signature.Certificate.Issuer
+	}
+	// The payload sigstore-go verified, not a second parse of the JSON.
+	return env.GetPayload(), out, nil
+}
