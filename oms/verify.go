@@ -253,3 +253,39 @@ func verifyIgnores(path string, m *signedManifest, opts VerifyOptions) ([]string
 	}
 	return out, nil
 }
+
+// VerifySignedFiles checks an OMS bundle's signature with v and returns
+// what it proved and, for files serialization, the signed digest of each
+// file (relative path -> lowercase hex) — without any model on disk. vessel
+// uses it to compare a registry model's layer digests with its OMS
+// signature before downloading anything.
+func VerifySignedFiles(sig []byte, v Verifier) (*Result, map[string]string, error) {
+	if v == nil {
+		return nil, nil, fmt.Errorf("%w: no verifier", attest.ErrUntrusted)
+	}
+	b, err := parseBundle(sig)
+	if err != nil {
+		return nil, nil, err
+	}
+	payload, res, err := v.verify(sig, b)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := parseStatement(payload)
+	if err != nil {
+		return nil, nil, err
+	}
+	res.PredicateType, res.Model, res.Serialization, res.Resources = m.predicateType, m.model, m.ser, m.resources
+	if m.root != "" {
+		res.RootDigest = "sha256:" + m.root
+	}
+	if m.ser.Method != MethodFiles {
+		return res, nil, fmt.Errorf("%w: %s serialization names byte ranges, not files", ErrUnsupported, m.ser.Method)
+	}
+	files := make(map[string]string, len(m.files))
+	for name, f := range m.files {
+		files[name] = hex.EncodeToString(f.digest)
+	}
+	res.Files = len(files)
+	return res, files, nil
+}

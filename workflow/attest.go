@@ -74,7 +74,7 @@ func Attestations(ctx context.Context, repo *registry.Repository, policy *attest
 	if scope.Reject {
 		return nil, fmt.Errorf("attestations %s: %w: policy scope %q rejects it", m.Ref, attest.ErrUntrusted, scope.Scope)
 	}
-	checks, err := findStatements(ctx, repo, m.Desc, scope.Keys())
+	checks, err := findStatements(ctx, repo, m, scope.Keys())
 	if err != nil {
 		return nil, fmt.Errorf("attestations %s: %w", m.Ref, err)
 	}

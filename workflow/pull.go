@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	modelspec "github.com/modelpack/model-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vessel-oci/vessel/artifact"
+	"github.com/vessel-oci/vessel/attest"
 	"github.com/vessel-oci/vessel/registry"
 )
 
@@ -30,10 +32,11 @@ type Resolved struct {
 	Config *modelspec.Model
 }
 
-// VerifyFunc decides whether a resolved model may be pulled. It runs after
-// the manifest is resolved and checked and before any layer is fetched, so
-// a refused model costs one manifest and a few small fetches.
-type VerifyFunc func(ctx context.Context, repo *registry.Repository, m *Resolved) error
+// VerifyFunc decides whether a resolved model may be pulled, and says what
+// it proved. It runs after the manifest is resolved and checked and before
+// any layer is fetched, so a refused model costs one manifest and a few
+// small fetches.
+type VerifyFunc func(ctx context.Context, repo *registry.Repository, m *Resolved) (*Verification, error)
 
 // PullOptions configure Pull. The zero value pulls DefaultConcurrency layers
 // at once with artifact's default limits and refuses a non-empty destination.
@@ -44,8 +47,13 @@ type PullOptions struct {
 	Force  bool
 	Limits artifact.Limits
 	// Verify is the trust check; nil checks nothing but integrity.
-	Verify   VerifyFunc
-	Progress ProgressFunc
+	Verify VerifyFunc
+	// SignaturePath, if set, receives the model's OpenSSF model signature
+	// (OMS bundle), so the files verify without a registry. Inside the
+	// destination it is written with the files, atomically; it needs a
+	// Verify that found a trusted OMS signature.
+	SignaturePath string
+	Progress      ProgressFunc
 }
 
 // PullResult is what a pull wrote.
@@ -55,6 +63,10 @@ type PullResult struct {
 	Kind        artifact.Kind `json:"kind"`
 	Destination string        `json:"destination"`
 	Files       []File        `json:"files"`
+	// Verification is what the trust check proved (nil without one).
+	Verification *Verification `json:"verification,omitempty"`
+	// Signature is where the OMS bundle was written, if asked.
+	Signature string `json:"signature,omitempty"`
 }
 
 // Resolve turns repo's reference into a checked plan: tag looked up once,
@@ -101,14 +113,19 @@ func Pull(ctx context.Context, repo *registry.Repository, dest string, opts Pull
 	if err != nil {
 		return nil, fmt.Errorf("pull %w", err)
 	}
+	var v *Verification
 	if opts.Verify != nil {
-		if err := opts.Verify(ctx, repo, m); err != nil {
+		if v, err = opts.Verify(ctx, repo, m); err != nil {
 			return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
 		}
 	}
 	dest, err = filepath.Abs(dest)
 	if err != nil {
 		return nil, err
+	}
+	sig, err := signatureFile(dest, opts.SignaturePath, v, m)
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
 	}
 	if err := checkDestination(dest, opts.Force); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
@@ -126,10 +143,23 @@ func Pull(ctx context.Context, repo *registry.Repository, dest string, opts Pull
 	if err := download(ctx, repo, m, staging, opts); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
 	}
+	if sig != nil && sig.inside != "" {
+		if err := writeNew(filepath.Join(staging, sig.inside), sig.data); err != nil {
+			return nil, fmt.Errorf("pull %s: signature: %w", m.Ref, err)
+		}
+	}
 	if err := commit(staging, dest); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
 	}
-	res := &PullResult{Reference: m.Ref.String(), Digest: m.Desc.Digest, Kind: m.Plan.Kind, Destination: dest}
+	res := &PullResult{Reference: m.Ref.String(), Digest: m.Desc.Digest, Kind: m.Plan.Kind, Destination: dest, Verification: v}
+	if sig != nil {
+		if sig.inside == "" {
+			if err := writeAtomic(sig.path, sig.data); err != nil {
+				return nil, fmt.Errorf("pull %s: signature (the files are in place): %w", m.Ref, err)
+			}
+		}
+		res.Signature = sig.path
+	}
 	for _, e := range m.Plan.Entries {
 		res.Files = append(res.Files, File{Path: e.Path, Digest: e.Layer.Digest, Size: e.Layer.Size, MediaType: e.Layer.MediaType})
 	}
@@ -254,4 +284,70 @@ func syncDir(p string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// sigFile is where an OMS bundle goes: inside is its path relative to the
+// destination when it lies within it, else "".
+type sigFile struct {
+	path, inside string
+	data         []byte
+}
+
+// signatureFile checks that a signature was asked for and can be written:
+// a trusted OMS signature exists, and its path does not collide with a
+// model file.
+func signatureFile(dest, path string, v *Verification, m *Resolved) (*sigFile, error) {
+	if path == "" {
+		return nil, nil
+	}
+	if v == nil || v.OMS == nil {
+		return nil, fmt.Errorf("%w: no OpenSSF model signature from a trusted signer to write to %s", attest.ErrUntrusted, path)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	s := &sigFile{path: abs, data: v.OMS.bundle}
+	if rel, err := filepath.Rel(dest, abs); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
+		s.inside = rel
+		for _, e := range m.Plan.Entries {
+			if e.Path == filepath.ToSlash(rel) || strings.HasPrefix(filepath.ToSlash(rel), e.Path+"/") {
+				return nil, fmt.Errorf("signature path %s is a file of the model", path)
+			}
+		}
+	}
+	return s, nil
+}
+
+// writeNew creates a file that must not exist yet, and syncs it.
+func writeNew(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// writeAtomic replaces path with data through a temporary file beside it.
+func writeAtomic(path string, data []byte) error {
+	tmp := path + ".vessel-tmp"
+	_ = os.Remove(tmp)
+	if err := writeNew(tmp, data); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
 }

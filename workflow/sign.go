@@ -20,6 +20,9 @@ type SignResult struct {
 	Signature     digest.Digest `json:"signature"`
 	PredicateType string        `json:"predicateType"`
 	KeyID         string        `json:"keyId,omitempty"`
+	// OMS is the OpenSSF Model Signing signature stored with it, if the
+	// model's manifest names every file's sha256 (raw layers).
+	OMS digest.Digest `json:"oms,omitempty"`
 }
 
 // Sign signs the model repo names (resolved to its digest once) and stores
@@ -39,7 +42,11 @@ func Sign(ctx context.Context, repo *registry.Repository, signer attest.Signer) 
 	if err != nil {
 		return nil, fmt.Errorf("sign %s: %w", m.Ref, err)
 	}
-	res := &SignResult{Reference: m.Ref.String(), Digest: m.Desc.Digest, Signature: desc, PredicateType: attest.CosignSignPredicate}
+	omsDesc, err := signOMS(ctx, repo, m, signer)
+	if err != nil {
+		return nil, fmt.Errorf("sign %s: OpenSSF model signature: %w", m.Ref, err)
+	}
+	res := &SignResult{Reference: m.Ref.String(), Digest: m.Desc.Digest, Signature: desc, PredicateType: attest.CosignSignPredicate, OMS: omsDesc}
 	if pub, err := signer.PublicKey(); err == nil {
 		res.KeyID = attest.KeyID(pub)
 	}
@@ -52,6 +59,11 @@ func attach(ctx context.Context, repo *registry.Repository, m *Resolved, signer 
 	if err != nil {
 		return "", err
 	}
+	return attachBundle(ctx, repo, m, bundle, predicateType)
+}
+
+// attachBundle pushes a signed bundle as a referrer of m.
+func attachBundle(ctx context.Context, repo *registry.Repository, m *Resolved, bundle []byte, predicateType string) (digest.Digest, error) {
 	ref, err := attest.NewReferrer(m.Desc, bundle, predicateType, time.Now())
 	if err != nil {
 		return "", err

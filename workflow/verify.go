@@ -13,6 +13,7 @@ import (
 
 	"github.com/vessel-oci/vessel/artifact"
 	"github.com/vessel-oci/vessel/attest"
+	"github.com/vessel-oci/vessel/oms"
 	"github.com/vessel-oci/vessel/registry"
 )
 
@@ -37,6 +38,10 @@ type SignatureCheck struct {
 	claimed string
 	// statement is the verified in-toto statement (JSON).
 	statement json.RawMessage
+	// oms is set for a trusted OpenSSF model signature matching the model;
+	// omsMismatch when a trusted one disagrees with the manifest.
+	oms         *OMSSignature
+	omsMismatch bool
 }
 
 // isSignature reports whether a check concerns a signature (as opposed to
@@ -58,7 +63,9 @@ type Verification struct {
 	Signatures []SignatureCheck `json:"signatures"`
 	// Attestations reports each attestation the policy requires.
 	Attestations []RequirementResult `json:"attestations,omitempty"`
-	Verified     bool                `json:"verified"`
+	// OMS is a trusted OpenSSF model signature whose files are the model's.
+	OMS      *OMSSignature `json:"oms,omitempty"`
+	Verified bool          `json:"verified"`
 }
 
 // RequirementResult is the verdict on one required attestation type.
@@ -82,13 +89,9 @@ func Verify(ctx context.Context, repo *registry.Repository, policy *attest.Polic
 }
 
 // PolicyCheck is the pull hook that enforces policy.
-func PolicyCheck(policy *attest.Policy, report func(*Verification)) VerifyFunc {
-	return func(ctx context.Context, repo *registry.Repository, m *Resolved) error {
-		v, err := VerifyResolved(ctx, repo, m, policy)
-		if report != nil && v != nil {
-			report(v)
-		}
-		return err
+func PolicyCheck(policy *attest.Policy) VerifyFunc {
+	return func(ctx context.Context, repo *registry.Repository, m *Resolved) (*Verification, error) {
+		return VerifyResolved(ctx, repo, m, policy)
 	}
 }
 
@@ -112,9 +115,17 @@ func VerifyResolved(ctx context.Context, repo *registry.Repository, m *Resolved,
 		return v, fmt.Errorf("%w: policy scope %q rejects %s", attest.ErrUntrusted, scope.Scope, scopeName(m.Ref))
 	}
 	v.Threshold = scope.Need()
-	all, err := findStatements(ctx, repo, m.Desc, scope.AllKeys())
+	all, err := findStatements(ctx, repo, m, scope.AllKeys())
 	if err != nil {
 		return v, err
+	}
+	for _, c := range all {
+		if c.omsMismatch {
+			return v, fmt.Errorf("%w: %s %s: %s", oms.ErrMismatch, c.Source, c.Digest, c.Error)
+		}
+		if c.oms != nil && v.OMS == nil && scope.Signs(c.Signer) {
+			v.OMS = c.oms
+		}
 	}
 	var checks []SignatureCheck
 	signers := map[string]bool{}
@@ -207,7 +218,8 @@ func requirement(r *attest.Requirement, checks []SignatureCheck) RequirementResu
 // and cosign's classic .sig and .att tags. Every manifest and blob is
 // capped and digest-checked; the referrers index is only a list of places
 // to look.
-func findStatements(ctx context.Context, repo *registry.Repository, subject ocispec.Descriptor, keys []attest.TrustedKey) ([]SignatureCheck, error) {
+func findStatements(ctx context.Context, repo *registry.Repository, m *Resolved, keys []attest.TrustedKey) ([]SignatureCheck, error) {
+	subject := m.Desc
 	refs, err := repo.Referrers(ctx, subject, "")
 	if err != nil {
 		return nil, err
@@ -225,7 +237,7 @@ func findStatements(ctx context.Context, repo *registry.Repository, subject ocis
 		if n++; n > MaxSignatureCandidates {
 			return nil, fmt.Errorf("%w: more than %d signature candidates for %s", registry.ErrTooLarge, MaxSignatureCandidates, subject.Digest)
 		}
-		c, err := checkReferrer(ctx, repo, r, subject, keys)
+		c, err := checkReferrer(ctx, repo, r, m, keys)
 		if err != nil {
 			return nil, err
 		}
@@ -246,7 +258,8 @@ func findStatements(ctx context.Context, repo *registry.Repository, subject ocis
 
 // checkReferrer checks one referrer; nil means it is not a signature.
 // Only I/O errors are returned as errors: a bad signature is a finding.
-func checkReferrer(ctx context.Context, repo *registry.Repository, r ocispec.Descriptor, subject ocispec.Descriptor, keys []attest.TrustedKey) (*SignatureCheck, error) {
+func checkReferrer(ctx context.Context, repo *registry.Repository, r ocispec.Descriptor, model *Resolved, keys []attest.TrustedKey) (*SignatureCheck, error) {
+	subject := model.Desc
 	c := &SignatureCheck{Source: "referrer", Digest: r.Digest}
 	data, err := repo.FetchManifest(ctx, r)
 	if err != nil {
@@ -284,6 +297,18 @@ func checkReferrer(ctx context.Context, repo *registry.Repository, r ocispec.Des
 			return c, nil
 		}
 		return nil, err
+	}
+	if c.claimed == oms.PredicateType {
+		// An OpenSSF model signature's subject is the model's root digest,
+		// not the manifest: it binds by its file list instead.
+		sig, err := checkOMS(bundle, model, keys)
+		if err != nil {
+			c.Error, c.omsMismatch = err.Error(), errors.Is(err, oms.ErrMismatch)
+			return c, nil
+		}
+		sig.Digest = r.Digest
+		c.Verified, c.Signer, c.PredicateType, c.oms = true, sig.Signer, oms.PredicateType, sig
+		return c, nil
 	}
 	got, err := attest.VerifyBundle(bundle, subject.Digest, keys)
 	if err != nil {

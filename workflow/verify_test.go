@@ -18,6 +18,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
 	"github.com/vessel-oci/vessel/attest"
+	"github.com/vessel-oci/vessel/oms"
 	"github.com/vessel-oci/vessel/registry"
 	"github.com/vessel-oci/vessel/workflow"
 )
@@ -72,12 +73,12 @@ func TestSignVerifyPullEverywhere(t *testing.T) {
 				t.Fatalf("verify with an untrusted key: %v", err)
 			}
 			dest := filepath.Join(t.TempDir(), "m")
-			if _, err := workflow.Pull(ctx, tg.open(t, "x/m:v1"), dest, workflow.PullOptions{Verify: workflow.PolicyCheck(keyPolicy(release), nil)}); err != nil {
+			if _, err := workflow.Pull(ctx, tg.open(t, "x/m:v1"), dest, workflow.PullOptions{Verify: workflow.PolicyCheck(keyPolicy(release))}); err != nil {
 				t.Fatal(err)
 			}
 			assertSameTree(t, src, dest)
 			refused := filepath.Join(t.TempDir(), "m")
-			_, err = workflow.Pull(ctx, tg.open(t, "x/m:v1"), refused, workflow.PullOptions{Verify: workflow.PolicyCheck(keyPolicy(other), nil)})
+			_, err = workflow.Pull(ctx, tg.open(t, "x/m:v1"), refused, workflow.PullOptions{Verify: workflow.PolicyCheck(keyPolicy(other))})
 			if !errors.Is(err, attest.ErrUntrusted) {
 				t.Fatalf("pull with an untrusted key: %v", err)
 			}
@@ -318,7 +319,12 @@ func TestAttestations(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(list.Attestations) != 2 || len(list.Refused) != 1 {
+			// Sign also stored an OpenSSF model signature: an attestation too.
+			types := map[string]bool{}
+			for _, a := range list.Attestations {
+				types[a.PredicateType] = true
+			}
+			if len(list.Attestations) != 3 || !types[oms.PredicateType] || len(list.Refused) != 1 {
 				t.Fatalf("attestations: %d listed, %d refused: %+v", len(list.Attestations), len(list.Refused), list)
 			}
 			list, err = workflow.Attestations(ctx, tg.open(t, "x/m:v1"), keyPolicy(release), "https://example.com/eval/v1")
@@ -376,7 +382,7 @@ scopes:
 		t.Fatalf("missing provenance: %+v, %v", v, err)
 	}
 	dest := filepath.Join(t.TempDir(), "m")
-	if _, err := workflow.Pull(ctx, tg.open(t, "x/m:v1"), dest, workflow.PullOptions{Verify: workflow.PolicyCheck(policy, nil)}); !errors.Is(err, attest.ErrUntrusted) {
+	if _, err := workflow.Pull(ctx, tg.open(t, "x/m:v1"), dest, workflow.PullOptions{Verify: workflow.PolicyCheck(policy)}); !errors.Is(err, attest.ErrUntrusted) {
 		t.Fatalf("pull without provenance: %v", err)
 	}
 	prov := func(builder string) json.RawMessage {
@@ -399,7 +405,120 @@ scopes:
 	if err != nil || !v.Attestations[0].Satisfied || v.Attestations[0].By != "ci" {
 		t.Fatalf("good provenance: %+v, %v", v, err)
 	}
-	if _, err := workflow.Pull(ctx, tg.open(t, "x/m:v1"), dest, workflow.PullOptions{Verify: workflow.PolicyCheck(policy, nil)}); err != nil {
+	if _, err := workflow.Pull(ctx, tg.open(t, "x/m:v1"), dest, workflow.PullOptions{Verify: workflow.PolicyCheck(policy)}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestOMSSignatureTravelsWithTheModel(t *testing.T) {
+	ctx := context.Background()
+	release := newKey(t, "release")
+	for _, tg := range targets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			src := writeModel(t)
+			if _, err := workflow.Push(ctx, tg.open(t, "x/m:v1"), src, workflow.PushOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			res, err := workflow.Sign(ctx, tg.open(t, "x/m:v1"), release.signer)
+			if err != nil || res.OMS == "" {
+				t.Fatalf("sign stored no OMS signature: %+v, %v", res, err)
+			}
+			dest := filepath.Join(t.TempDir(), "m")
+			sigPath := filepath.Join(dest, "model.sig")
+			pres, err := workflow.Pull(ctx, tg.open(t, "x/m:v1"), dest, workflow.PullOptions{
+				Verify: workflow.PolicyCheck(keyPolicy(release)), SignaturePath: sigPath,
+			})
+			if err != nil || pres.Signature != sigPath || pres.Verification.OMS == nil {
+				t.Fatalf("pull --signature: %+v, %v", pres, err)
+			}
+			// The unpacked directory verifies on its own, as model_signing would check it.
+			sig, err := os.ReadFile(sigPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vr, err := oms.Verify(ctx, dest, sig, oms.KeyVerifier(release.trusted), oms.VerifyOptions{SignaturePath: sigPath})
+			if err != nil || vr.Files != len(sampleModel) {
+				t.Fatalf("verify-dir of the pulled model: %+v, %v", vr, err)
+			}
+			writeFile(t, dest, "README.md", "changed after the pull")
+			if _, err := oms.Verify(ctx, dest, sig, oms.KeyVerifier(release.trusted), oms.VerifyOptions{SignaturePath: sigPath}); !errors.Is(err, oms.ErrMismatch) {
+				t.Fatalf("changed file: %v", err)
+			}
+			// Outside the destination too.
+			outside := filepath.Join(t.TempDir(), "sigs", "m.sig")
+			if _, err := workflow.Pull(ctx, tg.open(t, "x/m:v1"), filepath.Join(t.TempDir(), "m2"), workflow.PullOptions{
+				Verify: workflow.PolicyCheck(keyPolicy(release)), SignaturePath: outside,
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(outside); err != nil {
+				t.Fatal(err)
+			}
+			// No verification: --signature cannot be honoured, nothing written.
+			none := filepath.Join(t.TempDir(), "m3")
+			if _, err := workflow.Pull(ctx, tg.open(t, "x/m:v1"), none, workflow.PullOptions{SignaturePath: filepath.Join(none, "model.sig")}); !errors.Is(err, attest.ErrUntrusted) {
+				t.Fatalf("--signature without verification: %v", err)
+			}
+			if _, err := os.Stat(none); !os.IsNotExist(err) {
+				t.Fatal("destination written")
+			}
+		})
+	}
+}
+
+func TestOMSSignatureMismatchRefused(t *testing.T) {
+	ctx := context.Background()
+	release := newKey(t, "release")
+	tg := targets(t)[0]
+	a, b := writeModel(t), writeModel(t)
+	writeFile(t, b, "README.md", "B differs")
+	if _, err := workflow.Push(ctx, tg.open(t, "x/a:v1"), a, workflow.PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := workflow.Push(ctx, tg.open(t, "x/b:v1"), b, workflow.PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// A's OMS signature (trusted key, valid signature) attached to B.
+	resA, err := workflow.Sign(ctx, tg.open(t, "x/a:v1"), release.signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repoA := tg.open(t, "x/a:v1")
+	refDesc := withSize(t, repoA, ocispec.Descriptor{Digest: resA.OMS})
+	data, err := repoA.FetchManifest(ctx, refDesc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m ocispec.Manifest
+	_ = json.Unmarshal(data, &m)
+	bundle, err := repoA.FetchManifest(ctx, m.Layers[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := workflow.Sign(ctx, tg.open(t, "x/b:v1"), release.signer); err != nil {
+		t.Fatal(err)
+	}
+	descB := resolve(t, tg.open(t, "x/b:v1"))
+	ref, _ := attest.NewReferrer(descB, bundle, oms.PredicateType, time.Now().Add(time.Hour))
+	repoB := tg.open(t, "x/b:v1")
+	for _, blob := range []struct {
+		d ocispec.Descriptor
+		c []byte
+	}{{ref.ConfigDesc, ref.ConfigDesc.Data}, {ref.BundleDesc, ref.Bundle}} {
+		c := blob.c
+		if _, err := repoB.PushBlob(ctx, blob.d, func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(string(c))), nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := repoB.PushManifest(ctx, ref.Desc, ref.Manifest, ""); err != nil {
+		t.Fatal(err)
+	}
+	dest := filepath.Join(t.TempDir(), "b")
+	_, err = workflow.Pull(ctx, tg.open(t, "x/b:v1"), dest, workflow.PullOptions{Verify: workflow.PolicyCheck(keyPolicy(release))})
+	if !errors.Is(err, oms.ErrMismatch) || !workflow.IsVerificationError(err) || !strings.Contains(err.Error(), "README.md") {
+		t.Fatalf("OMS signature of another model: %v", err)
+	}
+	if _, err := os.Stat(dest); !os.IsNotExist(err) {
+		t.Fatal("destination written")
 	}
 }

@@ -336,7 +336,10 @@ func TestPullVerifyHookRunsBeforeDownload(t *testing.T) {
 	var seen *workflow.Resolved
 	dest := filepath.Join(t.TempDir(), "m")
 	_, err := workflow.Pull(ctx, open(t, host+"/x/m:v1"), dest, workflow.PullOptions{
-		Verify: func(_ context.Context, _ *registry.Repository, m *workflow.Resolved) error { seen = m; return refused },
+		Verify: func(_ context.Context, _ *registry.Repository, m *workflow.Resolved) (*workflow.Verification, error) {
+			seen = m
+			return nil, refused
+		},
 	})
 	if !errors.Is(err, refused) {
 		t.Fatalf("err = %v", err)

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/vessel-oci/vessel/registry"
 	"github.com/vessel-oci/vessel/workflow"
 )
 
@@ -24,6 +26,7 @@ Exit code 3 means verification failed (digest, size or path).`,
 			&cli.BoolFlag{Name: "force", Usage: "replace DIR if it is not empty (atomically)"},
 			&cli.IntFlag{Name: "concurrency", Value: workflow.DefaultConcurrency, Usage: "layers downloaded at once", Category: "Transfer"},
 			&cli.BoolFlag{Name: "insecure-skip-verify", Usage: "pull without checking signatures (file digests are still checked)", Category: "Trust"},
+			&cli.StringFlag{Name: "signature", Usage: "write the model's OpenSSF model signature (OMS bundle) to `PATH`, e.g. DIR/model.sig, for `vessel verify-dir` and `model_signing verify`", Category: "Trust"},
 		}, trustFlags(), registryFlags(), outputFlags()),
 		Action: func(c *cli.Context) error {
 			a, err := args(c, "REFERENCE", "DIR")
@@ -44,10 +47,11 @@ Exit code 3 means verification failed (digest, size or path).`,
 			}
 			prog := newProgress(c, e.stderr, "fetched")
 			res, err := workflow.Pull(c.Context, repo, a[1], workflow.PullOptions{
-				Concurrency: c.Int("concurrency"),
-				Force:       c.Bool("force"),
-				Verify:      check,
-				Progress:    prog.handle,
+				Concurrency:   c.Int("concurrency"),
+				Force:         c.Bool("force"),
+				Verify:        check,
+				SignaturePath: c.String("signature"),
+				Progress:      prog.handle,
 			})
 			prog.finish(err == nil)
 			if err != nil {
@@ -79,9 +83,12 @@ func (e *env) pullTrust(c *cli.Context) (workflow.VerifyFunc, error) {
 	case policy == nil:
 		return nil, errNoTrust
 	}
-	return workflow.PolicyCheck(policy, func(v *workflow.Verification) {
-		if !c.Bool("quiet") && v.Verified {
+	check := workflow.PolicyCheck(policy)
+	return func(ctx context.Context, repo *registry.Repository, m *workflow.Resolved) (*workflow.Verification, error) {
+		v, err := check(ctx, repo, m)
+		if err == nil && !c.Bool("quiet") {
 			fmt.Fprintf(e.stderr, "verified %s: signed by %s\n", v.Digest, strings.Join(v.Signers, ", "))
 		}
-	}), nil
+		return v, err
+	}, nil
 }
