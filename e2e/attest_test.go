@@ -84,3 +84,37 @@ func TestAttestationsInterop(t *testing.T) {
 		}
 	}
 }
+
+// A signed model pulled with --signature carries an OMS bundle that
+// verifies the directory with no registry in sight.
+func TestPullSignatureVerifiesOffline(t *testing.T) {
+	t.Parallel()
+	keys := t.TempDir()
+	releaseKey, releasePub := keygen(t, keys, "release")
+	_, otherPub := keygen(t, keys, "other")
+	for _, r := range remoteRegistries(t) {
+		ref := r.Ref("team/m:v1")
+		pushSample(t, ref, "--key", releaseKey)
+		dest := filepath.Join(t.TempDir(), "m")
+		sig := filepath.Join(dest, "model.sig")
+		if _, stderr, code := vessel(t, "pull", ref, dest, "--key", releasePub, "--signature", sig, "-q"); code != 0 {
+			t.Fatalf("%s: pull --signature: %s", r.Kind, stderr)
+		}
+		out, stderr, code := vessel(t, "verify-dir", dest, "--signature", sig, "--key", releasePub)
+		if code != 0 {
+			t.Fatalf("%s: verify-dir of the pulled model: exit %d\n%s%s", r.Kind, code, out, stderr)
+		}
+		if _, _, code := vessel(t, "verify-dir", dest, "--signature", sig, "--key", otherPub); code != 3 {
+			t.Fatalf("%s: verify-dir with the wrong key: exit %d", r.Kind, code)
+		}
+		if err := os.WriteFile(filepath.Join(dest, "extra.bin"), []byte("unsigned"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, code := vessel(t, "verify-dir", dest, "--signature", sig, "--key", releasePub); code != 3 {
+			t.Fatalf("%s: verify-dir with an unsigned file: exit %d", r.Kind, code)
+		}
+		if _, stderr, code := vessel(t, "verify-dir", dest, "--signature", sig, "--key", releasePub, "--ignore-unsigned-files"); code != 0 {
+			t.Fatalf("%s: --ignore-unsigned-files: %s", r.Kind, stderr)
+		}
+	}
+}
