@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -30,11 +31,14 @@ const tarOverhead = 1 << 20
 // files are created exclusively, so no layer overwrites another's file.
 // It is safe for concurrent use by one goroutine per layer.
 type Unpacker struct {
-	root *os.Root
-	mu   sync.Mutex // guards paths
+	root *os.Root // nil: hash only, write nothing
+	mu   sync.Mutex
 	// paths holds what tar layers claimed; raw paths were checked by the plan.
-	paths  *pathSet
-	limits Limits
+	paths *pathSet
+	// tarFiles records the sha256 of every file a tar layer held, hashed as
+	// it streamed (raw layers' files are their layer digests).
+	tarFiles map[string]digest.Digest
+	limits   Limits
 }
 
 // NewUnpacker opens dir, an existing empty staging directory.
@@ -43,17 +47,42 @@ func NewUnpacker(dir string, p *Plan) (*Unpacker, error) {
 	if err != nil {
 		return nil, err
 	}
+	u := NewHasher(p)
+	u.root = root
+	return u, nil
+}
+
+// NewHasher returns an Unpacker that checks layers and hashes the files of
+// tar layers without writing anything (to sign a model's files from a
+// registry in one streaming pass).
+func NewHasher(p *Plan) *Unpacker {
 	ps := newPathSet()
 	for _, e := range p.Entries {
 		if e.Format == FormatRaw {
 			ps.addFile(e.Path) // already known to be consistent
 		}
 	}
-	return &Unpacker{root: root, paths: ps, limits: p.limits}, nil
+	return &Unpacker{paths: ps, tarFiles: map[string]digest.Digest{}, limits: p.limits}
+}
+
+// TarFiles returns the sha256 of each file unpacked from tar layers so far.
+func (u *Unpacker) TarFiles() map[string]digest.Digest {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	out := make(map[string]digest.Digest, len(u.tarFiles))
+	for k, v := range u.tarFiles {
+		out[k] = v
+	}
+	return out
 }
 
 // Close releases the staging directory handle.
-func (u *Unpacker) Close() error { return u.root.Close() }
+func (u *Unpacker) Close() error {
+	if u.root == nil {
+		return nil
+	}
+	return u.root.Close()
+}
 
 // Write reads one layer's blob from r, checks it against the entry's digest
 // and size as it streams, and writes its file or files. progress, if not
@@ -82,6 +111,13 @@ func (u *Unpacker) writeRaw(e Entry, vr *VerifyReader) error {
 // writeFile creates name exclusively and copies r into it, at most limit
 // bytes when limit >= 0, then fsyncs it.
 func (u *Unpacker) writeFile(name string, mode fs.FileMode, r io.Reader, limit int64) error {
+	if u.root == nil {
+		if limit >= 0 {
+			r = io.LimitReader(r, limit)
+		}
+		_, err := io.Copy(io.Discard, r)
+		return err
+	}
 	if dir := path.Dir(name); dir != "." {
 		if err := u.root.MkdirAll(dir, 0o755); err != nil {
 			return err
@@ -206,6 +242,9 @@ func (u *Unpacker) extract(r io.Reader) error {
 			if err := u.claim(name, true); err != nil {
 				return err
 			}
+			if u.root == nil {
+				continue
+			}
 			if err := u.root.MkdirAll(name, 0o755); err != nil {
 				return err
 			}
@@ -220,9 +259,13 @@ func (u *Unpacker) extract(r io.Reader) error {
 			if mode == 0 {
 				mode = 0o644
 			}
-			if err := u.writeFile(name, mode, badData{tr}, hdr.Size); err != nil {
+			h := sha256.New()
+			if err := u.writeFile(name, mode, io.TeeReader(badData{tr}, h), hdr.Size); err != nil {
 				return fmt.Errorf("tar entry %q: %w", name, err)
 			}
+			u.mu.Lock()
+			u.tarFiles[name] = digest.NewDigest(digest.SHA256, h)
+			u.mu.Unlock()
 		default:
 			return fmt.Errorf("%w: tar entry %q has type %q (only regular files and directories are unpacked)", ErrUnsupportedEntry, name, hdr.Typeflag)
 		}

@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path"
 	"sort"
 
@@ -21,29 +22,67 @@ type OMSSignature struct {
 	Signer string        `json:"signer"`
 	Files  int           `json:"files"`
 	bundle []byte
+	// pending are signed files expected from tar layers, checked once
+	// they are unpacked.
+	pending map[string]string
 }
 
-// omsResources lists a model's files with their sha256 digests, which for
-// raw layers are the layer digests: no weight is read again. Models with
-// tar layers have no per-file digests in their manifest, so none.
-func omsResources(p *artifact.Plan) ([]oms.Resource, bool) {
-	var rs []oms.Resource
+// rawDigests maps each raw layer's file to its sha256 (the layer digest:
+// no weight is read again) and reports whether the model has tar layers.
+func rawDigests(p *artifact.Plan) (map[string]string, bool, error) {
+	files := map[string]string{}
+	hasTar := false
 	for _, e := range p.Entries {
-		if e.Format != artifact.FormatRaw || e.Layer.Digest.Algorithm() != digest.SHA256 {
-			return nil, false
+		if e.Format != artifact.FormatRaw {
+			hasTar = true
+			continue
 		}
-		rs = append(rs, oms.Resource{Name: e.Path, Digest: e.Layer.Digest.Encoded(), Algorithm: oms.HashSHA256})
+		if e.Layer.Digest.Algorithm() != digest.SHA256 {
+			return nil, false, fmt.Errorf("%w: layer %s is not sha256", oms.ErrUnsupported, e.Layer.Digest)
+		}
+		files[e.Path] = e.Layer.Digest.Encoded()
 	}
-	return rs, true
+	return files, hasTar, nil
 }
 
-// signOMS attaches an OMS signature of m's files, made from its manifest.
-// It returns "" when the model has tar layers (their files' digests are
-// not in the manifest).
+// modelFiles lists every file of m with its sha256: raw layers from the
+// manifest, tar layers by streaming them once (checked against their
+// digests, hashing each file as it passes, writing nothing).
+func modelFiles(ctx context.Context, repo *registry.Repository, m *Resolved) (map[string]string, error) {
+	files, hasTar, err := rawDigests(m.Plan)
+	if err != nil || !hasTar {
+		return files, err
+	}
+	h := artifact.NewHasher(m.Plan)
+	for _, e := range m.Plan.Entries {
+		if e.Format == artifact.FormatRaw {
+			continue
+		}
+		rc, err := repo.FetchBlob(ctx, e.Layer)
+		if err != nil {
+			return nil, err
+		}
+		err = h.Write(ctx, e, rc, nil)
+		rc.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	for name, d := range h.TarFiles() {
+		files[name] = d.Encoded()
+	}
+	return files, nil
+}
+
+// signOMS attaches an OMS signature of m's files.
 func signOMS(ctx context.Context, repo *registry.Repository, m *Resolved, signer attest.Signer) (digest.Digest, error) {
-	rs, ok := omsResources(m.Plan)
-	if !ok {
-		return "", nil
+	files, err := modelFiles(ctx, repo, m)
+	if err != nil {
+		return "", err
+	}
+	rs := make([]oms.Resource, 0, len(files))
+	for name, d := range files {
+		rs = append(rs, oms.Resource{Name: name, Digest: d, Algorithm: oms.HashSHA256})
 	}
 	name := path.Base(repoName(m.Ref))
 	ser := oms.Serialization{Method: oms.MethodFiles, HashType: oms.HashSHA256, IgnorePaths: oms.DefaultIgnorePaths()}
@@ -66,35 +105,72 @@ func repoName(r registry.Reference) string {
 }
 
 // checkOMS verifies an OMS bundle with the scope's keys and compares its
-// signed files with the manifest: same paths, same sha256 digests.
+// signed files with the model: raw layers now, from the manifest; files
+// inside tar layers after they are unpacked (kept in pending).
 func checkOMS(bundle []byte, m *Resolved, keys []attest.TrustedKey) (*OMSSignature, error) {
-	res, files, err := oms.VerifySignedFiles(bundle, oms.KeyVerifier(keys...))
+	res, signed, err := oms.VerifySignedFiles(bundle, oms.KeyVerifier(keys...))
 	if err != nil {
 		return nil, err
 	}
 	if res.Serialization.HashType != oms.HashSHA256 {
 		return nil, fmt.Errorf("%w: OMS signature hashes files with %s; only sha256 can be compared with layer digests", oms.ErrUnsupported, res.Serialization.HashType)
 	}
-	want, ok := omsResources(m.Plan)
-	if !ok {
-		return nil, fmt.Errorf("%w: the model has tar layers: its file digests are not in the manifest", oms.ErrUnsupported)
+	raw, hasTar, err := rawDigests(m.Plan)
+	if err != nil {
+		return nil, err
 	}
 	var diff []string
-	for _, r := range want {
-		switch got, ok := files[r.Name]; {
+	for name, d := range raw {
+		switch got, ok := signed[name]; {
 		case !ok:
-			diff = append(diff, r.Name+" is not signed")
-		case got != r.Digest:
-			diff = append(diff, fmt.Sprintf("%s is sha256:%s, signed as sha256:%s", r.Name, r.Digest, got))
+			diff = append(diff, name+" is not signed")
+		case got != d:
+			diff = append(diff, fmt.Sprintf("%s is sha256:%s, signed as sha256:%s", name, d, got))
 		}
-		delete(files, r.Name)
+		delete(signed, name)
 	}
-	for name := range files {
+	if !hasTar {
+		for name := range signed {
+			diff = append(diff, name+" is signed but not in the model")
+		}
+	}
+	if err := mismatch(diff); err != nil {
+		return nil, err
+	}
+	sig := &OMSSignature{Signer: res.Signer, Files: res.Files, bundle: bundle}
+	if hasTar {
+		sig.pending = signed
+	}
+	return sig, nil
+}
+
+// checkUnpacked compares the files unpacked from tar layers with what the
+// OMS signature says of them.
+func (s *OMSSignature) checkUnpacked(got map[string]digest.Digest) error {
+	if s == nil || s.pending == nil {
+		return nil
+	}
+	var diff []string
+	want := maps.Clone(s.pending)
+	for name, d := range got {
+		switch w, ok := want[name]; {
+		case !ok:
+			diff = append(diff, name+" is not signed")
+		case w != d.Encoded():
+			diff = append(diff, fmt.Sprintf("%s is %s, signed as sha256:%s", name, d, w))
+		}
+		delete(want, name)
+	}
+	for name := range want {
 		diff = append(diff, name+" is signed but not in the model")
 	}
-	if len(diff) > 0 {
-		sort.Strings(diff)
-		return nil, fmt.Errorf("%w: OMS signature does not match the manifest: %v", oms.ErrMismatch, diff)
+	return mismatch(diff)
+}
+
+func mismatch(diff []string) error {
+	if len(diff) == 0 {
+		return nil
 	}
-	return &OMSSignature{Signer: res.Signer, Files: res.Files, bundle: bundle}, nil
+	sort.Strings(diff)
+	return fmt.Errorf("%w: OMS signature does not match the model: %v", oms.ErrMismatch, diff)
 }

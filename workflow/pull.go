@@ -140,8 +140,16 @@ func Pull(ctx context.Context, repo *registry.Repository, dest string, opts Pull
 	}
 	defer os.RemoveAll(staging) // after a successful commit it holds only what was replaced, or nothing
 
-	if err := download(ctx, repo, m, staging, opts); err != nil {
+	tarFiles, err := download(ctx, repo, m, staging, opts)
+	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
+	}
+	if v != nil {
+		for _, sig := range v.omsAll {
+			if err := sig.checkUnpacked(tarFiles); err != nil {
+				return nil, fmt.Errorf("pull %s: %s: %w", m.Ref, sig.Digest, err)
+			}
+		}
 	}
 	if sig != nil && sig.inside != "" {
 		if err := writeNew(filepath.Join(staging, sig.inside), sig.data); err != nil {
@@ -166,8 +174,9 @@ func Pull(ctx context.Context, repo *registry.Repository, dest string, opts Pull
 	return res, nil
 }
 
-// download writes every layer of m into staging, concurrently.
-func download(ctx context.Context, repo *registry.Repository, m *Resolved, staging string, opts PullOptions) error {
+// download writes every layer of m into staging, concurrently, and returns
+// the sha256 of each file that came out of a tar layer.
+func download(ctx context.Context, repo *registry.Repository, m *Resolved, staging string, opts PullOptions) (map[string]digest.Digest, error) {
 	var total int64
 	for _, e := range m.Plan.Entries {
 		total += e.Layer.Size
@@ -175,7 +184,7 @@ func download(ctx context.Context, repo *registry.Repository, m *Resolved, stagi
 	opts.Progress.emit(Event{Kind: EventPlan, Size: total})
 	u, err := artifact.NewUnpacker(staging, m.Plan)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer u.Close()
 	g, gctx := errgroup.WithContext(ctx)
@@ -197,9 +206,9 @@ func download(ctx context.Context, repo *registry.Repository, m *Resolved, stagi
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return err
+		return nil, err
 	}
-	return syncDirs(staging)
+	return u.TarFiles(), syncDirs(staging)
 }
 
 // checkDestination refuses a destination that is not a directory, or that

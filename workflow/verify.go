@@ -64,8 +64,11 @@ type Verification struct {
 	// Attestations reports each attestation the policy requires.
 	Attestations []RequirementResult `json:"attestations,omitempty"`
 	// OMS is a trusted OpenSSF model signature whose files are the model's.
-	OMS      *OMSSignature `json:"oms,omitempty"`
-	Verified bool          `json:"verified"`
+	OMS *OMSSignature `json:"oms,omitempty"`
+	// omsAll are all trusted OMS signatures: every one must agree with
+	// the files unpacked from tar layers, not just the one written out.
+	omsAll   []*OMSSignature
+	Verified bool `json:"verified"`
 }
 
 // RequirementResult is the verdict on one required attestation type.
@@ -123,8 +126,11 @@ func VerifyResolved(ctx context.Context, repo *registry.Repository, m *Resolved,
 		if c.omsMismatch {
 			return v, fmt.Errorf("%w: %s %s: %s", oms.ErrMismatch, c.Source, c.Digest, c.Error)
 		}
-		if c.oms != nil && v.OMS == nil && scope.Signs(c.Signer) {
-			v.OMS = c.oms
+		if c.oms != nil && scope.Signs(c.Signer) {
+			if v.OMS == nil {
+				v.OMS = c.oms
+			}
+			v.omsAll = append(v.omsAll, c.oms)
 		}
 	}
 	var checks []SignatureCheck

@@ -1,6 +1,9 @@
 package workflow_test
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -8,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -520,5 +524,105 @@ func TestOMSSignatureMismatchRefused(t *testing.T) {
 	}
 	if _, err := os.Stat(dest); !os.IsNotExist(err) {
 		t.Fatal("destination written")
+	}
+}
+
+// tgz returns a tar+gzip layer blob holding files.
+func tgz(t *testing.T, files map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(files[n])), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(files[n])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// pushTarModel pushes a ModelPack model made of one raw weight and one
+// tar+gzip layer of tokenizer files.
+func pushTarModel(t *testing.T, repo *registry.Repository, tok map[string]string) {
+	t.Helper()
+	blob := tgz(t, tok)
+	layers := []ocispec.Descriptor{
+		rawLayer("model.bin", "weights", "application/vnd.cncf.model.weight.v1.raw"),
+		{MediaType: "application/vnd.cncf.model.weight.config.v1.tar+gzip", Digest: digest.FromBytes(blob), Size: int64(len(blob)),
+			Annotations: map[string]string{"org.cncf.model.filepath": "tokenizer"}},
+	}
+	pushManifest(t, repo, "application/vnd.cncf.model.manifest.v1+json", "application/vnd.oci.empty.v1+json", layers, [][]byte{[]byte("weights"), blob})
+}
+
+func TestOMSWithTarLayers(t *testing.T) {
+	ctx := context.Background()
+	release := newKey(t, "release")
+	tg := targets(t)[0]
+	tok := map[string]string{"tokenizer/vocab.json": `{"a":1}`, "tokenizer/merges.txt": "a b"}
+	pushTarModel(t, tg.open(t, "x/tar:v1"), tok)
+	res, err := workflow.Sign(ctx, tg.open(t, "x/tar:v1"), release.signer)
+	if err != nil || res.OMS == "" {
+		t.Fatalf("sign: %+v, %v", res, err)
+	}
+	dest := filepath.Join(t.TempDir(), "m")
+	sig := filepath.Join(dest, "model.sig")
+	if _, err := workflow.Pull(ctx, tg.open(t, "x/tar:v1"), dest, workflow.PullOptions{Verify: workflow.PolicyCheck(keyPolicy(release)), SignaturePath: sig}); err != nil {
+		t.Fatal(err)
+	}
+	bundle, _ := os.ReadFile(sig)
+	if vr, err := oms.Verify(ctx, dest, bundle, oms.KeyVerifier(release.trusted), oms.VerifyOptions{SignaturePath: sig}); err != nil || vr.Files != 3 {
+		t.Fatalf("verify-dir: %+v, %v", vr, err)
+	}
+
+	// The same OMS signature attached to a model whose tar layer differs:
+	// caught after unpacking, before anything is moved into place.
+	tok["tokenizer/vocab.json"] = `{"a":2}`
+	pushTarModel(t, tg.open(t, "x/evil:v1"), tok)
+	repoA := tg.open(t, "x/tar:v1")
+	refDesc := withSize(t, repoA, ocispec.Descriptor{Digest: res.OMS})
+	data, _ := repoA.FetchManifest(ctx, refDesc)
+	var m ocispec.Manifest
+	_ = json.Unmarshal(data, &m)
+	omsBundle, _ := repoA.FetchManifest(ctx, m.Layers[0])
+	if _, err := workflow.Sign(ctx, tg.open(t, "x/evil:v1"), release.signer); err != nil {
+		t.Fatal(err)
+	}
+	descEvil := resolve(t, tg.open(t, "x/evil:v1"))
+	// Replace nothing: add the stolen bundle as an extra referrer with a later time.
+	ref, _ := attest.NewReferrer(descEvil, omsBundle, oms.PredicateType, time.Now().Add(time.Hour))
+	repoE := tg.open(t, "x/evil:v1")
+	for _, blob := range []struct {
+		d ocispec.Descriptor
+		c []byte
+	}{{ref.ConfigDesc, ref.ConfigDesc.Data}, {ref.BundleDesc, ref.Bundle}} {
+		c := blob.c
+		if _, err := repoE.PushBlob(ctx, blob.d, func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(c)), nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := repoE.PushManifest(ctx, ref.Desc, ref.Manifest, ""); err != nil {
+		t.Fatal(err)
+	}
+	parent := t.TempDir()
+	_, err = workflow.Pull(ctx, tg.open(t, "x/evil:v1"), filepath.Join(parent, "m"), workflow.PullOptions{Verify: workflow.PolicyCheck(keyPolicy(release))})
+	if !errors.Is(err, oms.ErrMismatch) || !strings.Contains(err.Error(), "vocab.json") {
+		t.Fatalf("mismatching tar content: %v", err)
+	}
+	if got, _ := os.ReadDir(parent); len(got) != 0 {
+		t.Fatalf("pull left %v", got)
 	}
 }
