@@ -68,7 +68,6 @@ func copyDir(t *testing.T, src string) string {
 // TestVerifyDirReference: the reference's golden signatures and the spec's
 // valid vectors, verified with the flags scripts/tests/test-verify-*.sh use.
 func TestVerifyDirReference(t *testing.T) {
-	t.Parallel()
 	pub := refTests(t, "keys", "certificate", "signing-key-pub.pem")
 	ca := refTests(t, "keys", "certificate", "ca-cert.pem")
 	trustedRoot := omsData(t, "sigstore-root-signing", "targets", "trusted_root.json")
@@ -98,7 +97,6 @@ func TestVerifyDirReference(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
 			stdout, stderr, code := run(t, append([]string{"verify-dir"}, tt.args...)...)
 			if code != exitOK || !strings.Contains(stdout, tt.want) {
 				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s\nwant %q", code, stdout, stderr, tt.want)
@@ -108,7 +106,6 @@ func TestVerifyDirReference(t *testing.T) {
 }
 
 func TestVerifyDirRefusalsExit3(t *testing.T) {
-	t.Parallel()
 	pub := refTests(t, "keys", "certificate", "signing-key-pub.pem")
 	ca := refTests(t, "keys", "certificate", "ca-cert.pem")
 	_, otherPub, err := attest.GenerateKeyPair([]byte("x"))
@@ -140,7 +137,6 @@ func TestVerifyDirRefusalsExit3(t *testing.T) {
 		"other keyless subject": {refTests(t, "v1.0.1-sigstore"), "--ignore-paths", "ignore-me", "--signature", refTests(t, "v1.0.1-sigstore", "model.sig"), "--certificate-identity", "someone@example.com", "--certificate-oidc-issuer", "https://sigstore.verify.ibm.com/oauth2", "--trusted-root", omsData(t, "sigstore-root-signing", "targets", "trusted_root.json")},
 	} {
 		t.Run(name, func(t *testing.T) {
-			t.Parallel()
 			stdout, stderr, code := run(t, append([]string{"verify-dir"}, args...)...)
 			if code != exitVerification || stdout != "" || !strings.Contains(stderr, "verification failed") {
 				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
@@ -150,7 +146,6 @@ func TestVerifyDirRefusalsExit3(t *testing.T) {
 }
 
 func TestDirUsageErrorsExit2(t *testing.T) {
-	t.Parallel()
 	pub := refTests(t, "keys", "certificate", "signing-key-pub.pem")
 	key := refTests(t, "keys", "certificate", "signing-key.pem")
 	m := t.TempDir()
@@ -178,7 +173,6 @@ func TestDirUsageErrorsExit2(t *testing.T) {
 // TestSignDirVerifyDir: sign-dir then verify-dir round trips, for files and
 // shards, sha256 and blake2b (and blake3), a directory and a single file.
 func TestSignDirVerifyDir(t *testing.T) {
-	t.Parallel()
 	key := refTests(t, "keys", "certificate", "signing-key.pem") // unencrypted P-384
 	pub := refTests(t, "keys", "certificate", "signing-key-pub.pem")
 	for _, tt := range []struct {
@@ -196,7 +190,6 @@ func TestSignDirVerifyDir(t *testing.T) {
 		{"single file shards", []string{"--shards", "1000"}, true, "shards of 1000 bytes, sha256, 5 digest(s)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
 			dir := model(t)
 			sig := filepath.Join(dir, "model.sig")
 			path := dir
@@ -244,7 +237,6 @@ func TestSignDirVerifyDir(t *testing.T) {
 }
 
 func TestDirSymlinksAndJSON(t *testing.T) {
-	t.Parallel()
 	key := refTests(t, "keys", "certificate", "signing-key.pem")
 	pub := refTests(t, "keys", "certificate", "signing-key-pub.pem")
 	dir := model(t)
