@@ -121,9 +121,9 @@ func TestVerifyThreshold(t *testing.T) {
 }
 
 // pushReferrer stores a hand-made bundle referrer whose manifest claims subject.
-func pushReferrer(t *testing.T, repo *registry.Repository, subject ocispec.Descriptor, bundle []byte) {
+func pushReferrer(t *testing.T, repo *registry.Repository, subject ocispec.Descriptor, bundle []byte, predicateType string) {
 	t.Helper()
-	ref, err := attest.NewReferrer(subject, bundle, attest.CosignSignPredicate, time.Now())
+	ref, err := attest.NewReferrer(subject, bundle, predicateType, time.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestVerifyRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A's genuine signature, attached to B: the statement is about A.
-	pushReferrer(t, tg.open(t, "x/b:v1"), descB, bundleA)
+	pushReferrer(t, tg.open(t, "x/b:v1"), descB, bundleA, attest.CosignSignPredicate)
 	v, err := workflow.Verify(ctx, tg.open(t, "x/b:v1"), keyPolicy(release))
 	if !errors.Is(err, attest.ErrUntrusted) || len(v.Signatures) != 1 || !strings.Contains(v.Signatures[0].Error, attest.ErrSubjectMismatch.Error()) {
 		t.Fatalf("signature over another digest: %+v, %v", v, err)
@@ -189,7 +189,7 @@ func TestVerifyRefusals(t *testing.T) {
 	if _, err := workflow.Push(ctx, tg.open(t, "x/c:v1"), a, workflow.PushOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	pushReferrer(t, tg.open(t, "x/c:v1"), descA, corrupt)
+	pushReferrer(t, tg.open(t, "x/c:v1"), descA, corrupt, attest.CosignSignPredicate)
 	v, err = workflow.Verify(ctx, tg.open(t, "x/c:v1"), keyPolicy(release))
 	if !errors.Is(err, attest.ErrUntrusted) || len(v.Signatures) != 1 || !strings.Contains(v.Signatures[0].Error, attest.ErrBadSignature.Error()) {
 		t.Fatalf("corrupted bundle: %+v, %v", v, err)
@@ -250,6 +250,24 @@ func TestVerifyLyingReferrersIndex(t *testing.T) {
 	if !errors.Is(err, attest.ErrUntrusted) || len(v.Signatures) != 1 || !strings.Contains(v.Signatures[0].Error, "subject") {
 		t.Fatalf("lying index: %+v, %v", v, err)
 	}
+}
+
+// referrerBundle fetches the bundle layer of the referrer manifest d.
+func referrerBundle(t *testing.T, repo *registry.Repository, d digest.Digest) []byte {
+	t.Helper()
+	data, err := repo.FetchManifest(context.Background(), withSize(t, repo, ocispec.Descriptor{Digest: d}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(data, &m); err != nil || len(m.Layers) != 1 {
+		t.Fatalf("referrer %s: %v", d, err)
+	}
+	b, err := repo.FetchManifest(context.Background(), m.Layers[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // withSize fills in a descriptor's size by resolving it.
@@ -487,36 +505,11 @@ func TestOMSSignatureMismatchRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	repoA := tg.open(t, "x/a:v1")
-	refDesc := withSize(t, repoA, ocispec.Descriptor{Digest: resA.OMS})
-	data, err := repoA.FetchManifest(ctx, refDesc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m ocispec.Manifest
-	_ = json.Unmarshal(data, &m)
-	bundle, err := repoA.FetchManifest(ctx, m.Layers[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	bundle := referrerBundle(t, tg.open(t, "x/a:v1"), resA.OMS)
 	if _, err := workflow.Sign(ctx, tg.open(t, "x/b:v1"), release.signer); err != nil {
 		t.Fatal(err)
 	}
-	descB := resolve(t, tg.open(t, "x/b:v1"))
-	ref, _ := attest.NewReferrer(descB, bundle, oms.PredicateType, time.Now().Add(time.Hour))
-	repoB := tg.open(t, "x/b:v1")
-	for _, blob := range []struct {
-		d ocispec.Descriptor
-		c []byte
-	}{{ref.ConfigDesc, ref.ConfigDesc.Data}, {ref.BundleDesc, ref.Bundle}} {
-		c := blob.c
-		if _, err := repoB.PushBlob(ctx, blob.d, func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(string(c))), nil }); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := repoB.PushManifest(ctx, ref.Desc, ref.Manifest, ""); err != nil {
-		t.Fatal(err)
-	}
+	pushReferrer(t, tg.open(t, "x/b:v1"), resolve(t, tg.open(t, "x/b:v1")), bundle, oms.PredicateType)
 	dest := filepath.Join(t.TempDir(), "b")
 	_, err = workflow.Pull(ctx, tg.open(t, "x/b:v1"), dest, workflow.PullOptions{Verify: workflow.PolicyCheck(keyPolicy(release))})
 	if !errors.Is(err, oms.ErrMismatch) || !workflow.IsVerificationError(err) || !strings.Contains(err.Error(), "README.md") {
@@ -592,31 +585,12 @@ func TestOMSWithTarLayers(t *testing.T) {
 	// caught after unpacking, before anything is moved into place.
 	tok["tokenizer/vocab.json"] = `{"a":2}`
 	pushTarModel(t, tg.open(t, "x/evil:v1"), tok)
-	repoA := tg.open(t, "x/tar:v1")
-	refDesc := withSize(t, repoA, ocispec.Descriptor{Digest: res.OMS})
-	data, _ := repoA.FetchManifest(ctx, refDesc)
-	var m ocispec.Manifest
-	_ = json.Unmarshal(data, &m)
-	omsBundle, _ := repoA.FetchManifest(ctx, m.Layers[0])
+	omsBundle := referrerBundle(t, tg.open(t, "x/tar:v1"), res.OMS)
 	if _, err := workflow.Sign(ctx, tg.open(t, "x/evil:v1"), release.signer); err != nil {
 		t.Fatal(err)
 	}
-	descEvil := resolve(t, tg.open(t, "x/evil:v1"))
-	// Replace nothing: add the stolen bundle as an extra referrer with a later time.
-	ref, _ := attest.NewReferrer(descEvil, omsBundle, oms.PredicateType, time.Now().Add(time.Hour))
-	repoE := tg.open(t, "x/evil:v1")
-	for _, blob := range []struct {
-		d ocispec.Descriptor
-		c []byte
-	}{{ref.ConfigDesc, ref.ConfigDesc.Data}, {ref.BundleDesc, ref.Bundle}} {
-		c := blob.c
-		if _, err := repoE.PushBlob(ctx, blob.d, func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(c)), nil }); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := repoE.PushManifest(ctx, ref.Desc, ref.Manifest, ""); err != nil {
-		t.Fatal(err)
-	}
+	// The stolen bundle joins evil's own, genuine OMS signature.
+	pushReferrer(t, tg.open(t, "x/evil:v1"), resolve(t, tg.open(t, "x/evil:v1")), omsBundle, oms.PredicateType)
 	parent := t.TempDir()
 	_, err = workflow.Pull(ctx, tg.open(t, "x/evil:v1"), filepath.Join(parent, "m"), workflow.PullOptions{Verify: workflow.PolicyCheck(keyPolicy(release))})
 	if !errors.Is(err, oms.ErrMismatch) || !strings.Contains(err.Error(), "vocab.json") {
