@@ -75,12 +75,9 @@ func (e *env) attestationsCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			policy, err := trustPolicy(c)
+			policy, err := needPolicy(c)
 			if err != nil {
 				return err
-			}
-			if policy == nil {
-				return usagef("attestations: give --key PUB or --policy FILE")
 			}
 			repo, err := openRepo(c, a[0])
 			if err != nil {

@@ -59,6 +59,15 @@ func trustPolicy(c *cli.Context) (*attest.Policy, error) {
 	return nil, nil
 }
 
+// needPolicy is trustPolicy for commands that cannot run without one.
+func needPolicy(c *cli.Context) (*attest.Policy, error) {
+	p, err := trustPolicy(c)
+	if err == nil && p == nil {
+		err = usagef("%s: give --key PUB or --policy FILE", c.Command.Name)
+	}
+	return p, err
+}
+
 // defaultPolicyPath is $XDG_CONFIG_HOME/vessel/policy.yaml (os.UserConfigDir
 // follows XDG_CONFIG_HOME, falling back to ~/.config).
 func defaultPolicyPath() string {

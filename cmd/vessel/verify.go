@@ -28,12 +28,9 @@ is not met.`,
 			if err != nil {
 				return err
 			}
-			policy, err := trustPolicy(c)
+			policy, err := needPolicy(c)
 			if err != nil {
 				return err
-			}
-			if policy == nil {
-				return usagef("verify: give --key PUB or --policy FILE")
 			}
 			repo, err := openRepo(c, a[0])
 			if err != nil {
