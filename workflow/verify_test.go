@@ -398,7 +398,11 @@ scopes:
 	if _, err := workflow.Sign(ctx, tg.open(t, "x/m:v1"), release.signer); err != nil {
 		t.Fatal(err)
 	}
-	// Signed, but no provenance yet.
+	// Signed, but no provenance yet: an attestation of another type, by the
+	// right key, does not stand in for it.
+	if _, err := workflow.Attest(ctx, tg.open(t, "x/m:v1"), ci.signer, "https://example.com/eval/v1", json.RawMessage(`{"runDetails":{"builder":{"id":"https://ci.example/runner"}}}`)); err != nil {
+		t.Fatal(err)
+	}
 	v, err := workflow.Verify(ctx, tg.open(t, "x/m:v1"), policy)
 	if !errors.Is(err, attest.ErrUntrusted) || len(v.Attestations) != 1 || v.Attestations[0].Satisfied {
 		t.Fatalf("missing provenance: %+v, %v", v, err)
