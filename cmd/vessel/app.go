@@ -60,6 +60,7 @@ func NewApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			e.attestCommand(),
 			e.attestationsCommand(),
 			e.provenanceCommand(),
+			e.copyCommand(),
 			e.keygenCommand(),
 			e.serveCommand(),
 			e.loginCommand(),

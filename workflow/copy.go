@@ -1,0 +1,202 @@
+package workflow
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
+
+	"github.com/vessel-oci/vessel/artifact"
+	"github.com/vessel-oci/vessel/attest"
+	"github.com/vessel-oci/vessel/registry"
+)
+
+// PromotionPredicate is the type of the attestation a countersigned copy
+// adds: from where to where, when, by which key.
+const PromotionPredicate = "https://github.com/vessel-oci/vessel/promotion/v1"
+
+// CopyOptions configure Copy. The zero value copies without checking
+// signatures (callers pass a policy unless the user opted out).
+type CopyOptions struct {
+	// Policy is checked at the source before anything is copied and at the
+	// destination after; nil skips both.
+	Policy *attest.Policy
+	// Countersign, if set, signs the model at the destination and adds a
+	// promotion attestation.
+	Countersign attest.Signer
+	// Concurrency <= 0 means DefaultConcurrency.
+	Concurrency int
+}
+
+// CopyResult reports what a copy moved.
+type CopyResult struct {
+	Source      string        `json:"source"`
+	Destination string        `json:"destination"`
+	Digest      digest.Digest `json:"digest"`
+	// Copied and Skipped count blobs and manifests; skipped ones were at
+	// the destination already.
+	Copied      int   `json:"copied"`
+	Skipped     int   `json:"skipped"`
+	BytesCopied int64 `json:"bytesCopied"`
+	// Referrers counts the referrer manifests (signatures, attestations,
+	// their own referrers) now at the destination.
+	Referrers int `json:"referrers"`
+	// ClassicTags are cosign's .sig/.att tags copied.
+	ClassicTags  []string      `json:"classicTags,omitempty"`
+	Countersign  *SignResult   `json:"countersign,omitempty"`
+	Verification *Verification `json:"verification,omitempty"`
+}
+
+// Copy promotes the model src names to dst with everything that refers to
+// it: the manifest and its blobs, every referrer found through the
+// referrers API or tag schema, recursively, and cosign's classic .sig and
+// .att tags. Blobs stream from source to destination, each checked against
+// its digest; those the destination has are skipped. The destination tag
+// is written last, so a failed copy never leaves it on an incomplete model.
+func Copy(ctx context.Context, src, dst *registry.Repository, opts CopyOptions) (*CopyResult, error) {
+	m, err := Resolve(ctx, src, artifact.Limits{})
+	if err != nil {
+		return nil, fmt.Errorf("copy %w", err)
+	}
+	if opts.Policy != nil {
+		if _, err := VerifyResolved(ctx, src, m, opts.Policy); err != nil {
+			return nil, fmt.Errorf("copy %s: source: %w", m.Ref, err)
+		}
+	}
+	res := &CopyResult{Source: m.Ref.String(), Destination: dst.Ref.WithDigest(m.Desc.Digest).String(), Digest: m.Desc.Digest}
+	var mu sync.Mutex
+	count := func(desc ocispec.Descriptor, copied bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if copied {
+			res.Copied++
+			res.BytesCopied += desc.Size
+		} else {
+			res.Skipped++
+		}
+		if desc.Digest != m.Desc.Digest && isManifest(desc.MediaType) {
+			res.Referrers++
+		}
+	}
+	copyOpts := oras.ExtendedCopyGraphOptions{
+		CopyGraphOptions: oras.CopyGraphOptions{
+			Concurrency:      concurrency(opts.Concurrency),
+			MaxMetadataBytes: registry.MaxManifestSize,
+			PostCopy:         func(_ context.Context, d ocispec.Descriptor) error { count(d, true); return nil },
+			OnCopySkipped:    func(_ context.Context, d ocispec.Descriptor) error { count(d, false); return nil },
+			OnMounted:        func(_ context.Context, d ocispec.Descriptor) error { count(d, true); return nil },
+		},
+		FindPredecessors: func(ctx context.Context, _ content.ReadOnlyGraphStorage, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+			if !isManifest(d.MediaType) {
+				return nil, nil
+			}
+			return src.Referrers(ctx, d, "")
+		},
+	}
+	if src.Ref.Registry != "" && src.Ref.Registry == dst.Ref.Registry && src.Ref.Repository != dst.Ref.Repository {
+		// Within one registry, mount blobs instead of uploading them.
+		copyOpts.MountFrom = func(context.Context, ocispec.Descriptor) ([]string, error) {
+			return []string{src.Ref.Repository}, nil
+		}
+	}
+	from := verifyingSource{src.Target}
+	if err := oras.ExtendedCopyGraph(ctx, from, dst.Target, m.Desc, copyOpts); err != nil {
+		return nil, fmt.Errorf("copy %s to %s: %w", m.Ref, dst.Ref, err)
+	}
+	for _, tag := range []string{attest.ClassicTag(m.Desc.Digest), attest.ClassicAttestationTag(m.Desc.Digest)} {
+		d, err := src.Target.Resolve(ctx, tag)
+		if err != nil {
+			continue // none (registries differ in how they say so)
+		}
+		if err := oras.CopyGraph(ctx, from, dst.Target, d, copyOpts.CopyGraphOptions); err != nil {
+			return nil, fmt.Errorf("copy %s: %s: %w", m.Ref, tag, err)
+		}
+		if err := dst.Target.Tag(ctx, d, tag); err != nil {
+			return nil, fmt.Errorf("copy %s: tag %s: %w", m.Ref, tag, err)
+		}
+		res.ClassicTags = append(res.ClassicTags, tag)
+	}
+	if dst.Ref.Tag != "" {
+		if err := dst.Target.Tag(ctx, m.Desc, dst.Ref.Tag); err != nil {
+			return nil, fmt.Errorf("copy %s: tag %s: %w", m.Ref, dst.Ref, err)
+		}
+		res.Destination = dst.Ref.String()
+	}
+	pinned := dst.Pinned(m.Desc.Digest)
+	if opts.Countersign != nil {
+		if res.Countersign, err = countersign(ctx, pinned, m, opts.Countersign, src.Ref, dst.Ref); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Policy != nil {
+		if res.Verification, err = Verify(ctx, pinned, opts.Policy); err != nil {
+			return res, fmt.Errorf("copy %s: destination: %w", m.Ref, err)
+		}
+	}
+	return res, nil
+}
+
+// countersign signs the copy and attests where it came from.
+func countersign(ctx context.Context, dst *registry.Repository, m *Resolved, signer attest.Signer, from, to registry.Reference) (*SignResult, error) {
+	res, err := Sign(ctx, dst, signer)
+	if err != nil {
+		return nil, err
+	}
+	pred, _ := json.Marshal(map[string]string{
+		"from": from.String(), "to": to.String(), "digest": m.Desc.Digest.String(),
+		"promotedAt": time.Now().UTC().Format(time.RFC3339), "by": res.KeyID,
+	})
+	if _, err := Attest(ctx, dst, signer, PromotionPredicate, pred); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func isManifest(mt string) bool {
+	switch mt {
+	case ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex,
+		"application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.distribution.manifest.list.v2+json":
+		return true
+	}
+	return false
+}
+
+// verifyingSource checks every blob and manifest read from the source
+// against its descriptor as it streams: a corrupted source fails the copy
+// (before the destination tag is written) instead of being passed on.
+type verifyingSource struct {
+	registry.Target
+}
+
+func (v verifyingSource) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
+	if err := d.Digest.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", registry.ErrDigestMismatch, d.Digest, err)
+	}
+	rc, err := v.Target.Fetch(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	return &verifiedStream{vr: artifact.NewVerifyReader(rc, d), Closer: rc}, nil
+}
+
+type verifiedStream struct {
+	vr *artifact.VerifyReader
+	io.Closer
+}
+
+func (s *verifiedStream) Read(p []byte) (int, error) {
+	n, err := s.vr.Read(p)
+	if err == io.EOF {
+		if verr := s.vr.Verify(); verr != nil {
+			return n, verr
+		}
+	}
+	return n, err
+}
