@@ -1,0 +1,122 @@
+package workflow_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/vessel-oci/vessel/attest"
+	"github.com/vessel-oci/vessel/registry"
+	"github.com/vessel-oci/vessel/workflow"
+)
+
+// Every promotion path between the three kinds of target keeps the
+// signature, the OMS signature and the attestations verifiable.
+func TestCopyKeepsSignaturesAndAttestations(t *testing.T) {
+	ctx := context.Background()
+	release, promote := newKey(t, "release"), newKey(t, "promote")
+	all := targets(t)
+	for _, from := range all {
+		for _, to := range all {
+			t.Run(from.name+"->"+to.name, func(t *testing.T) {
+				staging := "staging/" + to.name + ":v1" // one source per pair
+				src := from.open(t, staging)
+				if _, err := workflow.Push(ctx, src, writeModel(t), workflow.PushOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := workflow.Sign(ctx, from.open(t, staging), release.signer); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := workflow.Attest(ctx, from.open(t, staging), release.signer, "https://example.com/eval/v1", json.RawMessage(`{"accuracy":0.9}`)); err != nil {
+					t.Fatal(err)
+				}
+				dstName := "prod/" + from.name + ":v1"
+				res, err := workflow.Copy(ctx, from.open(t, staging), to.open(t, dstName), workflow.CopyOptions{Policy: keyPolicy(release)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Verification == nil || !res.Verification.Verified || res.Referrers < 3 {
+					t.Fatalf("copy result: %+v", res)
+				}
+				list, err := workflow.Attestations(ctx, to.open(t, dstName), keyPolicy(release), "https://example.com/eval/v1")
+				if err != nil || len(list.Attestations) != 1 {
+					t.Fatalf("attestations at the destination: %d, %v", len(list.Attestations), err)
+				}
+				dest := filepath.Join(t.TempDir(), "m")
+				if _, err := workflow.Pull(ctx, to.open(t, dstName), dest, workflow.PullOptions{
+					Verify: workflow.PolicyCheck(keyPolicy(release)), SignaturePath: filepath.Join(dest, "model.sig"),
+				}); err != nil {
+					t.Fatal(err)
+				}
+				// Again: nothing is sent twice.
+				again, err := workflow.Copy(ctx, from.open(t, staging), to.open(t, dstName), workflow.CopyOptions{Policy: keyPolicy(release)})
+				if err != nil || again.Copied != 0 {
+					t.Fatalf("second copy: %+v, %v", again, err)
+				}
+				// Countersigned promotion: the promote key now verifies too.
+				if _, err := workflow.Copy(ctx, from.open(t, staging), to.open(t, dstName), workflow.CopyOptions{Policy: keyPolicy(release), Countersign: promote.signer}); err != nil {
+					t.Fatal(err)
+				}
+				if v, err := workflow.Verify(ctx, to.open(t, dstName), keyPolicy(promote)); err != nil || !v.Verified {
+					t.Fatalf("countersignature: %+v, %v", v, err)
+				}
+				if l, err := workflow.Attestations(ctx, to.open(t, dstName), keyPolicy(promote), workflow.PromotionPredicate); err != nil || len(l.Attestations) != 1 {
+					t.Fatalf("promotion attestation: %+v, %v", l, err)
+				}
+			})
+		}
+	}
+}
+
+func TestCopyRefusesUnsignedAndCorrupt(t *testing.T) {
+	ctx := context.Background()
+	release, other := newKey(t, "release"), newKey(t, "other")
+	dst := targets(t)[1] // the registry without the referrers API
+	layout := filepath.Join(t.TempDir(), "store")
+	srcRef := "oci:" + layout + ":v1"
+	res, err := workflow.Push(ctx, openWith(t, srcRef, registry.Options{CreateLayout: true}), writeModel(t), workflow.PushOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := workflow.Sign(ctx, open(t, srcRef), release.signer); err != nil {
+		t.Fatal(err)
+	}
+	// Not signed by the trusted key: refused, nothing tagged.
+	if _, err := workflow.Copy(ctx, open(t, srcRef), dst.open(t, "prod/m:v1"), workflow.CopyOptions{Policy: keyPolicy(other)}); !errors.Is(err, attest.ErrUntrusted) {
+		t.Fatalf("untrusted source: %v", err)
+	}
+	if _, err := dst.open(t, "prod/m:v1").Resolve(ctx); err == nil {
+		t.Fatal("destination tagged after a refused copy")
+	}
+	// A corrupted blob at the source: the copy fails and the tag does not exist.
+	for _, f := range res.Files {
+		if f.Path == "model.safetensors" {
+			corruptLayoutBlob(t, layout, f.Digest)
+		}
+	}
+	if _, err := workflow.Copy(ctx, open(t, srcRef), dst.open(t, "prod/m:v1"), workflow.CopyOptions{Policy: keyPolicy(release)}); err == nil || !workflow.IsVerificationError(err) {
+		t.Fatalf("corrupt source: %v", err)
+	}
+	if _, err := dst.open(t, "prod/m:v1").Resolve(ctx); err == nil {
+		t.Fatal("destination tagged after a failed copy")
+	}
+}
+
+// corruptLayoutBlob flips one byte of a blob in an OCI layout, keeping its size.
+func corruptLayoutBlob(t *testing.T, layout string, d digest.Digest) {
+	t.Helper()
+	p := filepath.Join(layout, "blobs", d.Algorithm().String(), d.Encoded())
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
