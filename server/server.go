@@ -49,17 +49,19 @@ func Handler(opts Options) (http.Handler, func() error) {
 	return serializeRepoInit(s), s.Close
 }
 
-// serializeRepoInit works around a data race in olareg v0.2.2's directory
+// serializeRepoInit works around two races in olareg v0.2.2's directory
 // store: a repository is initialised on its first write (dirRepo.repoInit)
-// without a lock, while other requests read the same state. Until a
-// repository has seen a successful write, its requests go one at a time;
-// after that the state no longer changes and requests run freely.
+// without a lock while other requests read the same state, and concurrent
+// manifest puts with the same subject can lose a referrer. Until a
+// repository has seen a successful write its requests go one at a time;
+// after that only manifest writes (small) do, and blob data flows freely.
 func serializeRepoInit(next http.Handler) http.Handler {
 	var mu sync.Mutex
 	var ready sync.Map // repository name -> struct{}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		repo := repoName(r.URL.Path)
-		if _, ok := ready.Load(repo); ok || repo == "" {
+		manifestWrite := (r.Method == http.MethodPut || r.Method == http.MethodDelete) && strings.Contains(r.URL.Path, "/manifests/")
+		if _, ok := ready.Load(repo); (ok && !manifestWrite) || repo == "" {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -1,0 +1,128 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// orasReferrers lists the referrer digests oras discover reports for ref.
+func orasReferrers(t *testing.T, ref string, extra ...string) []string {
+	t.Helper()
+	out, stderr, code := runTool(t, orasBin, append([]string{"discover", "--format", "json", ref}, extra...)...)
+	if code != 0 {
+		t.Fatalf("oras discover %s: %s", ref, stderr)
+	}
+	var d struct {
+		Referrers []struct {
+			Digest string `json:"digest"`
+		} `json:"referrers"`
+		Manifests []struct {
+			Digest string `json:"digest"`
+		} `json:"manifests"`
+	}
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatalf("oras discover JSON: %v\n%s", err, out)
+	}
+	var ds []string
+	for _, r := range d.Referrers {
+		ds = append(ds, r.Digest)
+	}
+	for _, r := range d.Manifests {
+		ds = append(ds, r.Digest)
+	}
+	sort.Strings(ds)
+	return ds
+}
+
+func TestCopyBetweenRegistries(t *testing.T) {
+	t.Parallel()
+	requireCosign(t)
+	keys := t.TempDir()
+	releaseKey, releasePub := keygen(t, keys, "release")
+	olareg, dist := startVesselServe(t), startDistribution(t)
+	layout := filepath.Join(t.TempDir(), "outbox")
+	pred := filepath.Join(keys, "eval.json")
+	if err := os.WriteFile(pred, []byte(`{"accuracy":0.91}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	paths := []struct{ name, src, dst string }{
+		{"olareg->distribution", olareg.Ref("staging/m:v1"), dist.Ref("prod/m:v1")},
+		{"distribution->olareg", dist.Ref("staging/m:v1"), olareg.Ref("prod/m:v1")},
+		{"olareg->oci", olareg.Ref("staging/m:v1"), "oci:" + layout + ":v1"},
+		{"oci->distribution", "oci:" + layout + ":v1", dist.Ref("final/m:v1")},
+	}
+	for _, reg := range []*Registry{olareg, dist} {
+		ref := reg.Ref("staging/m:v1")
+		digest := pushSample(t, ref, "--key", releaseKey)
+		if _, stderr, code := vessel(t, "attest", ref, "--key", releaseKey, "--type", "https://example.com/eval/v1", "--predicate", pred); code != 0 {
+			t.Fatalf("attest: %s", stderr)
+		}
+		// A classic cosign signature too, which oras cp -r would not carry.
+		if _, stderr, code := cosign(t, "sign", "--key", releaseKey, "--tlog-upload=false", "--new-bundle-format=false", "--allow-http-registry", "-y", reg.Ref("staging/m@"+digest)); code != 0 {
+			t.Fatalf("cosign sign: %s", stderr)
+		}
+	}
+	for _, p := range paths {
+		out, stderr, code := vessel(t, "copy", p.src, p.dst, "--key", releasePub, "-o", "json")
+		if code != 0 {
+			t.Fatalf("%s: copy: exit %d: %s", p.name, code, stderr)
+		}
+		var res struct {
+			Digest      string   `json:"digest"`
+			ClassicTags []string `json:"classicTags"`
+			Referrers   int      `json:"referrers"`
+		}
+		if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.ClassicTags) != 1 || res.Referrers < 3 {
+			t.Fatalf("%s: copy result %s (%v)", p.name, out, err)
+		}
+		// Verified at the destination by vessel, and by cosign where it can read it.
+		if _, stderr, code := vessel(t, "verify", p.dst, "--key", releasePub); code != 0 {
+			t.Fatalf("%s: vessel verify at the destination: %s", p.name, stderr)
+		}
+		if !strings.HasPrefix(p.dst, "oci:") {
+			byDigest := p.dst[:strings.LastIndex(p.dst, ":")] + "@" + res.Digest
+			if stderr, code := cosignVerify(t, releasePub, byDigest); code != 0 {
+				t.Fatalf("%s: cosign verify at the destination: %s", p.name, stderr)
+			}
+			args := []string{"verify-attestation", "--key", releasePub, "--type", "https://example.com/eval/v1", "--insecure-ignore-tlog", "--trusted-root", offlineTrustedRoot(t), "--allow-http-registry", byDigest}
+			if _, stderr, code := cosign(t, args...); code != 0 {
+				t.Fatalf("%s: cosign verify-attestation at the destination: %s", p.name, stderr)
+			}
+			srcByDigest := p.src[:strings.LastIndex(p.src, ":")] + "@" + res.Digest
+			if !strings.HasPrefix(p.src, "oci:") {
+				want, got := orasReferrers(t, srcByDigest, "--plain-http"), orasReferrers(t, byDigest, "--plain-http")
+				if strings.Join(want, ",") != strings.Join(got, ",") {
+					t.Fatalf("%s: oras discover: source %v, destination %v", p.name, want, got)
+				}
+			}
+		}
+	}
+	// A tampered source: refused, and the destination tag does not exist.
+	pushSample(t, dist.Ref("tampered/m:v1"), "--key", releaseKey)
+	src := filepath.Join(repoRoot, "hack", "sample-model", "model.safetensors")
+	weights, err := fileSHA256(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob := dist.BlobPath("tampered/m", "sha256:"+weights)
+	b, err := os.ReadFile(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	if err := os.WriteFile(blob, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, code := vessel(t, "copy", dist.Ref("tampered/m:v1"), olareg.Ref("tampered/m:v1"), "--key", releasePub); code != 3 {
+		t.Fatalf("copy of a tampered source: exit %d, want 3", code)
+	}
+	if _, _, code := vessel(t, "inspect", olareg.Ref("tampered/m:v1")); code == 0 {
+		t.Fatal("destination tag exists after a refused copy")
+	}
+}
