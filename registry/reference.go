@@ -10,8 +10,12 @@ import (
 	orasregistry "oras.land/oras-go/v2/registry"
 )
 
-// LayoutPrefix marks a reference to a local OCI image layout directory.
-const LayoutPrefix = "oci:"
+// LayoutPrefix marks a reference to a local OCI image layout directory,
+// ArchivePrefix one to an OCI image layout in a tar file (read-only).
+const (
+	LayoutPrefix  = "oci:"
+	ArchivePrefix = "oci-archive:"
+)
 
 // Reference names an artifact in a remote repository or a local OCI layout.
 // At most one of Tag and Digest is set.
@@ -20,10 +24,12 @@ type Reference struct {
 	Registry string
 	// Repository is the repository path for a remote reference.
 	Repository string
-	// Layout is the OCI image layout directory for an "oci:" reference.
-	Layout string
-	Tag    string
-	Digest digest.Digest
+	// Layout is the OCI image layout directory for an "oci:" reference,
+	// or the tar file for an "oci-archive:" one (then Archive is set).
+	Layout  string
+	Archive bool
+	Tag     string
+	Digest  digest.Digest
 }
 
 // IsLayout reports whether r names a local OCI image layout.
@@ -46,7 +52,11 @@ func (r Reference) WithDigest(d digest.Digest) Reference {
 func (r Reference) String() string {
 	var b strings.Builder
 	if r.IsLayout() {
-		b.WriteString(LayoutPrefix + r.Layout)
+		prefix := LayoutPrefix
+		if r.Archive {
+			prefix = ArchivePrefix
+		}
+		b.WriteString(prefix + r.Layout)
 		if r.Tag != "" {
 			b.WriteString(":" + r.Tag)
 		}
@@ -72,6 +82,11 @@ var layoutRefName = regexp.MustCompile(`^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-
 func ParseReference(s string) (Reference, error) {
 	if rest, ok := strings.CutPrefix(s, LayoutPrefix); ok {
 		return parseLayout(s, rest)
+	}
+	if rest, ok := strings.CutPrefix(s, ArchivePrefix); ok {
+		ref, err := parseLayout(s, rest)
+		ref.Archive = err == nil
+		return ref, err
 	}
 	if strings.Contains(s, "://") {
 		return Reference{}, fmt.Errorf("%w %q: no scheme is needed (use host/repo:tag)", ErrBadReference, s)

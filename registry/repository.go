@@ -79,6 +79,13 @@ type Repository struct {
 // Open connects to the repository ref names. A missing layout directory is
 // an error unless opts.CreateLayout is set.
 func Open(ctx context.Context, ref Reference, opts Options) (*Repository, error) {
+	if ref.Archive {
+		store, err := oci.NewFromTar(ctx, ref.Layout)
+		if err != nil {
+			return nil, fmt.Errorf("open OCI archive %s: %w", ref.Layout, err)
+		}
+		return &Repository{Ref: ref, Target: readOnly{store}}, nil
+	}
 	if ref.IsLayout() {
 		if _, err := os.Stat(filepath.Join(ref.Layout, ocispec.ImageLayoutFile)); err != nil && !opts.CreateLayout {
 			return nil, fmt.Errorf("open OCI layout %s: %w", ref.Layout, err)
@@ -301,3 +308,14 @@ func (r *Repository) Referrers(ctx context.Context, desc ocispec.Descriptor, art
 	}
 	return out, nil
 }
+
+// ErrReadOnly: the target cannot be written (an OCI archive).
+var ErrReadOnly = errors.New("read-only: an oci-archive cannot be written (use vessel export)")
+
+// readOnly makes a read-only store a Target whose writes fail.
+type readOnly struct {
+	*oci.ReadOnlyStore
+}
+
+func (readOnly) Push(context.Context, ocispec.Descriptor, io.Reader) error { return ErrReadOnly }
+func (readOnly) Tag(context.Context, ocispec.Descriptor, string) error     { return ErrReadOnly }

@@ -61,6 +61,8 @@ func NewApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			e.attestationsCommand(),
 			e.provenanceCommand(),
 			e.copyCommand(),
+			e.exportCommand(),
+			e.importCommand(),
 			e.keygenCommand(),
 			e.serveCommand(),
 			e.loginCommand(),
