@@ -4,10 +4,12 @@ package e2e
 
 import (
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -124,5 +126,63 @@ func TestCopyBetweenRegistries(t *testing.T) {
 	}
 	if _, _, code := vessel(t, "inspect", olareg.Ref("tampered/m:v1")); code == 0 {
 		t.Fatal("destination tag exists after a refused copy")
+	}
+}
+
+// Export to a tar, verify it with every proxy pointed at a trap, import it
+// into another registry, where cosign verifies it.
+func TestExportImportOffline(t *testing.T) {
+	t.Parallel()
+	requireCosign(t)
+	keys := t.TempDir()
+	releaseKey, releasePub := keygen(t, keys, "release")
+	olareg, dist := startVesselServe(t), startDistribution(t)
+	digest := pushSample(t, olareg.Ref("team/m:v1"), "--key", releaseKey)
+	file := filepath.Join(t.TempDir(), "m-v1.tar")
+	if _, stderr, code := vessel(t, "export", olareg.Ref("team/m:v1"), file, "--key", releasePub, "--include-trust"); code != 0 {
+		t.Fatalf("export: %s", stderr)
+	}
+
+	// Any connection to the trap fails the test.
+	trap, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trap.Close()
+	var touched atomic.Int32
+	go func() {
+		for {
+			c, err := trap.Accept()
+			if err != nil {
+				return
+			}
+			touched.Add(1)
+			c.Close()
+		}
+	}()
+	proxy := "http://" + trap.Addr().String()
+	env := append([]string{"HTTP_PROXY=" + proxy, "HTTPS_PROXY=" + proxy, "ALL_PROXY=" + proxy, "NO_PROXY="}, keyEnv...)
+	out, stderr, code := runCmd(t, cmdOpts{Env: env}, vesselBin, "verify", "oci-archive:"+file+":v1", "--key", releasePub)
+	if code != 0 || !strings.Contains(out, "Verdict    verified") {
+		t.Fatalf("offline verify: exit %d\n%s%s", code, out, stderr)
+	}
+	dest := filepath.Join(t.TempDir(), "m")
+	if _, stderr, code := runCmd(t, cmdOpts{Env: env}, vesselBin, "pull", "oci-archive:"+file+":v1", dest, "--key", releasePub, "--signature", filepath.Join(dest, "model.sig"), "-q"); code != 0 {
+		t.Fatalf("offline pull: %s", stderr)
+	}
+	if n := touched.Load(); n != 0 {
+		t.Fatalf("offline verification made %d network connections", n)
+	}
+	// The trust material travelled in the tar, for review.
+	listing, _, _ := runTool(t, "tar", "tf", file)
+	if !strings.Contains(listing, "vessel-trust/release.pub") {
+		t.Fatalf("archive lacks the trust files:\n%s", listing)
+	}
+
+	if _, stderr, code := vessel(t, "import", file, dist.Ref("prod/m:v1"), "--key", releasePub); code != 0 {
+		t.Fatalf("import: %s", stderr)
+	}
+	if stderr, code := cosignVerify(t, releasePub, dist.Ref("prod/m@"+digest)); code != 0 {
+		t.Fatalf("cosign verify after import: %s", stderr)
 	}
 }
