@@ -4,13 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/vessel-oci/vessel/attest"
+	"github.com/vessel-oci/vessel/internal/testutil"
 	"github.com/vessel-oci/vessel/registry"
 	"github.com/vessel-oci/vessel/workflow"
 )
@@ -118,5 +122,37 @@ func corruptLayoutBlob(t *testing.T, layout string, d digest.Digest) {
 	b[len(b)/2] ^= 0xff
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Within one registry, blobs are mounted from the source repository, not
+// uploaded again.
+func TestCopyMountsWithinARegistry(t *testing.T) {
+	ctx := context.Background()
+	var mounts, uploads atomic.Int32
+	host := testutil.Registry(t, testutil.Olareg, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/blobs/uploads") {
+				if r.URL.Query().Get("mount") != "" {
+					mounts.Add(1)
+				}
+			}
+			if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/blobs/uploads") {
+				uploads.Add(1)
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	if _, err := workflow.Push(ctx, open(t, host+"/staging/m:v1"), writeModel(t), workflow.PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mounts.Store(0)
+	uploads.Store(0)
+	res, err := workflow.Copy(ctx, open(t, host+"/staging/m:v1"), open(t, host+"/prod/m:v1"), workflow.CopyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := mounts.Load(); m < int32(len(sampleModel)) || uploads.Load() != 0 {
+		t.Fatalf("%d mounts, %d uploads (result %+v)", m, uploads.Load(), res)
 	}
 }
