@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"os"
@@ -54,6 +55,12 @@ type Options struct {
 	// CreateLayout creates an OCI layout directory that does not exist yet
 	// (for pushes); otherwise a missing layout is an error.
 	CreateLayout bool
+	// ChunkSize > 0 uploads blobs larger than it in chunks of that size;
+	// 0 uploads in one request and falls back to DefaultChunkSize chunks
+	// when the registry refuses the size (HTTP 413).
+	ChunkSize int64
+	// Logger hears which upload method was used and why; nil discards.
+	Logger *slog.Logger
 }
 
 // Target is what a Repository needs from its store: content, tags and the
@@ -74,6 +81,7 @@ var (
 type Repository struct {
 	Ref    Reference
 	Target Target
+	opts   Options
 }
 
 // Open connects to the repository ref names. A missing layout directory is
@@ -108,7 +116,7 @@ func Open(ctx context.Context, ref Reference, opts Options) (*Repository, error)
 	repo.PlainHTTP = opts.usePlainHTTP(ref.Registry)
 	repo.MaxMetadataBytes = MaxManifestSize
 	repo.ReferrerListMaxPages = 20
-	return &Repository{Ref: ref, Target: repo}, nil
+	return &Repository{Ref: ref, Target: repo, opts: opts}, nil
 }
 
 // usePlainHTTP: asked for, or a loopback host with no TLS option given
@@ -173,7 +181,7 @@ func DockerCredentials() (credentials.Store, error) {
 
 // Pinned returns the same repository with its reference pinned to d.
 func (r *Repository) Pinned(d digest.Digest) *Repository {
-	return &Repository{Ref: r.Ref.WithDigest(d), Target: r.Target}
+	return &Repository{Ref: r.Ref.WithDigest(d), Target: r.Target, opts: r.opts}
 }
 
 // Resolve looks up the reference's tag or digest once and returns the
@@ -242,12 +250,13 @@ func (r *Repository) PushBlob(ctx context.Context, desc ocispec.Descriptor, open
 	if ok, err := r.Exists(ctx, desc); err != nil || ok {
 		return false, err
 	}
-	rc, err := open()
-	if err != nil {
-		return false, err
+	var err error
+	if remoteRepo, ok := r.Target.(*remote.Repository); ok {
+		err = r.pushRemoteBlob(ctx, remoteRepo, desc, open)
+	} else {
+		err = pushMonolithic(ctx, r.Target, desc, open)
 	}
-	defer rc.Close()
-	if err := r.Target.Push(ctx, desc, rc); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
+	if err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
 		return false, fmt.Errorf("upload %s: %w", desc.Digest, err)
 	}
 	return true, nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"log/slog"
 	"fmt"
 	"io"
 	"strings"
@@ -18,16 +19,23 @@ func registryFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "plain-http", Usage: "use http:// instead of https:// (automatic for loopback hosts)", Category: "Registry"},
 		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra CA certificates for the registry", Category: "Registry"},
 		&cli.BoolFlag{Name: "insecure-skip-tls-verify", Usage: "accept any TLS certificate from the registry (dangerous)", Category: "Registry"},
+		&cli.Int64Flag{Name: "chunk-size", Usage: "upload blobs larger than `BYTES` in chunks (0: one request, chunks only if the registry refuses the size)", Category: "Registry"},
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log registry decisions (upload method, fallbacks) to stderr", Category: "Output"},
 	}
 }
 
 func registryOptions(c *cli.Context) registry.Options {
-	return registry.Options{
+	opts := registry.Options{
 		PlainHTTP:             c.Bool("plain-http"),
 		CAFile:                c.String("ca-file"),
 		InsecureSkipTLSVerify: c.Bool("insecure-skip-tls-verify"),
 		UserAgent:             "vessel/" + version,
+		ChunkSize:             c.Int64("chunk-size"),
 	}
+	if c.Bool("verbose") {
+		opts.Logger = slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))
+	}
+	return opts
 }
 
 func outputFlags() []cli.Flag {
