@@ -102,9 +102,12 @@ step "Verifying $REF against release.pub"
 # --- pull verified and compare --------------------------------------------------
 step "Pulling $REF verified (--key release.pub) into a fresh directory"
 GOOD="$WORK/pulled"
-"$VESSEL" pull "$REF" "$GOOD" --key "$WORK/release.pub" || fail "vessel pull exited with $?"
-diff -r "$SRC" "$GOOD" || fail "pulled files differ from $SRC"
-echo "identical: diff -r $SRC <pulled> is empty"
+"$VESSEL" pull "$REF" "$GOOD" --key "$WORK/release.pub" --signature "$GOOD/model.sig" || fail "vessel pull exited with $?"
+diff -r -x model.sig "$SRC" "$GOOD" || fail "pulled files differ from $SRC"
+echo "identical: diff -r $SRC <pulled> is empty (besides model.sig, the OpenSSF model signature)"
+
+step "Verifying the pulled directory on its own, no registry: OpenSSF Model Signing"
+"$VESSEL" verify-dir "$GOOD" --signature "$GOOD/model.sig" --key "$WORK/release.pub" || fail "vessel verify-dir exited with $?"
 
 # --- untrusted signer and no trust -----------------------------------------------
 step "Pulling with a key that did not sign it: vessel must refuse with exit code 3"
