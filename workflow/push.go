@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vessel-oci/vessel/artifact"
+	"github.com/vessel-oci/vessel/internal/digestcache"
 	"github.com/vessel-oci/vessel/internal/iox"
 	"github.com/vessel-oci/vessel/registry"
 )
@@ -19,7 +20,8 @@ import (
 const DefaultConcurrency = 4
 
 // PushOptions configure Push. The zero value packs every file with its
-// default media type and moves DefaultConcurrency files at once.
+// default media type, moves DefaultConcurrency files at once and hashes
+// every file.
 type PushOptions struct {
 	Scan        artifact.ScanOptions
 	Info        artifact.Info
@@ -27,6 +29,11 @@ type PushOptions struct {
 	// Concurrency <= 0 means DefaultConcurrency.
 	Concurrency int
 	Progress    ProgressFunc
+	// DigestCache is a directory where the digests of files are remembered
+	// between pushes, keyed by path, device, inode, size, mtime and ctime,
+	// so that an unchanged file is not read again (no PhaseHash bytes). A
+	// cache that cannot be read or written is ignored. Empty means none.
+	DigestCache string
 }
 
 // PushResult is what a push produced.
@@ -61,16 +68,21 @@ func Push(ctx context.Context, repo *registry.Repository, dir string, opts PushO
 	opts.Progress.emit(Event{Kind: EventPlan, Size: total})
 	layers := make([]ocispec.Descriptor, len(files))
 	sent := make([]bool, len(files))
+	cache := digestcache.Open(opts.DigestCache)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(concurrency(opts.Concurrency))
 	for i, f := range files {
 		g.Go(func() error {
-			l, s, err := pushFile(gctx, repo, f, opts.Progress)
+			l, s, err := pushFile(gctx, repo, f, cache, opts.Progress)
 			layers[i], sent[i] = l, s
 			return err
 		})
 	}
-	if err := g.Wait(); err != nil {
+	err = g.Wait()
+	// The digests learnt are right even if the push failed; a cache that
+	// cannot be saved only costs the next push its speed.
+	_ = cache.Save()
+	if err != nil {
 		return nil, fmt.Errorf("push %s to %s: %w", dir, repo.Ref, err)
 	}
 
@@ -104,10 +116,11 @@ func Push(ctx context.Context, repo *registry.Repository, dir string, opts PushO
 	return res, nil
 }
 
-// pushFile hashes one file and uploads it unless the registry has it.
-func pushFile(ctx context.Context, repo *registry.Repository, f artifact.File, progress ProgressFunc) (ocispec.Descriptor, bool, error) {
+// pushFile hashes one file, or finds its digest in the cache, and uploads
+// it unless the registry has it.
+func pushFile(ctx context.Context, repo *registry.Repository, f artifact.File, cache *digestcache.Cache, progress ProgressFunc) (ocispec.Descriptor, bool, error) {
 	progress.emit(Event{Kind: EventStart, Phase: PhaseHash, Path: f.Path, Size: f.Size})
-	d, err := artifact.HashFile(ctx, f, progress.bytes(PhaseHash, f.Path, ""))
+	d, err := hashFile(ctx, f, cache, progress)
 	if err != nil {
 		return ocispec.Descriptor{}, false, err
 	}
@@ -126,6 +139,33 @@ func pushFile(ctx context.Context, repo *registry.Repository, f artifact.File, p
 	}
 	progress.emit(Event{Kind: EventDone, Phase: PhaseUpload, Path: f.Path, Digest: d, Size: f.Size, Skipped: !sent})
 	return layer, sent, nil
+}
+
+// hashFile returns the digest of f from the cache when the file is
+// unchanged since it was cached, and otherwise reads it, caching the result
+// under the stat taken before reading: a file changed while being read
+// then no longer matches what was stored.
+func hashFile(ctx context.Context, f artifact.File, cache *digestcache.Cache, progress ProgressFunc) (digest.Digest, error) {
+	if cache == nil {
+		return artifact.HashFile(ctx, f, progress.bytes(PhaseHash, f.Path, ""))
+	}
+	// A size other than the scanned one would put a wrong size next to the
+	// cached digest: leave that file to HashFile, which reports it.
+	stamp, err := cache.Stat(f.Source)
+	usable := err == nil && stamp.Size() == f.Size
+	if usable {
+		if d, ok := cache.Lookup(stamp); ok {
+			return d, nil
+		}
+	}
+	d, err := artifact.HashFile(ctx, f, progress.bytes(PhaseHash, f.Path, ""))
+	if err != nil {
+		return "", err
+	}
+	if usable {
+		cache.Store(stamp, d)
+	}
+	return d, nil
 }
 
 func concurrency(n int) int {

@@ -2,9 +2,9 @@ package main
 
 import (
 	"encoding/json"
-	"log/slog"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 
 	"github.com/urfave/cli/v2"

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
@@ -20,6 +22,7 @@ func packFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "media-type", Usage: "`GLOB=TYPE` layer type for matching files; TYPE is weight, weight.config, doc, code, dataset or a media type (repeatable, last match wins)", Category: "Packing"},
 		&cli.BoolFlag{Name: "allow-symlinks", Usage: "pack symlinks that point to files inside the directory (their content)", Category: "Packing"},
 		&cli.IntFlag{Name: "concurrency", Value: workflow.DefaultConcurrency, Usage: "files moved at once", Category: "Transfer"},
+		&cli.BoolFlag{Name: "no-digest-cache", Usage: "hash every file, even if unchanged since the last push (the cache is $XDG_CACHE_HOME/vessel/digests)", Category: "Transfer"},
 	}
 }
 
@@ -111,7 +114,22 @@ func pushOptions(c *cli.Context) (workflow.PushOptions, error) {
 		Info:        artifact.Info{Name: c.String("name"), Version: c.String("version")},
 		Annotations: annotations,
 		Concurrency: c.Int("concurrency"),
+		DigestCache: digestCacheDir(c),
 	}, nil
+}
+
+// digestCacheDir is where push remembers file digests: the user cache
+// directory (os.UserCacheDir: $XDG_CACHE_HOME, else ~/.cache) plus
+// "vessel", or nothing with --no-digest-cache or without a home.
+func digestCacheDir(c *cli.Context) string {
+	if c.Bool("no-digest-cache") {
+		return ""
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "vessel")
 }
 
 func flagsOf(groups ...[]cli.Flag) []cli.Flag {
