@@ -3,8 +3,10 @@ package artifact
 import (
 	_ "crypto/sha512" // entry accepts sha512 digests: make sure they can be checked
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"strings"
 
 	modelspec "github.com/modelpack/model-spec/specs-go/v1"
@@ -83,6 +85,9 @@ type Plan struct {
 	Kind     Kind
 	Entries  []Entry
 	limits   Limits
+	// include, when not nil, is the selection of a partial pull (see
+	// Select): the Unpacker writes only the tar entries it selects.
+	include selection
 }
 
 // ParseManifest validates manifest bytes that have already been size-capped
@@ -279,3 +284,78 @@ func firstNonEmpty(s ...string) string {
 	}
 	return ""
 }
+
+// ErrNoMatch: the patterns of a partial pull select no file of the model.
+// (It belongs with the other sentinels in errors.go; kept here while that
+// file is being edited elsewhere.)
+var ErrNoMatch = errors.New("matched no file")
+
+// selection is the patterns of a partial pull. A pattern is a path.Match
+// glob that, as in MediaTypeRule, matches a file's base name when it has no
+// slash and its whole relative path when it has one.
+type selection []MediaTypeRule
+
+func (s selection) matches(rel string) bool {
+	for _, r := range s {
+		if r.matches(rel) {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckPatterns reports the first pattern that is empty or not a valid
+// path.Match glob (the error wraps path.ErrBadPattern).
+func CheckPatterns(patterns []string) error {
+	for _, p := range patterns {
+		if p == "" {
+			return fmt.Errorf("include pattern %q: %w: empty", p, path.ErrBadPattern)
+		}
+		if _, err := path.Match(p, ""); err != nil {
+			return fmt.Errorf("include pattern %q: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// Select returns a copy of the plan that holds only what a partial pull
+// of patterns needs (at least one pattern; see CheckPatterns). The rule:
+//
+//   - A raw layer is kept when a pattern matches its path. Other raw layers
+//     are not fetched at all.
+//   - A tar layer is always kept: which files it holds is known only by
+//     reading it. The whole blob is downloaded and checked against its
+//     digest as usual; the Unpacker writes every entry when a pattern
+//     matches the layer's annotated path, else only the regular files whose
+//     own paths match (with the parent directories they need). Other
+//     entries are still checked (path, type) but read and discarded.
+//
+// Select fails with ErrNoMatch when no raw layer matches and there is no
+// tar layer. When tar layers are kept, whether any of their files match is
+// known only after unpacking: the caller must check that something was
+// written. Diff IDs from ApplyConfig are kept.
+func (p *Plan) Select(patterns []string) (*Plan, error) {
+	if len(patterns) == 0 {
+		return nil, fmt.Errorf("select: %w: no pattern", path.ErrBadPattern)
+	}
+	if err := CheckPatterns(patterns); err != nil {
+		return nil, fmt.Errorf("select: %w", err)
+	}
+	sel := make(selection, len(patterns))
+	for i, pat := range patterns {
+		sel[i] = MediaTypeRule{Pattern: pat}
+	}
+	out := &Plan{Manifest: p.Manifest, Kind: p.Kind, limits: p.limits, include: sel}
+	for _, e := range p.Entries {
+		if e.Format != FormatRaw || sel.matches(e.Path) {
+			out.Entries = append(out.Entries, e)
+		}
+	}
+	if len(out.Entries) == 0 {
+		return nil, fmt.Errorf("select %q: %w", patterns, ErrNoMatch)
+	}
+	return out, nil
+}
+
+// Partial reports whether the plan is a selection (see Select).
+func (p *Plan) Partial() bool { return p.include != nil }

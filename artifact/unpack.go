@@ -39,6 +39,8 @@ type Unpacker struct {
 	// it streamed (raw layers' files are their layer digests).
 	tarFiles map[string]digest.Digest
 	limits   Limits
+	// include is the plan's selection (nil: write every tar entry).
+	include selection
 }
 
 // NewUnpacker opens dir, an existing empty staging directory.
@@ -62,10 +64,11 @@ func NewHasher(p *Plan) *Unpacker {
 			ps.addFile(e.Path) // already known to be consistent
 		}
 	}
-	return &Unpacker{paths: ps, tarFiles: map[string]digest.Digest{}, limits: p.limits}
+	return &Unpacker{paths: ps, tarFiles: map[string]digest.Digest{}, limits: p.limits, include: p.include}
 }
 
-// TarFiles returns the sha256 of each file unpacked from tar layers so far.
+// TarFiles returns the sha256 of each file unpacked from tar layers so far
+// (of a selected plan: only the files written).
 func (u *Unpacker) TarFiles() map[string]digest.Digest {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -187,7 +190,10 @@ func (u *Unpacker) writeTar(e Entry, vr *VerifyReader) (err error) {
 		diff = e.DiffID.Algorithm().Digester()
 		in = io.TeeReader(capped, diff.Hash())
 	}
-	if err := u.extract(in); err != nil {
+	// A partial pull writes all of a tar layer whose path was selected,
+	// else only its selected files (see Plan.Select).
+	all := u.include == nil || u.include.matches(e.Path)
+	if err := u.extract(in, all); err != nil {
 		return err
 	}
 	// Read what follows the tar's end marker, so both digests cover it all.
@@ -208,8 +214,11 @@ func (u *Unpacker) writeTar(e Entry, vr *VerifyReader) (err error) {
 
 // extract writes the regular files and directories of a tar stream.
 // Everything else (links, devices, fifos) is refused: a model has no use for
-// them and they are how archives escape their directory.
-func (u *Unpacker) extract(r io.Reader) error {
+// them and they are how archives escape their directory. Unless all is
+// set, only regular files the unpacker's selection matches are written;
+// the others are checked the same way, then skipped (tar.Reader reads and
+// discards their bodies, so the digests still cover them).
+func (u *Unpacker) extract(r io.Reader, all bool) error {
 	tr := tar.NewReader(r)
 	for {
 		hdr, err := tr.Next()
@@ -239,6 +248,9 @@ func (u *Unpacker) extract(r io.Reader) error {
 		}
 		switch hdr.Typeflag {
 		case tar.TypeDir:
+			if !all {
+				continue // parents of selected files are made as they are written
+			}
 			if err := u.claim(name, true); err != nil {
 				return err
 			}
@@ -251,6 +263,9 @@ func (u *Unpacker) extract(r io.Reader) error {
 		case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // TypeRegA still appears in old archives.
 			if hdr.Size < 0 {
 				return fmt.Errorf("%w: tar entry %q declares size %d", ErrSizeMismatch, name, hdr.Size)
+			}
+			if !all && !u.include.matches(name) {
+				continue
 			}
 			if err := u.claim(name, false); err != nil {
 				return err

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	modelspec "github.com/modelpack/model-spec/specs-go/v1"
@@ -53,7 +55,17 @@ type PullOptions struct {
 	// destination it is written with the files, atomically; it needs a
 	// Verify that found a trusted OMS signature.
 	SignaturePath string
-	Progress      ProgressFunc
+	// Include, if not empty, makes the pull partial: only files matching
+	// one of these globs are written (see artifact.Plan.Select for the
+	// rule: a glob without a slash matches the base name, with one the
+	// whole path; raw layers that match nothing are not fetched, tar
+	// layers are fetched whole and only their matching files written).
+	// Verify still checks the whole manifest first, and every file written
+	// is checked against it. Matching nothing is artifact.ErrNoMatch. It
+	// cannot be combined with SignaturePath: a whole-model signature does
+	// not verify a partial directory.
+	Include  []string
+	Progress ProgressFunc
 }
 
 // PullResult is what a pull wrote.
@@ -62,7 +74,10 @@ type PullResult struct {
 	Digest      digest.Digest `json:"digest"`
 	Kind        artifact.Kind `json:"kind"`
 	Destination string        `json:"destination"`
-	Files       []File        `json:"files"`
+	// Files are what was written: one per layer, except that a partial
+	// pull (Include) lists the files it took from tar layers one by one,
+	// with their sha256 and no media type.
+	Files []File `json:"files"`
 	// Verification is what the trust check proved (nil without one).
 	Verification *Verification `json:"verification,omitempty"`
 	// Signature is where the OMS bundle was written, if asked.
@@ -109,9 +124,23 @@ func Resolve(ctx context.Context, repo *registry.Repository, limits artifact.Lim
 // and synced is the staging directory renamed into place. On any failure
 // dest is as it was and the staging directory is gone.
 func Pull(ctx context.Context, repo *registry.Repository, dest string, opts PullOptions) (*PullResult, error) {
+	if len(opts.Include) > 0 && opts.SignaturePath != "" {
+		return nil, fmt.Errorf("pull %s: a partial pull (include %q) cannot carry the whole model's signature to %s", repo.Ref, opts.Include, opts.SignaturePath)
+	}
+	if err := artifact.CheckPatterns(opts.Include); err != nil {
+		return nil, fmt.Errorf("pull %s: %w", repo.Ref, err)
+	}
 	m, err := Resolve(ctx, repo, opts.Limits)
 	if err != nil {
 		return nil, fmt.Errorf("pull %w", err)
+	}
+	// What to download: the whole plan, or the selected part of it. Verify
+	// and the OMS comparison of raw layers see the whole manifest (m.Plan).
+	plan := m.Plan
+	if len(opts.Include) > 0 {
+		if plan, err = m.Plan.Select(opts.Include); err != nil {
+			return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
+		}
 	}
 	var v *Verification
 	if opts.Verify != nil {
@@ -140,13 +169,21 @@ func Pull(ctx context.Context, repo *registry.Repository, dest string, opts Pull
 	}
 	defer os.RemoveAll(staging) // after a successful commit it holds only what was replaced, or nothing
 
-	tarFiles, err := download(ctx, repo, m, staging, opts)
+	tarFiles, err := download(ctx, repo, plan, staging, opts)
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
 	}
+	files := pulledFiles(plan, staging, tarFiles)
+	if len(files) == 0 {
+		return nil, fmt.Errorf("pull %s: include %q: %w", m.Ref, opts.Include, artifact.ErrNoMatch)
+	}
 	if v != nil {
 		for _, sig := range v.omsAll {
-			if err := sig.checkUnpacked(tarFiles); err != nil {
+			check := sig.checkUnpacked
+			if plan.Partial() {
+				check = sig.checkWritten
+			}
+			if err := check(tarFiles); err != nil {
 				return nil, fmt.Errorf("pull %s: %s: %w", m.Ref, sig.Digest, err)
 			}
 		}
@@ -159,7 +196,7 @@ func Pull(ctx context.Context, repo *registry.Repository, dest string, opts Pull
 	if err := commit(staging, dest); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
 	}
-	res := &PullResult{Reference: m.Ref.String(), Digest: m.Desc.Digest, Kind: m.Plan.Kind, Destination: dest, Verification: v}
+	res := &PullResult{Reference: m.Ref.String(), Digest: m.Desc.Digest, Kind: m.Plan.Kind, Destination: dest, Files: files, Verification: v}
 	if sig != nil {
 		if sig.inside == "" {
 			if err := writeAtomic(sig.path, sig.data); err != nil {
@@ -168,28 +205,71 @@ func Pull(ctx context.Context, repo *registry.Repository, dest string, opts Pull
 		}
 		res.Signature = sig.path
 	}
-	for _, e := range m.Plan.Entries {
-		res.Files = append(res.Files, File{Path: e.Path, Digest: e.Layer.Digest, Size: e.Layer.Size, MediaType: e.Layer.MediaType})
-	}
 	return res, nil
 }
 
-// download writes every layer of m into staging, concurrently, and returns
-// the sha256 of each file that came out of a tar layer.
-func download(ctx context.Context, repo *registry.Repository, m *Resolved, staging string, opts PullOptions) (map[string]digest.Digest, error) {
+// pulledFiles lists what a pull wrote into staging: a full pull, every
+// layer; a partial one, its raw layers and, one by one, the files it took
+// from tar layers (sized from staging, where they are complete).
+func pulledFiles(plan *artifact.Plan, staging string, tarFiles map[string]digest.Digest) []File {
+	var out []File
+	for _, e := range plan.Entries {
+		if e.Format == artifact.FormatRaw || !plan.Partial() {
+			out = append(out, File{Path: e.Path, Digest: e.Layer.Digest, Size: e.Layer.Size, MediaType: e.Layer.MediaType})
+		}
+	}
+	if !plan.Partial() {
+		return out
+	}
+	names := slices.Sorted(maps.Keys(tarFiles))
+	for _, name := range names {
+		f := File{Path: name, Digest: tarFiles[name], Size: -1}
+		if fi, err := os.Stat(filepath.Join(staging, filepath.FromSlash(name))); err == nil {
+			f.Size = fi.Size()
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// checkWritten is checkUnpacked for a partial pull: every file written
+// from a tar layer must be signed, with the digest it was signed with.
+// Not compared, because the pull did not write them: files of tar layers
+// that the selection left out (they were read but not hashed), so a signed
+// file missing from a tar layer goes unnoticed. Raw layers are unaffected:
+// checkOMS compared all of them with the manifest before the download.
+func (s *OMSSignature) checkWritten(got map[string]digest.Digest) error {
+	if s == nil || s.pending == nil {
+		return nil
+	}
+	var diff []string
+	for name, d := range got {
+		switch w, ok := s.pending[name]; {
+		case !ok:
+			diff = append(diff, name+" is not signed")
+		case w != d.Encoded():
+			diff = append(diff, fmt.Sprintf("%s is %s, signed as sha256:%s", name, d, w))
+		}
+	}
+	return mismatch(diff)
+}
+
+// download writes every layer of plan into staging, concurrently, and
+// returns the sha256 of each file written from a tar layer.
+func download(ctx context.Context, repo *registry.Repository, plan *artifact.Plan, staging string, opts PullOptions) (map[string]digest.Digest, error) {
 	var total int64
-	for _, e := range m.Plan.Entries {
+	for _, e := range plan.Entries {
 		total += e.Layer.Size
 	}
 	opts.Progress.emit(Event{Kind: EventPlan, Size: total})
-	u, err := artifact.NewUnpacker(staging, m.Plan)
+	u, err := artifact.NewUnpacker(staging, plan)
 	if err != nil {
 		return nil, err
 	}
 	defer u.Close()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(concurrency(opts.Concurrency))
-	for _, e := range m.Plan.Entries {
+	for _, e := range plan.Entries {
 		g.Go(func() error {
 			p := opts.Progress
 			p.emit(Event{Kind: EventStart, Phase: PhaseDownload, Path: e.Path, Digest: e.Layer.Digest, Size: e.Layer.Size})

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/vessel-oci/vessel/artifact"
 	"github.com/vessel-oci/vessel/registry"
 	"github.com/vessel-oci/vessel/workflow"
 )
@@ -21,12 +23,19 @@ digest, every path and size) before any file is fetched; every file is
 checked against its digest as it streams into a staging directory beside
 DIR, and only when all are complete is the staging directory renamed to
 DIR. On any failure DIR is left exactly as it was.
+With --include only matching files are written (a partial pull): a GLOB
+without "/" matches the base name, with "/" the whole path. Files stored
+one per layer are fetched only if they match; a layer that is a tar of
+several files is fetched whole and only its matching files written. The
+signature still covers the whole manifest and every file written is
+checked against it. Matching nothing is an error and writes nothing.
 Exit code 3 means verification failed (digest, size or path).`,
 		Flags: flagsOf([]cli.Flag{
 			&cli.BoolFlag{Name: "force", Usage: "replace DIR if it is not empty (atomically)"},
+			&cli.StringSliceFlag{Name: "include", Usage: "write only files matching `GLOB` (repeatable; without \"/\" it matches the base name, with \"/\" the whole path)"},
 			&cli.IntFlag{Name: "concurrency", Value: workflow.DefaultConcurrency, Usage: "layers downloaded at once", Category: "Transfer"},
 			&cli.BoolFlag{Name: "insecure-skip-verify", Usage: "pull without checking signatures (file digests are still checked)", Category: "Trust"},
-			&cli.StringFlag{Name: "signature", Usage: "write the model's OpenSSF model signature (OMS bundle) to `PATH`, e.g. DIR/model.sig, for `vessel verify-dir` and `model_signing verify`", Category: "Trust"},
+			&cli.StringFlag{Name: "signature", Usage: "write the model's OpenSSF model signature (OMS bundle) to `PATH`, e.g. DIR/model.sig, for `vessel verify-dir` and `model_signing verify`; not with --include, since it signs the whole model and a partial DIR would not verify against it", Category: "Trust"},
 		}, trustFlags(), registryFlags(), outputFlags()),
 		Action: func(c *cli.Context) error {
 			a, err := args(c, "REFERENCE", "DIR")
@@ -36,6 +45,13 @@ Exit code 3 means verification failed (digest, size or path).`,
 			format, err := outputFormat(c)
 			if err != nil {
 				return err
+			}
+			include := c.StringSlice("include")
+			if len(include) > 0 && c.String("signature") != "" {
+				return usagef("--signature cannot be combined with --include: the signature covers the whole model, and a partial directory would not verify against it")
+			}
+			if err := artifact.CheckPatterns(include); err != nil {
+				return usagef("--include: %v", err)
 			}
 			check, err := e.pullTrust(c)
 			if err != nil {
@@ -51,9 +67,13 @@ Exit code 3 means verification failed (digest, size or path).`,
 				Force:         c.Bool("force"),
 				Verify:        check,
 				SignaturePath: c.String("signature"),
+				Include:       include,
 				Progress:      prog.handle,
 			})
 			prog.finish(err == nil)
+			if errors.Is(err, artifact.ErrNoMatch) {
+				return fmt.Errorf("--include %w of %s", artifact.ErrNoMatch, a[0])
+			}
 			if err != nil {
 				return err
 			}
