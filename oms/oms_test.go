@@ -80,6 +80,7 @@ func TestRoundTrip(t *testing.T) {
 		for _, single := range []bool{false, true} {
 			t.Run(opts.Method+opts.HashType+map[bool]string{true: "/file"}[single], func(t *testing.T) {
 				t.Parallel()
+				opts := opts // each parallel subtest sets its own SignaturePath
 				path := newModel(t)
 				sig := filepath.Join(path, "model.sig")
 				if single {
