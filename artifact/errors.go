@@ -18,6 +18,8 @@ var (
 	ErrUnsupportedEntry = errors.New("unsupported entry")
 	// ErrNotModel: the manifest is not something vessel can unpack as a model.
 	ErrNotModel = errors.New("not a model artifact")
+	// ErrNoMatch: the patterns of a partial pull select no file of the model.
+	ErrNoMatch = errors.New("matched no file")
 	// ErrUnsupportedFile: a file in the source directory cannot be packed.
 	ErrUnsupportedFile = errors.New("unsupported file")
 )

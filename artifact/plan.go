@@ -3,7 +3,6 @@ package artifact
 import (
 	_ "crypto/sha512" // entry accepts sha512 digests: make sure they can be checked
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -284,11 +283,6 @@ func firstNonEmpty(s ...string) string {
 	}
 	return ""
 }
-
-// ErrNoMatch: the patterns of a partial pull select no file of the model.
-// (It belongs with the other sentinels in errors.go; kept here while that
-// file is being edited elsewhere.)
-var ErrNoMatch = errors.New("matched no file")
 
 // selection is the patterns of a partial pull. A pattern is a path.Match
 // glob that, as in MediaTypeRule, matches a file's base name when it has no

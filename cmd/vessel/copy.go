@@ -37,13 +37,7 @@ tags the destination last, then verifies again there.`,
 			if err != nil {
 				return err
 			}
-			dstRef, err := parseRef(a[1])
-			if err != nil {
-				return err
-			}
-			ropts := registryOptions(c)
-			ropts.CreateLayout = true
-			dst, err := registry.Open(c.Context, dstRef, ropts)
+			dst, err := openDest(c, a[1])
 			if err != nil {
 				return err
 			}
@@ -176,13 +170,7 @@ func (e *env) importCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			dstRef, err := parseRef(a[1])
-			if err != nil {
-				return err
-			}
-			ropts := registryOptions(c)
-			ropts.CreateLayout = true
-			dst, err := registry.Open(c.Context, dstRef, ropts)
+			dst, err := openDest(c, a[1])
 			if err != nil {
 				return err
 			}

@@ -78,6 +78,18 @@ func parseRef(s string) (registry.Reference, error) {
 	return ref, nil
 }
 
+// openDest opens a reference argument for writing: a missing OCI layout
+// directory is created.
+func openDest(c *cli.Context, s string) (*registry.Repository, error) {
+	ref, err := parseRef(s)
+	if err != nil {
+		return nil, err
+	}
+	opts := registryOptions(c)
+	opts.CreateLayout = true
+	return registry.Open(c.Context, ref, opts)
+}
+
 // openRepo parses a reference argument and opens its repository with the
 // command's registry flags.
 func openRepo(c *cli.Context, s string) (*registry.Repository, error) {
