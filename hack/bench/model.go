@@ -23,13 +23,22 @@ type model struct {
 	size  int64    // total bytes of all files
 }
 
+// Sparse shards hold sparseChunk random bytes every sparseEvery bytes and
+// holes in between: an 8 GiB model costs 128 MiB of disk and seconds to make.
+const (
+	sparseEvery = 256 << 20
+	sparseChunk = 4 << 20
+)
+
 // generateModel writes a sharded model of about size bytes into dir: the
 // small files of the sample model (config, tokenizer with its nested
 // tokenizer/ dir, card, license) plus numShards weight shards and their
 // index. Shards are valid safetensors files holding one U8 tensor of
 // pseudo-random bytes: incompressible, so no tool or transport gains from
 // compression, and deterministic, so every run pushes the same digests.
-func generateModel(ctx context.Context, dir, sampleDir string, size int64) (model, error) {
+// With sparse, the tensor is mostly holes (zeros), see sparseEvery: cheap to
+// create, for measuring memory at sizes where time is not the point.
+func generateModel(ctx context.Context, dir, sampleDir string, size int64, sparse bool) (model, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return model{}, fmt.Errorf("generate model: %w", err)
 	}
@@ -42,7 +51,7 @@ func generateModel(ctx context.Context, dir, sampleDir string, size int64) (mode
 	for i := range numShards {
 		name := fmt.Sprintf("model-%05d-of-%05d.safetensors", i+1, numShards)
 		tensor := fmt.Sprintf("model.layers.%d.weight", i)
-		if err := writeShard(ctx, filepath.Join(dir, name), tensor, shard, uint64(i+1)); err != nil {
+		if err := writeShard(ctx, filepath.Join(dir, name), tensor, shard, uint64(i+1), sparse); err != nil {
 			return model{}, err
 		}
 		weightMap[tensor] = name
@@ -88,7 +97,7 @@ func copySmallFiles(src, dst string) error {
 
 // writeShard writes a safetensors file of exactly size bytes: u64 LE header
 // length, JSON header padded with spaces to 8 bytes, then one U8 tensor.
-func writeShard(ctx context.Context, path, tensor string, size int64, seed uint64) error {
+func writeShard(ctx context.Context, path, tensor string, size int64, seed uint64, sparse bool) error {
 	header := func(n int64) []byte {
 		h := fmt.Sprintf(`{"__metadata__":{"format":"pt"},%q:{"dtype":"U8","shape":[%d],"data_offsets":[0,%d]}}`, tensor, n, n)
 		h += strings.Repeat(" ", (8-len(h)%8)%8)
@@ -118,6 +127,9 @@ func writeShard(ctx context.Context, path, tensor string, size int64, seed uint6
 	var key [32]byte
 	binary.LittleEndian.PutUint64(key[:], seed)
 	rng := rand.NewChaCha8(key)
+	if sparse {
+		return writeSparse(ctx, f, w, rng, size)
+	}
 	buf := make([]byte, 1<<20)
 	for left := n; left > 0; {
 		if err := ctx.Err(); err != nil {
@@ -132,6 +144,28 @@ func writeShard(ctx context.Context, path, tensor string, size int64, seed uint6
 	}
 	if err := w.Flush(); err != nil {
 		return fmt.Errorf("generate shard %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// writeSparse writes a chunk of random bytes every sparseEvery bytes after
+// the header already in w, leaving holes in between, and sizes f to size.
+func writeSparse(ctx context.Context, f *os.File, w *bufio.Writer, rng *rand.ChaCha8, size int64) error {
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("generate shard %s: %w", f.Name(), err)
+	}
+	buf := make([]byte, sparseChunk)
+	for off := int64(sparseEvery); off+sparseChunk <= size; off += sparseEvery {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rng.Read(buf)
+		if _, err := f.WriteAt(buf, off); err != nil {
+			return fmt.Errorf("generate shard %s: %w", f.Name(), err)
+		}
+	}
+	if err := f.Truncate(size); err != nil {
+		return fmt.Errorf("generate shard %s: %w", f.Name(), err)
 	}
 	return f.Close()
 }

@@ -2,18 +2,30 @@ package main
 
 import (
 	"context"
+	"debug/buildinfo"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
+// Registries the bench can run against, in report order.
+const (
+	regDistribution = "distribution" // CNCF Distribution, filesystem storage
+	regOlareg       = "olareg"       // olareg directory storage, served by `vessel serve`
+)
+
+var registryNames = []string{regDistribution, regOlareg}
+
 // registryConfig is a minimal CNCF Distribution v3 configuration: filesystem
 // storage, loopback only, quiet logs (access logs would dominate the log file
-// and cost time on every request).
+// and cost time on every request). Deletes are on, as in the e2e harness:
+// Distribution has no referrers API, and signing falls back to the referrers
+// tag schema, which deletes the index it supersedes.
 const registryConfig = `version: 0.1
 log:
   level: error
@@ -22,6 +34,8 @@ log:
 storage:
   filesystem:
     rootdirectory: %s
+  delete:
+    enabled: true
   maintenance:
     uploadpurging:
       enabled: false
@@ -29,57 +43,78 @@ http:
   addr: %s
 `
 
-type registryProc struct {
-	addr   string
-	cmd    *exec.Cmd
-	cancel context.CancelFunc
-	log    *os.File
-	waitCh <-chan error // receives cmd.Wait's result once
+// registryBins are the binaries that serve the registries: Distribution's
+// own, and vessel for olareg.
+type registryBins struct {
+	distribution string
+	vessel       string
 }
 
-// startRegistry runs `registry serve` on a free loopback port with storage
-// in dir and waits until /v2/ answers.
-func startRegistry(ctx context.Context, bin, dir string) (*registryProc, error) {
-	if err := os.MkdirAll(filepath.Join(dir, "storage"), 0o755); err != nil {
-		return nil, fmt.Errorf("registry: %w", err)
+type registryProc struct {
+	name    string
+	label   string // for the report: what it is and how it stores
+	addr    string
+	storage string
+	cmd     *exec.Cmd
+	cancel  context.CancelFunc
+	log     *os.File
+	waitCh  <-chan error // receives cmd.Wait's result once
+}
+
+// startRegistry runs the named registry on a free loopback port with its
+// storage under dir and waits until /v2/ answers.
+func startRegistry(ctx context.Context, name string, bins registryBins, dir string) (*registryProc, error) {
+	storage := filepath.Join(dir, "storage")
+	if err := os.MkdirAll(storage, 0o755); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	addr, err := freeLoopbackAddr()
 	if err != nil {
-		return nil, fmt.Errorf("registry: pick a free port: %w", err)
+		return nil, fmt.Errorf("%s: pick a free port: %w", name, err)
 	}
-	cfg := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, registryConfig, filepath.Join(dir, "storage"), addr), 0o644); err != nil {
-		return nil, fmt.Errorf("registry: %w", err)
-	}
-	logPath := filepath.Join(dir, "registry.log")
+	logPath := filepath.Join(dir, name+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
-		return nil, fmt.Errorf("registry: %w", err)
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	r := &registryProc{name: name, addr: addr, storage: storage, cancel: cancel, log: logFile}
+
+	switch name {
+	case regDistribution:
+		r.label = "CNCF Distribution " + distributionVersion(ctx, bins.distribution) + ", filesystem storage"
+		cfg := filepath.Join(dir, "config.yml")
+		if err := os.WriteFile(cfg, fmt.Appendf(nil, registryConfig, storage, addr), 0o644); err != nil {
+			r.stopWith(nil)
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		r.cmd = newCmd(rctx, logFile, bins.distribution, "serve", cfg)
+		// Distribution v3 wires OpenTelemetry from the environment; keep it
+		// from trying to export anywhere.
+		r.cmd.Env = append(os.Environ(), "OTEL_SDK_DISABLED=true", "OTEL_TRACES_EXPORTER=none",
+			"OTEL_METRICS_EXPORTER=none", "OTEL_LOGS_EXPORTER=none")
+	case regOlareg:
+		r.label = "olareg " + olaregVersion(bins.vessel) + " (vessel serve), directory storage, one OCI layout per repository"
+		r.cmd = newCmd(rctx, logFile, bins.vessel, "serve", "--addr", addr, "--root", storage)
+	default:
+		r.stopWith(nil)
+		return nil, fmt.Errorf("unknown registry %q", name)
 	}
 
-	rctx, cancel := context.WithCancel(ctx)
-	cmd := newCmd(rctx, logFile, bin, "serve", cfg)
-	// Distribution v3 wires OpenTelemetry from the environment; keep it from
-	// trying to export anywhere.
-	cmd.Env = append(os.Environ(), "OTEL_SDK_DISABLED=true", "OTEL_TRACES_EXPORTER=none",
-		"OTEL_METRICS_EXPORTER=none", "OTEL_LOGS_EXPORTER=none")
-	if err := cmd.Start(); err != nil {
-		cancel()
-		logFile.Close()
-		return nil, fmt.Errorf("registry: start %s: %w", bin, err)
+	if err := r.cmd.Start(); err != nil {
+		r.stopWith(nil)
+		return nil, fmt.Errorf("%s: start %s: %w", name, r.cmd.Path, err)
 	}
-	r := &registryProc{addr: addr, cmd: cmd, cancel: cancel, log: logFile}
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	go func() { exited <- r.cmd.Wait() }()
 
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		select {
 		case err := <-exited:
-			cancel()
-			logFile.Close()
-			return nil, fmt.Errorf("registry: %s exited before it was ready (%v); log:\n%s", bin, err, tail(logPath, 20))
+			r.stopWith(nil)
+			return nil, fmt.Errorf("%s: %s exited before it was ready (%v); log:\n%s", name, r.cmd.Path, err, tail(logPath, 20))
 		case <-ctx.Done():
 			r.stopWith(exited)
 			return nil, ctx.Err()
@@ -95,9 +130,22 @@ func startRegistry(ctx context.Context, bin, dir string) (*registryProc, error) 
 		}
 		if time.Now().After(deadline) {
 			r.stopWith(exited)
-			return nil, fmt.Errorf("registry: http://%s/v2/ not ready after 20s (last error: %v); log:\n%s", addr, err, tail(logPath, 20))
+			return nil, fmt.Errorf("%s: http://%s/v2/ not ready after 20s (last error: %v); log:\n%s", name, addr, err, tail(logPath, 20))
 		}
 	}
+}
+
+// dropRepo frees the storage of a repository the bench is done with. olareg
+// keeps a full OCI layout per repository, so every push and copy to a fresh
+// repository costs the model's size again (4 GiB x 3 runs x 2 tools x 2 ops
+// would not fit on a small disk); removing the layout behind the server's
+// back is fine because the bench never touches that repository again.
+// Distribution stores each blob once for all repositories: nothing to free.
+func (r *registryProc) dropRepo(repo string) error {
+	if r.name != regOlareg {
+		return nil
+	}
+	return os.RemoveAll(filepath.Join(r.storage, filepath.FromSlash(repo)))
 }
 
 // stop terminates the registry (SIGTERM, SIGKILL after newCmd's grace
@@ -112,6 +160,26 @@ func (r *registryProc) stopWith(exited <-chan error) {
 		<-exited
 	}
 	r.log.Close()
+}
+
+func distributionVersion(ctx context.Context, bin string) string {
+	// "registry github.com/distribution/distribution/v3 v3.1.2"
+	f := strings.Fields(firstLine(ctx, bin, "--version"))
+	return f[len(f)-1]
+}
+
+// olaregVersion reads the olareg module version that vessel was built with.
+func olaregVersion(vessel string) string {
+	info, err := buildinfo.ReadFile(vessel)
+	if err != nil {
+		return "version unknown"
+	}
+	for _, m := range info.Deps {
+		if m.Path == "github.com/olareg/olareg" {
+			return m.Version
+		}
+	}
+	return "version unknown"
 }
 
 // freeLoopbackAddr asks the kernel for a free port. The port is released

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,183 +10,175 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
 )
 
 // Operations, in the order they run and are reported.
 const (
 	opPush   = "push"    // to a fresh repository: every blob is uploaded
 	opRepush = "re-push" // same directory, same repository: blobs exist already
-	opPull   = "pull"    // into a fresh, empty destination
+	opPull   = "pull"    // into a fresh, empty destination with an empty cache
+	opCopy   = "copy"    // repository to a fresh repository of the same registry
+	opResume = "resume"  // rerun of a pull killed half-way (vessel only)
+	// Sign the pushed model (vessel only), with an encrypted key as `vessel
+	// keygen` makes (scrypt) and with an unencrypted PKCS#8 key.
+	opSign      = "sign (encrypted key)"
+	opSignPKCS8 = "sign (PKCS#8 key)"
 )
 
-var ops = []string{opPush, opRepush, opPull}
-
-type tool struct {
-	name    string
-	bin     string
-	version string
-	push    func(ctx context.Context, m model, ref string, out io.Writer) *exec.Cmd
-	pull    func(ctx context.Context, ref, dest string, out io.Writer) *exec.Cmd
-}
+var ops = []string{opPush, opRepush, opPull, opCopy, opResume, opSign, opSignPKCS8}
 
 type sample struct {
 	wall   time.Duration
-	maxRSS int64 // bytes
+	maxRSS int64  // bytes
+	note   string // shown next to the run's time
 }
 
 type resultKey struct{ op, tool string }
 
-func setupTools(ctx context.Context, opts options, repoRoot, work string) ([]tool, error) {
-	var tools []tool
-	for _, name := range opts.tools {
-		var t tool
-		var err error
-		switch name {
-		case "vessel":
-			t, err = vesselTool(ctx, opts.vessel, repoRoot, work)
-		case "oras":
-			t, err = orasTool(ctx, opts.oras, repoRoot)
-		}
-		if err != nil {
-			return nil, err
-		}
-		logf("%s: %s (%s)", t.name, t.bin, t.version)
-		tools = append(tools, t)
-	}
-	return tools, nil
+// session is one (registry, model) combination: everything a run needs.
+type session struct {
+	reg  *registryProc
+	m    model
+	dir  string // this session's directory; per-run scratch lives below it
+	logs string
 }
 
-func vesselTool(ctx context.Context, bin, repoRoot, work string) (tool, error) {
-	if bin == "" {
-		bin = filepath.Join(work, "bin", "vessel")
-		logf("building ./cmd/vessel")
-		cmd := newCmd(ctx, os.Stderr, "go", "build", "-o", bin, "./cmd/vessel")
-		cmd.Dir = repoRoot
-		if err := cmd.Run(); err != nil {
-			return tool{}, fmt.Errorf("vessel: go build ./cmd/vessel in %s: %w (pass -vessel PATH, or -tools oras to bench oras alone)", repoRoot, err)
-		}
-	} else if err := checkExecutable(bin, "pass a built vessel binary"); err != nil {
-		return tool{}, fmt.Errorf("vessel: %w", err)
-	}
-
-	// Once pull refuses unsigned models by default, the bench must opt out:
-	// it measures transfer, and the generated model is unsigned.
-	var pullFlags []string
-	help, _ := exec.CommandContext(ctx, bin, "pull", "--help").CombinedOutput()
-	if bytes.Contains(help, []byte("--insecure-skip-verify")) {
-		pullFlags = append(pullFlags, "--insecure-skip-verify")
-	}
-
-	return tool{
-		name:    "vessel",
-		bin:     bin,
-		version: firstLine(ctx, bin, "--version"),
-		push: func(ctx context.Context, m model, ref string, out io.Writer) *exec.Cmd {
-			return newCmd(ctx, out, bin, "push", m.dir, ref, "--quiet")
-		},
-		pull: func(ctx context.Context, ref, dest string, out io.Writer) *exec.Cmd {
-			args := append([]string{"pull", ref, dest, "--quiet"}, pullFlags...)
-			return newCmd(ctx, out, bin, args...)
-		},
-	}, nil
-}
-
-func orasTool(ctx context.Context, bin, repoRoot string) (tool, error) {
-	if bin == "" {
-		bin = filepath.Join(repoRoot, ".bin", "oras")
-	}
-	if err := checkExecutable(bin, "hack/install-tools.sh builds it"); err != nil {
-		return tool{}, fmt.Errorf("oras: %w", err)
-	}
-	return tool{
-		name:    "oras",
-		bin:     bin,
-		version: strings.TrimSpace(strings.TrimPrefix(firstLine(ctx, bin, "version"), "Version:")),
-		// Run from inside the model directory with relative paths, so each
-		// layer's title is the file's path in the model ("tokenizer/merges.txt").
-		push: func(ctx context.Context, m model, ref string, out io.Writer) *exec.Cmd {
-			args := append([]string{"push", "--plain-http", ref}, m.files...)
-			cmd := newCmd(ctx, out, bin, args...)
-			cmd.Dir = m.dir
-			return cmd
-		},
-		pull: func(ctx context.Context, ref, dest string, out io.Writer) *exec.Cmd {
-			return newCmd(ctx, out, bin, "pull", "--plain-http", "-o", dest, ref)
-		},
-	}, nil
-}
-
-// runAll runs every operation opts.runs times per tool, alternating tools
-// within a round so both see the same page-cache and disk conditions.
-func runAll(ctx context.Context, opts options, tools []tool, host string, m model, work string) (map[resultKey][]sample, error) {
-	logs := filepath.Join(work, "logs")
-	if err := os.MkdirAll(logs, 0o755); err != nil {
+func newSession(reg *registryProc, m model, dir string) (*session, error) {
+	s := &session{reg: reg, m: m, dir: dir, logs: filepath.Join(dir, "logs")}
+	if err := os.MkdirAll(s.logs, 0o755); err != nil {
 		return nil, fmt.Errorf("create log directory: %w", err)
 	}
+	return s, nil
+}
+
+// runAll runs every operation runs times per tool, alternating tools within
+// a round so both see the same page-cache and disk conditions.
+func (s *session) runAll(ctx context.Context, tools []tool, runs int) (map[resultKey][]sample, error) {
 	results := map[resultKey][]sample{}
 	for _, op := range ops {
-		for run := 1; run <= opts.runs; run++ {
+		for run := 1; run <= runs; run++ {
 			for _, t := range tools {
-				s, err := runOnce(ctx, op, run, t, host, m, work, logs)
+				if !t.supports(op) {
+					continue
+				}
+				smp, err := s.runOnce(ctx, op, run, t)
 				if err != nil {
 					return nil, err
 				}
-				logf("%-7s %-6s run %d/%d: %6.2fs  %7.1f MiB/s  RSS %6.1f MiB",
-					op, t.name, run, opts.runs, s.wall.Seconds(), mibPerSec(m.size, s.wall), float64(s.maxRSS)/(1<<20))
+				logf("%s %s: %-20s %-6s run %d/%d: %6.2fs  RSS %6.1f MiB  %s",
+					s.reg.name, formatSize(s.m.size), op, t.name, run, runs,
+					smp.wall.Seconds(), float64(smp.maxRSS)/(1<<20), smp.note)
 				k := resultKey{op, t.name}
-				results[k] = append(results[k], s)
+				results[k] = append(results[k], smp)
 			}
 		}
 	}
 	return results, nil
 }
 
-func runOnce(ctx context.Context, op string, run int, t tool, host string, m model, work, logs string) (sample, error) {
-	logPath := filepath.Join(logs, fmt.Sprintf("%s-%s-%d.log", op, t.name, run))
+// ref names a repository of the session's registry.
+func (s *session) ref(repo string) string {
+	return s.reg.addr + "/" + repo + ":v1"
+}
+
+// runOnce runs one operation in a fresh scratch directory (pull destination,
+// cache directories), removed afterwards.
+//
+// A distinct repository per push run, so nothing is "already there" for the
+// registry's repository-scoped blob checks; re-push, pull, copy, sign and
+// resume use the repository of the first push.
+//
+// Every vessel command gets its own empty XDG_CACHE_HOME, so no run profits
+// from an earlier one (push's digest cache, pull's local store) -- except
+// re-push, which gets the first push's cache as a user re-pushing would.
+func (s *session) runOnce(ctx context.Context, op string, run int, t tool) (sample, error) {
+	slug := strings.Join(strings.FieldsFunc(op, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }), "-")
+	name := fmt.Sprintf("%s-%s-%d", slug, t.name, run)
+	logPath := filepath.Join(s.logs, name+".log")
 	out, err := os.Create(logPath)
 	if err != nil {
-		return sample{}, fmt.Errorf("%s %s run %d: %w", op, t.name, run, err)
+		return sample{}, fmt.Errorf("%s: %w", name, err)
 	}
 	defer out.Close()
+	scratch := filepath.Join(s.dir, "scratch")
+	if err := os.RemoveAll(scratch); err != nil {
+		return sample{}, fmt.Errorf("%s: clear %s: %w", name, scratch, err)
+	}
+	if err := os.MkdirAll(scratch, 0o755); err != nil {
+		return sample{}, fmt.Errorf("%s: %w", name, err)
+	}
+	defer os.RemoveAll(scratch)
 
-	// A distinct repository per push run, so nothing is "already there" for
-	// the registry's repository-scoped blob checks; re-push and pull reuse
-	// the repository of the first push.
-	ref := fmt.Sprintf("%s/bench/%s-%d:v1", host, t.name, run)
-	firstRef := fmt.Sprintf("%s/bench/%s-1:v1", host, t.name)
-	dest := filepath.Join(work, "pull-"+t.name)
+	first := fmt.Sprintf("bench/%s-1", t.name)
+	xdg := filepath.Join(scratch, "xdg-cache")
+	if (op == opPush && run == 1) || op == opRepush {
+		xdg = filepath.Join(s.dir, t.name+"-push-1-xdg-cache")
+	}
+	dest := filepath.Join(scratch, "pull", "model") // the parent holds only dest and its staging
+	cacheDir := filepath.Join(scratch, "store")
+	var drop string // repository whose storage is freed after the run
 
 	var cmd *exec.Cmd
 	switch op {
 	case opPush:
-		cmd = t.push(ctx, m, ref, out)
-	case opRepush:
-		cmd = t.push(ctx, m, firstRef, out)
-	case opPull:
-		if err := os.RemoveAll(dest); err != nil {
-			return sample{}, fmt.Errorf("pull %s run %d: clear %s: %w", t.name, run, dest, err)
+		repo := fmt.Sprintf("bench/%s-%d", t.name, run)
+		cmd = t.push(ctx, out, s.m, s.ref(repo))
+		if run > 1 {
+			drop = repo
 		}
-		cmd = t.pull(ctx, firstRef, dest, out)
+	case opRepush:
+		cmd = t.push(ctx, out, s.m, s.ref(first))
+	case opPull:
+		cmd = t.pull(ctx, out, s.ref(first), dest, cacheDir)
+	case opCopy:
+		repo := fmt.Sprintf("bench/%s-copy-%d", t.name, run)
+		cmd = t.copy(ctx, out, s.ref(first), s.ref(repo))
+		drop = repo
+	case opSign:
+		cmd = t.sign(ctx, out, s.ref(first), t.keys.encrypted)
+	case opSignPKCS8:
+		cmd = t.sign(ctx, out, s.ref(first), t.keys.pkcs8)
+	case opResume:
+		cmd = t.pull(ctx, out, s.ref(first), dest, cacheDir)
 	}
+	for _, d := range []string{xdg, filepath.Dir(dest), cacheDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return sample{}, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	setEnv(cmd, xdg)
 
-	s, err := measure(cmd)
+	var smp sample
+	if op == opResume {
+		smp, err = resumePull(ctx, cmd, s.m.size, cacheDir, filepath.Dir(dest))
+	} else {
+		smp, err = measure(cmd)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return sample{}, ctx.Err()
 		}
-		return sample{}, fmt.Errorf("%s %s run %d: %s: %w; output (%s):\n%s",
-			op, t.name, run, strings.Join(cmd.Args, " "), err, logPath, tail(logPath, 20))
+		return sample{}, fmt.Errorf("%s on %s: %s: %w; output (%s):\n%s",
+			name, s.reg.name, strings.Join(cmd.Args, " "), err, logPath, tail(logPath, 20))
 	}
+	if op == opPull || op == opResume {
+		if err := samePulled(s.m, dest); err != nil {
+			return sample{}, fmt.Errorf("%s on %s: %w", name, s.reg.name, err)
+		}
+	}
+	if drop != "" {
+		if err := s.reg.dropRepo(drop); err != nil {
+			return sample{}, fmt.Errorf("%s: free %s: %w", name, drop, err)
+		}
+	}
+	return smp, nil
+}
 
-	if op == opPull {
-		if err := samePulled(m, dest); err != nil {
-			return sample{}, fmt.Errorf("pull %s run %d: %w", t.name, run, err)
-		}
-		if err := os.RemoveAll(dest); err != nil {
-			return sample{}, fmt.Errorf("pull %s run %d: remove %s: %w", t.name, run, dest, err)
-		}
-	}
-	return s, nil
+// setEnv gives cmd its own user cache directory and the signing key's
+// password (vessel reads both; oras neither).
+func setEnv(cmd *exec.Cmd, xdgCache string) {
+	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+xdgCache, "VESSEL_PASSWORD="+benchPassword)
 }
 
 // measure runs cmd and reports its wall time and peak resident set size.
@@ -199,11 +189,14 @@ func measure(cmd *exec.Cmd) (sample, error) {
 	if err != nil {
 		return sample{}, err
 	}
-	s := sample{wall: wall}
+	return sample{wall: wall, maxRSS: maxRSS(cmd)}, nil
+}
+
+func maxRSS(cmd *exec.Cmd) int64 {
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		s.maxRSS = ru.Maxrss * 1024 // KiB on Linux
+		return ru.Maxrss * 1024 // KiB on Linux
 	}
-	return s, nil
+	return 0
 }
 
 // samePulled checks that a pull brought back exactly the source's files with
@@ -239,17 +232,6 @@ func mibPerSec(size int64, d time.Duration) float64 {
 		return 0
 	}
 	return float64(size) / (1 << 20) / d.Seconds()
-}
-
-// firstLine runs bin args and returns the first line of its output, or
-// "version unknown" if it fails (vessel may not have --version yet).
-func firstLine(ctx context.Context, bin string, args ...string) string {
-	out, err := exec.CommandContext(ctx, bin, args...).Output()
-	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-	if err != nil || line == "" {
-		return "version unknown"
-	}
-	return strings.TrimSpace(line)
 }
 
 // tail returns the last n lines of a log file, for error messages.
