@@ -59,6 +59,13 @@ type Options struct {
 	// 0 uploads in one request and falls back to DefaultChunkSize chunks
 	// when the registry refuses the size (HTTP 413).
 	ChunkSize int64
+	// UploadStateDir, when set, keeps a small file per blob there for each
+	// chunked upload in progress (its session URL, which may carry a token:
+	// 0600, never logged), so that a later push of the same blob to the same
+	// repository resumes where the registry says the upload stopped. The
+	// file goes once the blob is in. Empty keeps nothing; a chunk broken
+	// mid-run is resumed either way.
+	UploadStateDir string
 	// Logger hears which upload method was used and why; nil discards.
 	Logger *slog.Logger
 }

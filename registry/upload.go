@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/registry/remote"
@@ -41,6 +42,7 @@ func (r *Repository) pushRemoteBlob(ctx context.Context, repo *remote.Repository
 	err := pushMonolithic(ctx, repo, desc, open)
 	if err == nil {
 		log.Info("uploaded in one request", "digest", desc.Digest, "size", desc.Size)
+		r.dropState(r.statePath(repo, desc)) // a session left by a chunked try is moot
 		return nil
 	}
 	if !tooLarge(err) {
@@ -67,7 +69,10 @@ func pushMonolithic(ctx context.Context, dst interface {
 // pushChunked implements the distribution spec's chunked upload: POST to
 // open a session, one PATCH per chunk with its Content-Range, then a PUT
 // with the digest. Written here because oras-go only uploads monolithically.
+// A chunk lost to the network or a 5xx is resumed where the registry says
+// the session stands; a registry that cannot say gets one fresh start.
 func (r *Repository) pushChunked(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, open func() (io.ReadCloser, error), chunk int64) error {
+	log := r.opts.logger()
 	ctx = auth.AppendRepositoryScope(ctx, repo.Reference, auth.ActionPull, auth.ActionPush)
 	scheme := "https"
 	if repo.PlainHTTP {
@@ -77,40 +82,112 @@ func (r *Repository) pushChunked(ctx context.Context, repo *remote.Repository, d
 	if err != nil {
 		return err
 	}
+	st := r.statePath(repo, desc)
+	s := r.resumeSaved(ctx, repo, start, desc, st)
+	if s == nil {
+		if s, err = r.startUpload(ctx, repo, start); err != nil {
+			return err
+		}
+	}
+	restarted := false
+	for fails := 0; ; {
+		before := s.off
+		err := r.sendChunks(ctx, repo, desc, open, chunk, s, st)
+		if err == nil {
+			return nil
+		}
+		mismatch := s.resumed && rangeMismatch(err)
+		if ctx.Err() != nil || !(retryable(err) || mismatch) {
+			return err
+		}
+		if s.off > before {
+			fails = 0
+		}
+		if fails++; fails > maxUploadRetries {
+			return fmt.Errorf("upload %s: gave up after %d retries: %w", desc.Digest, maxUploadRetries, err)
+		}
+		log.Info("chunk failed; asking the registry where the upload stands", "digest", desc.Digest, "offset", s.off, "error", err)
+		if err := sleep(ctx, retryBackoff<<(fails-1)); err != nil {
+			return err
+		}
+		var serr error = errRangeMismatch
+		if !mismatch {
+			var ns *session
+			if ns, serr = r.uploadStatus(ctx, repo, s.loc, desc.Size); serr == nil {
+				s = ns
+				log.Info("resumed upload at offset", "digest", desc.Digest, "offset", s.off, "size", desc.Size)
+				continue
+			}
+		}
+		if restarted {
+			return fmt.Errorf("upload %s: %w (upload status: %v)", desc.Digest, err, serr)
+		}
+		restarted = true
+		log.Info("cannot resume the upload; starting it over", "digest", desc.Digest, "reason", serr)
+		// A PUT that failed on the way back may have landed.
+		if ok, _ := repo.Exists(ctx, desc); ok {
+			r.dropState(st)
+			return nil
+		}
+		if s, err = r.startUpload(ctx, repo, start); err != nil {
+			return err
+		}
+	}
+}
+
+// session is where a chunked upload stands: the URL for its next request
+// and the bytes the registry holds.
+type session struct {
+	loc     *url.URL
+	off     int64
+	resumed bool // off came from the registry's status, not from us
+}
+
+func (r *Repository) startUpload(ctx context.Context, repo *remote.Repository, start *url.URL) (*session, error) {
 	resp, err := r.send(ctx, repo, http.MethodPost, start, nil, 0, nil, http.StatusAccepted)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	loc, err := nextLocation(start, resp)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	rc, err := open()
+	return &session{loc: loc}, nil
+}
+
+// sendChunks sends desc from s.off on, then closes the upload, advancing s
+// and the state file st with every chunk the registry accepts.
+func (r *Repository) sendChunks(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, open func() (io.ReadCloser, error), chunk int64, s *session, st string) error {
+	rc, err := openAt(open, s.off)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	for off := int64(0); off < desc.Size; {
-		n := min(chunk, desc.Size-off)
+	for s.off < desc.Size {
+		n := min(chunk, desc.Size-s.off)
 		hdr := http.Header{
 			"Content-Type":  {"application/octet-stream"},
-			"Content-Range": {fmt.Sprintf("%d-%d", off, off+n-1)},
+			"Content-Range": {fmt.Sprintf("%d-%d", s.off, s.off+n-1)},
 		}
-		resp, err := r.send(ctx, repo, http.MethodPatch, loc, io.LimitReader(rc, n), n, hdr, http.StatusAccepted)
+		resp, err := r.send(ctx, repo, http.MethodPatch, s.loc, io.LimitReader(rc, n), n, hdr, http.StatusAccepted)
 		if err != nil {
-			return fmt.Errorf("upload %s: chunk at %d: %w", desc.Digest, off, err)
+			return fmt.Errorf("upload %s: chunk at %d: %w", desc.Digest, s.off, err)
 		}
-		if loc, err = nextLocation(loc, resp); err != nil {
+		loc, err := nextLocation(s.loc, resp)
+		if err != nil {
 			return err
 		}
-		off += n
+		s.loc, s.off, s.resumed = loc, s.off+n, false
+		r.saveState(st, repo, desc, s.loc)
 	}
+	loc := *s.loc
 	q := loc.Query()
 	q.Set("digest", desc.Digest.String())
 	loc.RawQuery = q.Encode()
-	if _, err := r.send(ctx, repo, http.MethodPut, loc, nil, 0, nil, http.StatusCreated); err != nil {
+	if _, err := r.send(ctx, repo, http.MethodPut, &loc, nil, 0, nil, http.StatusCreated); err != nil {
 		return fmt.Errorf("upload %s: close: %w", desc.Digest, err)
 	}
+	r.dropState(st)
 	return nil
 }
 
@@ -129,6 +206,10 @@ func (r *Repository) send(ctx context.Context, repo *remote.Repository, method s
 	}
 	resp, err := repo.Client.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = &url.Error{Op: ue.Op, URL: redact(u), Err: ue.Err}
+		}
 		return nil, err
 	}
 	defer resp.Body.Close()
@@ -139,22 +220,33 @@ func (r *Repository) send(ctx context.Context, repo *remote.Repository, method s
 	return resp, nil
 }
 
-// nextLocation reads the upload URL a response points to, refusing one on
-// another host or one that downgrades https (credentials go with it).
+// redact hides an upload session's id and query, which may be a token,
+// from errors that end up in logs.
+func redact(u *url.URL) string {
+	p, _, _ := strings.Cut(u.Path, "/blobs/uploads/")
+	return u.Scheme + "://" + u.Host + p + "/blobs/uploads/<session>"
+}
+
+// nextLocation reads the upload URL a response points to.
 func nextLocation(base *url.URL, resp *http.Response) (*url.URL, error) {
-	loc := resp.Header.Get("Location")
+	return checkLocation(base, resp.Header.Get("Location"))
+}
+
+// checkLocation resolves an upload URL against base, refusing one on
+// another host or one that downgrades https (credentials go with it).
+func checkLocation(base *url.URL, loc string) (*url.URL, error) {
 	if loc == "" {
 		return nil, fmt.Errorf("upload: registry sent no Location")
 	}
 	u, err := base.Parse(loc)
 	if err != nil {
-		return nil, fmt.Errorf("upload: bad Location %q: %w", loc, err)
+		return nil, errors.New("upload: unparsable Location") // not quoted: it may carry a token
 	}
 	if u.Host != base.Host {
 		return nil, fmt.Errorf("upload: Location %q is on another host than %q", u.Host, base.Host)
 	}
 	if base.Scheme == "https" && u.Scheme != "https" {
-		return nil, fmt.Errorf("upload: Location %q downgrades https", loc)
+		return nil, fmt.Errorf("upload: Location on %s downgrades https", u.Host)
 	}
 	return u, nil
 }
