@@ -12,6 +12,8 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -32,6 +34,7 @@ const tarOverhead = 1 << 20
 // It is safe for concurrent use by one goroutine per layer.
 type Unpacker struct {
 	root *os.Root // nil: hash only, write nothing
+	dir  string   // root's path, for hard links into it
 	mu   sync.Mutex
 	// paths holds what tar layers claimed; raw paths were checked by the plan.
 	paths *pathSet
@@ -50,7 +53,7 @@ func NewUnpacker(dir string, p *Plan) (*Unpacker, error) {
 		return nil, err
 	}
 	u := NewHasher(p)
-	u.root = root
+	u.root, u.dir = root, dir
 	return u, nil
 }
 
@@ -103,6 +106,66 @@ func (u *Unpacker) Write(ctx context.Context, e Entry, r io.Reader, progress fun
 	}
 	return nil
 }
+
+// Place puts a raw layer's file in place from blob, a local copy of the
+// layer that has already been checked against its digest (a content
+// store's): by hard link when the file would get the blob's permissions
+// anyway, else by copy (in the kernel, copy_file_range) and fsync.
+func (u *Unpacker) Place(e Entry, blob string) error {
+	if e.Format != FormatRaw {
+		return fmt.Errorf("%s: only a raw layer can be placed from its blob", e.Path)
+	}
+	if dir := path.Dir(e.Path); dir != "." {
+		if err := u.root.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("%s: %w", e.Path, err)
+		}
+	}
+	// The staging directory is ours and holds no symlinks (tar layers may
+	// not make them), so joining a checked path is safe here.
+	if fi, err := os.Stat(blob); err == nil && fi.Mode().Perm() == e.Mode.Perm()&^processUmask() {
+		if err := os.Link(blob, filepath.Join(u.dir, filepath.FromSlash(e.Path))); err == nil {
+			return nil
+		}
+	}
+	src, err := os.Open(blob)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	f, err := u.root.OpenFile(e.Path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, e.Mode)
+	if err != nil {
+		return fmt.Errorf("%s: %w", e.Path, err)
+	}
+	_, err = io.Copy(f, src)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", e.Path, err)
+	}
+	return nil
+}
+
+// processUmask is the file creation mask, which a created file's mode has
+// and a linked one must match. Read from /proc (Linux) because umask(2)
+// can only be read by setting it, which races with other goroutines
+// creating files; elsewhere 022 is assumed.
+var processUmask = sync.OnceValue(func() fs.FileMode {
+	b, err := os.ReadFile("/proc/self/status")
+	if err == nil {
+		for line := range strings.Lines(string(b)) {
+			if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+				if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+					return fs.FileMode(m)
+				}
+			}
+		}
+	}
+	return 0o022
+})
 
 func (u *Unpacker) writeRaw(e Entry, vr *VerifyReader) error {
 	if err := u.writeFile(e.Path, e.Mode, vr, -1); err != nil {

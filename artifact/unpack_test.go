@@ -58,28 +58,13 @@ func assertContained(t *testing.T, parent string) {
 	}
 }
 
-// umask reads the process umask without changing it (Linux), else assumes 022.
-func umask() fs.FileMode {
-	b, err := os.ReadFile("/proc/self/status")
-	if err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "Umask:"); ok {
-				if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
-					return fs.FileMode(m)
-				}
-			}
-		}
-	}
-	return 0o022
-}
-
 func assertMode(t *testing.T, p string, want fs.FileMode) {
 	t.Helper()
 	fi, err := os.Stat(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := fi.Mode().Perm(), want&^umask(); got != want {
+	if got, want := fi.Mode().Perm(), want&^processUmask(); got != want {
 		t.Errorf("%s: mode %v, want %v", p, got, want)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/vessel-oci/vessel/artifact"
 	"github.com/vessel-oci/vessel/attest"
 	"github.com/vessel-oci/vessel/registry"
+	"github.com/vessel-oci/vessel/store"
 )
 
 // Resolved is a model manifest that has been resolved to a digest, fetched
@@ -64,7 +65,15 @@ type PullOptions struct {
 	// is checked against it. Matching nothing is artifact.ErrNoMatch. It
 	// cannot be combined with SignaturePath: a whole-model signature does
 	// not verify a partial directory.
-	Include  []string
+	Include []string
+	// Store is the content store layers are fetched into and files placed
+	// from (hard-linked where it shares dest's filesystem). nil uses a
+	// private store beside dest, removed once the pull succeeds: an
+	// interrupted pull leaves it for the next attempt to resume from.
+	Store *store.Store
+	// Ranges is how many range requests fetch one large layer at once;
+	// <= 1 fetches each layer in one stream.
+	Ranges   int
 	Progress ProgressFunc
 }
 
@@ -123,7 +132,7 @@ func Resolve(ctx context.Context, repo *registry.Repository, limits artifact.Lim
 // its digest and size as it arrives, and only when all of them are complete
 // and synced is the staging directory renamed into place. On any failure
 // dest is as it was and the staging directory is gone.
-func Pull(ctx context.Context, repo *registry.Repository, dest string, opts PullOptions) (*PullResult, error) {
+func Pull(ctx context.Context, repo *registry.Repository, dest string, opts PullOptions) (_ *PullResult, err error) {
 	if len(opts.Include) > 0 && opts.SignaturePath != "" {
 		return nil, fmt.Errorf("pull %s: a partial pull (include %q) cannot carry the whole model's signature to %s", repo.Ref, opts.Include, opts.SignaturePath)
 	}
@@ -163,13 +172,28 @@ func Pull(ctx context.Context, repo *registry.Repository, dest string, opts Pull
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
 	}
+	blobs := opts.Store
+	if blobs == nil {
+		private := PrivateStore(dest)
+		if blobs, err = store.Open(private); err != nil {
+			return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
+		}
+		// Kept only to resume an interrupted transfer: after success its
+		// blobs are linked into dest, after a verification failure nothing
+		// in it is worth resuming.
+		defer func() {
+			if err == nil || IsVerificationError(err) || !blobs.Resumable() {
+				os.RemoveAll(private)
+			}
+		}()
+	}
 	staging, err := os.MkdirTemp(parent, ".vessel-pull-*")
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: staging: %w", m.Ref, err)
 	}
 	defer os.RemoveAll(staging) // after a successful commit it holds only what was replaced, or nothing
 
-	tarFiles, err := download(ctx, repo, plan, staging, opts)
+	tarFiles, err := download(ctx, repo, plan, staging, blobs, opts)
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
 	}
@@ -254,9 +278,17 @@ func (s *OMSSignature) checkWritten(got map[string]digest.Digest) error {
 	return mismatch(diff)
 }
 
-// download writes every layer of plan into staging, concurrently, and
-// returns the sha256 of each file written from a tar layer.
-func download(ctx context.Context, repo *registry.Repository, plan *artifact.Plan, staging string, opts PullOptions) (map[string]digest.Digest, error) {
+// PrivateStore is the content store a pull without a shared one keeps
+// beside dest: hidden, and named after dest so a rerun finds it.
+func PrivateStore(dest string) string {
+	return filepath.Join(filepath.Dir(dest), "."+filepath.Base(dest)+".vessel-partial")
+}
+
+// download fetches every layer of plan into the content store, several at
+// a time, and places its files into staging: raw layers by link or copy,
+// tar layers unpacked. It returns the sha256 of each file written from a
+// tar layer.
+func download(ctx context.Context, repo *registry.Repository, plan *artifact.Plan, staging string, blobs *store.Store, opts PullOptions) (map[string]digest.Digest, error) {
 	var total int64
 	for _, e := range plan.Entries {
 		total += e.Layer.Size
@@ -273,12 +305,11 @@ func download(ctx context.Context, repo *registry.Repository, plan *artifact.Pla
 		g.Go(func() error {
 			p := opts.Progress
 			p.emit(Event{Kind: EventStart, Phase: PhaseDownload, Path: e.Path, Digest: e.Layer.Digest, Size: e.Layer.Size})
-			rc, err := repo.FetchBlob(gctx, e.Layer)
+			blob, err := blobs.Fetch(gctx, e.Layer, repo, store.FetchOptions{Parallel: opts.Ranges, Progress: p.bytes(PhaseDownload, e.Path, e.Layer.Digest)})
 			if err != nil {
 				return fmt.Errorf("%s: %w", e.Path, err)
 			}
-			defer rc.Close()
-			if err := u.Write(gctx, e, rc, p.bytes(PhaseDownload, e.Path, e.Layer.Digest)); err != nil {
+			if err := place(gctx, u, e, blob); err != nil {
 				return err
 			}
 			p.emit(Event{Kind: EventDone, Phase: PhaseDownload, Path: e.Path, Digest: e.Layer.Digest, Size: e.Layer.Size})
@@ -289,6 +320,21 @@ func download(ctx context.Context, repo *registry.Repository, plan *artifact.Pla
 		return nil, err
 	}
 	return u.TarFiles(), syncDirs(staging)
+}
+
+// place writes an entry's file or files from its stored blob. A tar layer
+// is read through the unpacker's checks again: they bound what it unpacks
+// to, and hash its files.
+func place(ctx context.Context, u *artifact.Unpacker, e artifact.Entry, blob string) error {
+	if e.Format == artifact.FormatRaw {
+		return u.Place(e, blob)
+	}
+	f, err := os.Open(blob)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return u.Write(ctx, e, f, nil)
 }
 
 // checkDestination refuses a destination that is not a directory, or that

@@ -1,0 +1,398 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+
+	"github.com/vessel-oci/vessel/artifact"
+	"github.com/vessel-oci/vessel/internal/iox"
+)
+
+// DefaultSegmentSize is the size of the ranges a large blob is split into
+// when fetched in parallel: large enough that a request's overhead is
+// small, small enough that a resumed fetch repeats little.
+const DefaultSegmentSize = 64 << 20
+
+// How often a fetch records its progress: a fetch killed outright loses
+// at most what arrived since.
+const saveEvery = 250 * time.Millisecond
+
+// writebackChunk is how much is written before the kernel is asked to
+// start writing it to disk, so the final fsync waits only for the tail.
+const writebackChunk = 8 << 20
+
+// Source reads part of a blob. registry.Repository is one.
+type Source interface {
+	// FetchRange returns n bytes of the blob from offset off (n < 0: to
+	// the end). ranged false means the source ignored the range and the
+	// reader holds the whole blob from offset 0.
+	FetchRange(ctx context.Context, desc ocispec.Descriptor, off, n int64) (rc io.ReadCloser, ranged bool, err error)
+}
+
+// FetchOptions tune one fetch.
+type FetchOptions struct {
+	// Parallel is how many ranges of one blob are fetched at once; <= 1
+	// fetches it in one stream. Blobs up to SegmentSize always are.
+	Parallel int
+	// SegmentSize is the size of the ranges; <= 0 means DefaultSegmentSize.
+	SegmentSize int64
+	// Progress, if set, hears how many bytes of the blob became present:
+	// first what an earlier fetch left, then what arrives.
+	Progress func(n int64)
+}
+
+// Fetch makes sure the store holds desc and returns its path. A blob
+// already stored is re-hashed (Get); one partly fetched before is resumed
+// from what is on disk, which is hashed again with the rest, and if the
+// whole then fails its digest the fetch starts once more from nothing
+// (the kept bytes may have been the bad ones). The blob is renamed into
+// the store only once it has its declared size and digest, and is synced.
+// On failure a partial blob is kept for the next Fetch, except when its
+// digest was wrong.
+func (s *Store) Fetch(ctx context.Context, desc ocispec.Descriptor, src Source, opts FetchOptions) (string, error) {
+	if err := desc.Digest.Validate(); err != nil {
+		return "", fmt.Errorf("content store: %w: %v", artifact.ErrDigestMismatch, err)
+	}
+	if desc.Size < 0 {
+		return "", fmt.Errorf("content store: %w: negative size %d", artifact.ErrSizeMismatch, desc.Size)
+	}
+	partial := s.partial(desc.Digest)
+	unlock, err := lock(ctx, partial+".lock")
+	if err != nil {
+		return "", fmt.Errorf("content store: lock %s: %w", desc.Digest, err)
+	}
+	defer unlock()
+	p, ok, err := s.Get(ctx, desc)
+	if err != nil || ok {
+		if ok && opts.Progress != nil {
+			opts.Progress(desc.Size)
+		}
+		return p, err
+	}
+	kept, err := fetchPartial(ctx, partial, desc, src, opts)
+	if kept > 0 && (errors.Is(err, artifact.ErrDigestMismatch) || errors.Is(err, artifact.ErrSizeMismatch)) {
+		_, err = fetchPartial(ctx, partial, desc, src, opts)
+	}
+	if err != nil {
+		return "", err
+	}
+	final := s.path(desc.Digest)
+	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.Rename(partial, final); err != nil {
+		return "", err
+	}
+	os.Remove(partial + ".json")
+	return final, syncDir(filepath.Dir(final))
+}
+
+// fetchPartial completes the partial file for desc and checks it. It
+// returns how many bytes were already there when it started. A wrong
+// digest removes the partial file and its record.
+func fetchPartial(ctx context.Context, partial string, desc ocispec.Descriptor, src Source, opts FetchOptions) (kept int64, err error) {
+	st := loadState(partial, desc)
+	if st == nil {
+		st = newState(desc, opts.Parallel, opts.SegmentSize)
+		os.Remove(partial) // no record of what it holds: start over
+	}
+	f, err := os.OpenFile(partial, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	kept = st.present()
+	if opts.Progress != nil && kept > 0 {
+		opts.Progress(kept)
+	}
+	fe := &fetch{f: f, desc: desc, src: src, st: st, progress: opts.Progress, path: partial}
+	fe.cond = sync.NewCond(&fe.mu)
+	err = fe.run(ctx, max(opts.Parallel, 1))
+	if err == nil {
+		err = f.Sync()
+	}
+	if errors.Is(err, artifact.ErrDigestMismatch) || errors.Is(err, artifact.ErrSizeMismatch) {
+		removePartial(partial)
+	}
+	if err != nil {
+		return kept, fmt.Errorf("fetch %s: %w", desc.Digest, err)
+	}
+	return kept, nil
+}
+
+// fetch is one blob being completed: workers write the missing ranges
+// at their offsets while a hasher reads the file behind them, in order,
+// so the digest is ready soon after the last byte lands.
+type fetch struct {
+	f        *os.File
+	path     string
+	desc     ocispec.Descriptor
+	src      Source
+	progress func(int64)
+
+	mu     sync.Mutex
+	cond   *sync.Cond
+	st      *state
+	stopped bool // the workers are done: what is not written now never will be
+}
+
+func (fe *fetch) run(ctx context.Context, parallel int) error {
+	todo := fe.st.missing()
+	// The first request tells whether the source honours ranges. If it
+	// does not, the blob comes in one stream from offset 0, whatever was
+	// kept.
+	var first io.ReadCloser
+	if len(todo) > 0 {
+		rc, ranged, err := fe.open(ctx, todo[0])
+		if err != nil {
+			return err
+		}
+		if !ranged {
+			fe.mu.Lock()
+			fe.st.reset()
+			fe.mu.Unlock()
+			todo = []int{0}
+		}
+		first = rc
+	}
+	defer fe.saveLoop()()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return fe.hash(gctx) })
+	g.Go(func() error {
+		err := fe.fetchAll(gctx, todo, first, parallel)
+		fe.mu.Lock()
+		fe.stopped = true
+		fe.cond.Broadcast()
+		fe.mu.Unlock()
+		return err
+	})
+	return g.Wait()
+}
+
+// fetchAll fetches the segments in todo, parallel at a time, in order, so
+// the hasher behind them never waits long; first is the open response for
+// todo[0].
+func (fe *fetch) fetchAll(ctx context.Context, todo []int, first io.ReadCloser, parallel int) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallel)
+	for k, i := range todo {
+		var rc io.ReadCloser
+		if k == 0 {
+			rc = first
+		}
+		if gctx.Err() != nil {
+			if rc != nil {
+				rc.Close()
+			}
+			break
+		}
+		g.Go(func() error { return fe.segment(gctx, i, rc) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// open requests what segment i still lacks.
+func (fe *fetch) open(ctx context.Context, i int) (io.ReadCloser, bool, error) {
+	fe.mu.Lock()
+	s := fe.st.Segments[i]
+	fe.mu.Unlock()
+	off := s.Off + s.Done
+	return fe.src.FetchRange(ctx, fe.desc, off, s.End-off)
+}
+
+// segment fetches the rest of segment i into place (from rc if given). A
+// connection cut after some bytes arrived is retried from where it
+// stopped, a few times.
+func (fe *fetch) segment(ctx context.Context, i int, rc io.ReadCloser) error {
+	const retries = 3
+	for attempt := 0; ; attempt++ {
+		if rc == nil {
+			var ranged bool
+			var err error
+			rc, ranged, err = fe.open(ctx, i)
+			if err != nil {
+				return err
+			}
+			if !ranged {
+				rc.Close()
+				return fmt.Errorf("the registry stopped honouring range requests")
+			}
+		}
+		n, err := fe.copy(ctx, i, rc)
+		rc.Close()
+		rc = nil
+		if err == nil || ctx.Err() != nil || n == 0 || attempt == retries ||
+			errors.Is(err, artifact.ErrSizeMismatch) || errors.Is(err, errWrite) {
+			return err
+		}
+	}
+}
+
+var errWrite = errors.New("write to the content store")
+
+// copy writes what rc holds of segment i at its offsets; it returns how
+// many bytes it wrote. More bytes than the segment lacks is a size
+// mismatch; fewer is io.ErrUnexpectedEOF.
+func (fe *fetch) copy(ctx context.Context, i int, rc io.Reader) (int64, error) {
+	fe.mu.Lock()
+	s := fe.st.Segments[i]
+	fe.mu.Unlock()
+	off, end := s.Off+s.Done, s.End
+	r := &iox.ContextReader{Ctx: ctx, R: rc}
+	buf := buffers.Get().(*[]byte)
+	defer buffers.Put(buf)
+	var written, started int64 = 0, off
+	for off < end {
+		n, err := r.Read((*buf)[:min(int64(len(*buf)), end-off)])
+		if n > 0 {
+			if _, werr := fe.f.WriteAt((*buf)[:n], off); werr != nil {
+				return written, fmt.Errorf("%w: %w", errWrite, werr)
+			}
+			off += int64(n)
+			written += int64(n)
+			fe.mu.Lock()
+			fe.st.Segments[i].Done = off - s.Off
+			fe.cond.Broadcast()
+			fe.mu.Unlock()
+			if fe.progress != nil {
+				fe.progress(int64(n))
+			}
+			if off-started >= writebackChunk {
+				// Advisory: an error only means writeback starts at fsync.
+				_ = unix.SyncFileRange(int(fe.f.Fd()), started, off-started, unix.SYNC_FILE_RANGE_WRITE)
+				started = off
+			}
+		}
+		if err == io.EOF && off < end {
+			// A clean end: the source says the blob is this short. (A cut
+			// connection is io.ErrUnexpectedEOF, and retried.)
+			return written, fmt.Errorf("%w: the blob ended at byte %d of %d", artifact.ErrSizeMismatch, off, fe.desc.Size)
+		}
+		if err != nil && err != io.EOF {
+			return written, err
+		}
+	}
+	var one [1]byte
+	if n, _ := io.ReadFull(r, one[:]); n > 0 {
+		return written, fmt.Errorf("%w: more than the %d bytes asked for at %d", artifact.ErrSizeMismatch, end-s.Off-s.Done, s.Off+s.Done)
+	}
+	return written, nil
+}
+
+// hash reads the file from its start as the contiguous written prefix
+// grows, and checks the digest once it has all of it.
+func (fe *fetch) hash(ctx context.Context) error {
+	h := fe.desc.Digest.Algorithm().Hash()
+	buf := buffers.Get().(*[]byte)
+	defer buffers.Put(buf)
+	var done int64
+	for done < fe.desc.Size {
+		fe.mu.Lock()
+		for !fe.stopped && fe.st.frontier() == done {
+			fe.cond.Wait()
+		}
+		front, stopped := fe.st.frontier(), fe.stopped
+		fe.mu.Unlock()
+		if stopped && front == done {
+			// The workers' error is the one to report; if they claim
+			// success, the record is wrong.
+			return fmt.Errorf("fetch stopped at byte %d of %d", done, fe.desc.Size)
+		}
+		if err := hashRange(ctx, fe.f, h, done, front, *buf); err != nil {
+			return err
+		}
+		done = front
+	}
+	got := digest.NewDigest(fe.desc.Digest.Algorithm(), h)
+	if got != fe.desc.Digest {
+		return fmt.Errorf("%w: got %s", artifact.ErrDigestMismatch, got)
+	}
+	return nil
+}
+
+func hashRange(ctx context.Context, f *os.File, h hash.Hash, from, to int64, buf []byte) error {
+	for from < to {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := f.ReadAt(buf[:min(int64(len(buf)), to-from)], from)
+		h.Write(buf[:n])
+		from += int64(n)
+		if err != nil && !(err == io.EOF && from == to) {
+			return err
+		}
+	}
+	return nil
+}
+
+// saveLoop records progress every saveEvery until stopped, and once more
+// then.
+func (fe *fetch) saveLoop() (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(saveEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				fe.save()
+			case <-done:
+				fe.save()
+				return
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+func (fe *fetch) save() {
+	fe.mu.Lock()
+	data := fe.st.encode()
+	fe.mu.Unlock()
+	// Best effort: without a record the next fetch starts over.
+	_ = writeAtomic(fe.path+".json", data)
+}
+
+func removePartial(p string) {
+	os.Remove(p)
+	os.Remove(p + ".json")
+}
+
+// buffers are 1 MiB: fewer, larger reads and writes than io.Copy's 32 KiB.
+var buffers = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
+func syncDir(p string) error {
+	d, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// writeAtomic replaces name with data through a temporary file beside it.
+func writeAtomic(name string, data []byte) error {
+	tmp := name + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, name)
+}

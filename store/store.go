@@ -1,0 +1,170 @@
+// Package store is the local content store that pulls fetch blobs into:
+// blobs are kept by digest, written only after their digest checks out,
+// re-hashed before they are reused, and fetched resumably (an interrupted
+// fetch leaves its bytes and its progress behind, and the next one asks
+// only for the rest) and, for large blobs, in parallel ranges.
+//
+// Layout under the store's directory:
+//
+//	blobs/sha256/<hex>       complete, verified blobs
+//	partial/sha256-<hex>     a blob being fetched, written at its offsets
+//	partial/sha256-<hex>.json  which ranges of it are written
+//	partial/sha256-<hex>.lock  held (flock) by the process fetching it
+//
+// Pulls place raw files by hard link from blobs/, so a file shared by two
+// models costs its disk space once; Prune removes blobs no pulled
+// directory links to any more.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
+
+	"github.com/vessel-oci/vessel/artifact"
+	"github.com/vessel-oci/vessel/internal/iox"
+)
+
+// Store is a directory of verified blobs. It is safe for concurrent use,
+// also by several processes: fetches of one blob are serialised by a lock
+// file, and blobs appear by rename, complete.
+type Store struct {
+	dir string
+}
+
+// Open creates (if needed) and opens the store in dir.
+func Open(dir string) (*Store, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, sub := range []string{"blobs", "partial"} {
+		if err := os.MkdirAll(filepath.Join(abs, sub), 0o755); err != nil {
+			return nil, fmt.Errorf("content store %s: %w", abs, err)
+		}
+	}
+	return &Store{dir: abs}, nil
+}
+
+// DefaultDir is the store in the user's cache directory
+// ($XDG_CACHE_HOME/vessel/store on Linux).
+func DefaultDir() (string, error) {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "vessel", "store"), nil
+}
+
+// Dir is the store's directory.
+func (s *Store) Dir() string { return s.dir }
+
+// path is where a complete blob lives. d must be valid (its encoded part
+// is then hex only, so it cannot leave the directory).
+func (s *Store) path(d digest.Digest) string {
+	return filepath.Join(s.dir, "blobs", string(d.Algorithm()), d.Encoded())
+}
+
+func (s *Store) partial(d digest.Digest) string {
+	return filepath.Join(s.dir, "partial", string(d.Algorithm())+"-"+d.Encoded())
+}
+
+// Get returns the path of a stored copy of desc, after hashing it again:
+// a stored blob may have been changed since (through a hard link in a
+// pulled directory, say), and is then removed and reported missing.
+func (s *Store) Get(ctx context.Context, desc ocispec.Descriptor) (string, bool, error) {
+	if err := desc.Digest.Validate(); err != nil {
+		return "", false, fmt.Errorf("content store: %w: %v", artifact.ErrDigestMismatch, err)
+	}
+	p := s.path(desc.Digest)
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	defer f.Close()
+	vr := artifact.NewVerifyReader(&iox.ContextReader{Ctx: ctx, R: f}, desc)
+	buf := buffers.Get().(*[]byte)
+	_, err = io.CopyBuffer(io.Discard, vr, *buf)
+	buffers.Put(buf)
+	if err == nil {
+		err = vr.Verify()
+	}
+	switch {
+	case err == nil:
+		return p, true, nil
+	case errors.Is(err, artifact.ErrDigestMismatch) || errors.Is(err, artifact.ErrSizeMismatch):
+		// Unlinks only the store's name: a pulled file sharing the inode stays.
+		if rerr := os.Remove(p); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			return "", false, rerr
+		}
+		return "", false, nil
+	default:
+		return "", false, err
+	}
+}
+
+// Resumable reports whether an interrupted fetch left bytes behind.
+func (s *Store) Resumable() bool {
+	names, _ := filepath.Glob(filepath.Join(s.dir, "partial", "*.json"))
+	return len(names) > 0
+}
+
+// Prune removes the blobs that no pulled directory shares (a link count
+// of one: only the store's own name) and abandoned partial fetches, and
+// returns how many bytes it freed. Partial fetches in progress (locked)
+// are left alone.
+func (s *Store) Prune() (int64, error) {
+	var freed int64
+	err := filepath.WalkDir(filepath.Join(s.dir, "blobs"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			return err
+		}
+		if st.Nlink > 1 {
+			return nil
+		}
+		if err := os.Remove(p); err != nil {
+			return err
+		}
+		freed += st.Size
+		return nil
+	})
+	if err != nil {
+		return freed, err
+	}
+	entries, err := os.ReadDir(filepath.Join(s.dir, "partial"))
+	if err != nil {
+		return freed, err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if filepath.Ext(name) != "" {
+			continue // .json and .lock go with their blob
+		}
+		p := filepath.Join(s.dir, "partial", name)
+		unlock, ok, err := tryLock(p + ".lock")
+		if err != nil || !ok {
+			continue
+		}
+		if fi, err := os.Stat(p); err == nil {
+			freed += fi.Size()
+		}
+		removePartial(p)
+		unlock()
+	}
+	return freed, nil
+}

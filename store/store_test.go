@@ -1,0 +1,355 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/vessel-oci/vessel/artifact"
+	"github.com/vessel-oci/vessel/internal/testutil"
+	"github.com/vessel-oci/vessel/registry"
+	"github.com/vessel-oci/vessel/store"
+)
+
+// faults sits in front of a real registry and counts or spoils its blob
+// downloads.
+type faults struct {
+	served    atomic.Int64 // blob bytes sent
+	asked     atomic.Int64 // blob bytes asked for (a range's length, or all)
+	gets      atomic.Int64 // blob GETs
+	ranges    atomic.Int64 // blob GETs with a Range header
+	cutAfter  atomic.Int64 // > 0: the next blob GET is cut after this many bytes
+	noRanges  bool         // drop Range headers, like a registry without range support
+	flipFirst bool         // change the first byte of every blob sent
+}
+
+func (f *faults) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/blobs/sha256:") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		f.gets.Add(1)
+		if rg := r.Header.Get("Range"); rg != "" {
+			f.ranges.Add(1)
+			var from, to int64
+			fmt.Sscanf(rg, "bytes=%d-%d", &from, &to)
+			f.asked.Add(to - from + 1)
+		} else {
+			f.asked.Add(-1) // marks a whole-blob request
+		}
+		if f.noRanges {
+			r.Header.Del("Range")
+		}
+		next.ServeHTTP(&spoiler{ResponseWriter: w, f: f, cut: f.cutAfter.Swap(0), first: f.flipFirst && r.Header.Get("Range") == ""}, r)
+	})
+}
+
+type spoiler struct {
+	http.ResponseWriter
+	f     *faults
+	cut   int64
+	sent  int64
+	first bool
+}
+
+func (s *spoiler) Write(p []byte) (int, error) {
+	if s.cut > 0 && s.sent+int64(len(p)) > s.cut {
+		n, _ := s.ResponseWriter.Write(p[:s.cut-s.sent])
+		s.f.served.Add(int64(n))
+		s.ResponseWriter.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler) // drop the connection mid-body
+	}
+	if s.first && s.sent == 0 && len(p) > 0 {
+		p = append([]byte{p[0] ^ 0xff}, p[1:]...)
+	}
+	n, err := s.ResponseWriter.Write(p)
+	s.sent += int64(n)
+	s.f.served.Add(int64(n))
+	return n, err
+}
+
+func setup(t *testing.T, f *faults, size int) (*registry.Repository, ocispec.Descriptor, []byte) {
+	t.Helper()
+	host := testutil.Registry(t, testutil.Olareg, f.wrap)
+	ref, err := registry.ParseReference(host + "/store/test:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := registry.Open(context.Background(), ref, registry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, size)
+	rand.Read(data)
+	desc := ocispec.Descriptor{MediaType: "application/octet-stream", Digest: digest.FromBytes(data), Size: int64(size)}
+	if _, err := repo.PushBlob(context.Background(), desc, func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(data)), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return repo, desc, data
+}
+
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	s, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func checkBlob(t *testing.T, path string, want []byte) {
+	t.Helper()
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s: %d bytes, not the blob's %d", path, len(got), len(want))
+	}
+}
+
+func partials(t *testing.T, s *store.Store) []string {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(s.Dir(), "partial", "sha256-*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, n := range names {
+		if !strings.HasSuffix(n, ".lock") {
+			out = append(out, filepath.Base(n))
+		}
+	}
+	return out
+}
+
+func TestFetchOneStreamAndParallelRanges(t *testing.T) {
+	for _, parallel := range []int{1, 4} {
+		f := &faults{}
+		repo, desc, data := setup(t, f, 5<<20+123)
+		s := openStore(t)
+		var reported atomic.Int64
+		p, err := s.Fetch(context.Background(), desc, repo, store.FetchOptions{Parallel: parallel, SegmentSize: 1 << 20, Progress: func(n int64) { reported.Add(n) }})
+		if err != nil {
+			t.Fatalf("parallel %d: %v", parallel, err)
+		}
+		checkBlob(t, p, data)
+		if reported.Load() != desc.Size || f.served.Load() != desc.Size {
+			t.Errorf("parallel %d: reported %d, served %d, want %d", parallel, reported.Load(), f.served.Load(), desc.Size)
+		}
+		wantGets, wantRanges := int64(1), int64(0)
+		if parallel > 1 {
+			wantGets, wantRanges = 6, 6 // 5 whole MiB and a tail
+		}
+		if f.gets.Load() != wantGets || f.ranges.Load() != wantRanges {
+			t.Errorf("parallel %d: %d GETs (%d ranged), want %d (%d)", parallel, f.gets.Load(), f.ranges.Load(), wantGets, wantRanges)
+		}
+		if left := partials(t, s); len(left) != 0 {
+			t.Errorf("parallel %d: partial files left: %v", parallel, left)
+		}
+		// Stored: the next fetch re-hashes it and sends nothing.
+		f.served.Store(0)
+		if _, err := s.Fetch(context.Background(), desc, repo, store.FetchOptions{}); err != nil || f.served.Load() != 0 {
+			t.Errorf("parallel %d: second fetch: %v, %d bytes served", parallel, err, f.served.Load())
+		}
+	}
+}
+
+// A connection cut mid-blob is retried from where it stopped, in the
+// same fetch.
+func TestCutConnectionResumesWithRange(t *testing.T) {
+	f := &faults{}
+	repo, desc, data := setup(t, f, 3<<20)
+	s := openStore(t)
+	f.cutAfter.Store(1 << 20)
+	p, err := s.Fetch(context.Background(), desc, repo, store.FetchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkBlob(t, p, data)
+	if f.gets.Load() != 2 || f.ranges.Load() != 1 || f.served.Load() != desc.Size {
+		t.Errorf("%d GETs, %d ranged, %d bytes served; want 2, 1, %d", f.gets.Load(), f.ranges.Load(), f.served.Load(), desc.Size)
+	}
+}
+
+// interrupt fetches desc until about half of it has arrived, then
+// cancels, as a killed process would stop.
+func interrupt(t *testing.T, s *store.Store, repo *registry.Repository, desc ocispec.Descriptor, opts store.FetchOptions) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var got atomic.Int64
+	opts.Progress = func(n int64) {
+		if got.Add(n) >= desc.Size/2 {
+			cancel()
+		}
+	}
+	if _, err := s.Fetch(ctx, desc, repo, opts); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted fetch: %v", err)
+	}
+	if len(partials(t, s)) != 2 { // the bytes and their record
+		t.Fatalf("interrupted fetch left %v", partials(t, s))
+	}
+}
+
+func TestInterruptedFetchResumes(t *testing.T) {
+	for _, parallel := range []int{1, 3} {
+		f := &faults{}
+		repo, desc, data := setup(t, f, 8<<20)
+		s := openStore(t)
+		opts := store.FetchOptions{Parallel: parallel, SegmentSize: 1 << 20}
+		interrupt(t, s, repo, desc, opts)
+		f.asked.Store(0)
+		var kept atomic.Int64
+		opts.Progress = func(n int64) {
+			if kept.Load() == 0 {
+				kept.Store(n) // the first report is what was kept
+			}
+		}
+		p, err := s.Fetch(context.Background(), desc, repo, opts)
+		if err != nil {
+			t.Fatalf("parallel %d: resumed fetch: %v", parallel, err)
+		}
+		checkBlob(t, p, data)
+		if kept.Load() < desc.Size/4 || f.asked.Load() != desc.Size-kept.Load() {
+			t.Errorf("parallel %d: kept %d, then asked for %d bytes (want the other %d, by range)", parallel, kept.Load(), f.asked.Load(), desc.Size-kept.Load())
+		}
+	}
+}
+
+// Kept bytes are not trusted: if they were spoiled, the digest fails and
+// the blob is fetched once more, whole.
+func TestResumeRehashesKeptBytes(t *testing.T) {
+	f := &faults{}
+	repo, desc, data := setup(t, f, 4<<20)
+	s := openStore(t)
+	interrupt(t, s, repo, desc, store.FetchOptions{})
+	part := filepath.Join(s.Dir(), "partial", "sha256-"+desc.Digest.Encoded())
+	fh, err := os.OpenFile(part, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fh.WriteAt([]byte("spoiled"), 100); err != nil {
+		t.Fatal(err)
+	}
+	fh.Close()
+	f.gets.Store(0)
+	f.ranges.Store(0)
+	p, err := s.Fetch(context.Background(), desc, repo, store.FetchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkBlob(t, p, data)
+	if f.gets.Load() != 2 || f.ranges.Load() != 1 {
+		t.Errorf("%d requests, %d by range: want the rest by range, then the whole blob again", f.gets.Load(), f.ranges.Load())
+	}
+}
+
+// A registry that ignores Range sends the whole blob: the fetch takes it
+// from the start.
+func TestRegistryWithoutRanges(t *testing.T) {
+	f := &faults{}
+	repo, desc, data := setup(t, f, 4<<20)
+	s := openStore(t)
+	interrupt(t, s, repo, desc, store.FetchOptions{})
+	f.noRanges = true
+	p, err := s.Fetch(context.Background(), desc, repo, store.FetchOptions{Parallel: 4, SegmentSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkBlob(t, p, data)
+}
+
+func TestTamperedBlobIsRefusedAndNotKept(t *testing.T) {
+	f := &faults{flipFirst: true}
+	repo, desc, _ := setup(t, f, 1<<20)
+	s := openStore(t)
+	_, err := s.Fetch(context.Background(), desc, repo, store.FetchOptions{})
+	if !errors.Is(err, artifact.ErrDigestMismatch) {
+		t.Fatalf("tampered blob: %v, want a digest mismatch", err)
+	}
+	if left := partials(t, s); len(left) != 0 {
+		t.Errorf("tampered blob left %v", left)
+	}
+	if _, ok, err := s.Get(context.Background(), desc); ok || err != nil {
+		t.Errorf("tampered blob stored: %v %v", ok, err)
+	}
+}
+
+// A stored blob changed in place (through a pulled file's hard link) is
+// found out and dropped, and the pulled file keeps its inode.
+func TestGetRehashesAndPruneKeepsLinkedBlobs(t *testing.T) {
+	f := &faults{}
+	repo, desc, _ := setup(t, f, 1<<20)
+	s := openStore(t)
+	p, err := s.Fetch(context.Background(), desc, repo, store.FetchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pulled := filepath.Join(t.TempDir(), "weights.bin")
+	if err := os.Link(p, pulled); err != nil {
+		t.Fatal(err)
+	}
+	if freed, err := s.Prune(); err != nil || freed != 0 {
+		t.Fatalf("prune of a linked blob freed %d: %v", freed, err)
+	}
+	if err := os.WriteFile(pulled, []byte("edited"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.Get(context.Background(), desc); ok || err != nil {
+		t.Fatalf("changed blob reported stored: %v %v", ok, err)
+	}
+	if got, _ := os.ReadFile(pulled); string(got) != "edited" {
+		t.Fatalf("pulled file changed by Get: %q", got)
+	}
+	p, err = s.Fetch(context.Background(), desc, repo, store.FetchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if freed, err := s.Prune(); err != nil || freed != desc.Size {
+		t.Fatalf("prune freed %d, want %d: %v", freed, desc.Size, err)
+	}
+	if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("pruned blob still there: %v", err)
+	}
+}
+
+// Two fetches of one blob at once download it once.
+func TestConcurrentFetchesShareOneDownload(t *testing.T) {
+	f := &faults{}
+	repo, desc, data := setup(t, f, 2<<20)
+	s := openStore(t)
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := s.Fetch(context.Background(), desc, repo, store.FetchOptions{})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			checkBlob(t, p, data)
+		}()
+	}
+	wg.Wait()
+	if f.gets.Load() != 1 {
+		t.Errorf("%d downloads, want 1", f.gets.Load())
+	}
+}
