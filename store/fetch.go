@@ -142,8 +142,8 @@ type fetch struct {
 	src      Source
 	progress func(int64)
 
-	mu     sync.Mutex
-	cond   *sync.Cond
+	mu      sync.Mutex
+	cond    *sync.Cond
 	st      *state
 	stopped bool // the workers are done: what is not written now never will be
 }
