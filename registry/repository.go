@@ -123,6 +123,11 @@ func Open(ctx context.Context, ref Reference, opts Options) (*Repository, error)
 	repo.PlainHTTP = opts.usePlainHTTP(ref.Registry)
 	repo.MaxMetadataBytes = MaxManifestSize
 	repo.ReferrerListMaxPages = 20
+	// Where the referrers tag schema is used, each new referrer replaces
+	// the tagged index and oras-go would then delete the old one; CNCF
+	// Distribution refuses deletes by default (405), which would fail a
+	// signature that was stored. Leave the untagged index, as cosign does.
+	repo.SkipReferrersGC = true
 	return &Repository{Ref: ref, Target: repo, opts: opts}, nil
 }
 

@@ -9,10 +9,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
 	"github.com/vessel-oci/vessel/attest"
+	"github.com/vessel-oci/vessel/internal/testutil"
 	"github.com/vessel-oci/vessel/oms"
 	"github.com/vessel-oci/vessel/registry"
 	"github.com/vessel-oci/vessel/workflow"
@@ -117,6 +120,41 @@ func TestVerifyThreshold(t *testing.T) {
 	}
 	if v, err := workflow.Verify(ctx, tg.open(t, "x/m:v1"), policy); err != nil || len(v.Signers) != 2 {
 		t.Fatalf("two of two signers: %+v, %v", v, err)
+	}
+}
+
+// CNCF Distribution refuses DELETE unless configured to allow it; signing
+// on the referrers tag schema replaces the tagged index and must not need
+// to delete the old one.
+func TestSignWhereDeletesAreRefused(t *testing.T) {
+	ctx := context.Background()
+	a, b := newKey(t, "a"), newKey(t, "b")
+	var deletes atomic.Int64
+	host := testutil.Registry(t, testutil.NoReferrersAPI, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodDelete {
+				deletes.Add(1)
+				http.Error(w, `{"errors":[{"code":"UNSUPPORTED"}]}`, http.StatusMethodNotAllowed)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	if _, err := workflow.Push(ctx, open(t, host+"/x/m:v1"), writeModel(t), workflow.PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []keypair{a, b} {
+		if _, err := workflow.Sign(ctx, open(t, host+"/x/m:v1"), k.signer); err != nil {
+			t.Fatalf("sign with %s: %v", k.trusted.Name, err)
+		}
+	}
+	policy := keyPolicy(a, b)
+	policy.Scopes[0].Threshold = 2
+	if v, err := workflow.Verify(ctx, open(t, host+"/x/m:v1"), policy); err != nil || len(v.Signers) != 2 {
+		t.Fatalf("verify both signatures: %+v, %v", v, err)
+	}
+	if deletes.Load() != 0 {
+		t.Errorf("%d DELETE requests", deletes.Load())
 	}
 }
 
