@@ -19,12 +19,14 @@ import (
 // holds the whole blob from offset 0. Like FetchBlob, the bytes are not
 // verified; the caller checks the blob's digest once it has all of it.
 //
-// oras-go can seek a fetched blob, but only after a first request for all
-// of it; a resumed or split download wants the range in the first request.
+// Written here because oras-go can seek a fetched blob only after a first
+// request for all of it (a resumed or split download wants the range in
+// the first request), and its reader may not be closed while being read,
+// which is how a download that went quiet is given up.
 func (r *Repository) FetchRange(ctx context.Context, desc ocispec.Descriptor, off, n int64) (rc io.ReadCloser, ranged bool, err error) {
 	whole := off == 0 && (n < 0 || n >= desc.Size)
 	repo, remoteRepo := r.Target.(*remote.Repository)
-	if whole || !remoteRepo {
+	if !remoteRepo {
 		rc, err := r.FetchBlob(ctx, desc)
 		if err != nil || whole {
 			return rc, true, err
@@ -41,11 +43,13 @@ func (r *Repository) FetchRange(ctx context.Context, desc ocispec.Descriptor, of
 	if err != nil {
 		return nil, false, err
 	}
-	last := desc.Size - 1
-	if n >= 0 {
-		last = min(last, off+n-1)
+	if !whole {
+		last := desc.Size - 1
+		if n >= 0 {
+			last = min(last, off+n-1)
+		}
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, last))
 	}
-	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, last))
 	resp, err := repo.Client.Do(req)
 	if err != nil {
 		return nil, false, fmt.Errorf("fetch %s at %d: %w", desc.Digest, off, err)
@@ -58,7 +62,7 @@ func (r *Repository) FetchRange(ctx context.Context, desc ocispec.Descriptor, of
 		}
 		return resp.Body, true, nil
 	case http.StatusOK:
-		return resp.Body, false, nil
+		return resp.Body, whole, nil
 	default:
 		resp.Body.Close()
 		return nil, false, fmt.Errorf("fetch %s at %d: %w", desc.Digest, off, &StatusError{Method: http.MethodGet, Status: resp.StatusCode})

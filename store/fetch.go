@@ -29,6 +29,9 @@ const DefaultSegmentSize = 64 << 20
 // at most what arrived since.
 const saveEvery = 250 * time.Millisecond
 
+// DefaultIdleTimeout is FetchOptions.IdleTimeout's default.
+const DefaultIdleTimeout = 60 * time.Second
+
 // writebackChunk is how much is written before the kernel is asked to
 // start writing it to disk, so the final fsync waits only for the tail.
 const writebackChunk = 8 << 20
@@ -48,6 +51,10 @@ type FetchOptions struct {
 	Parallel int
 	// SegmentSize is the size of the ranges; <= 0 means DefaultSegmentSize.
 	SegmentSize int64
+	// IdleTimeout gives up on a response that sends nothing for this long
+	// (a link that died without a reset), and asks again from where it
+	// stopped; <= 0 means DefaultIdleTimeout.
+	IdleTimeout time.Duration
 	// Progress, if set, hears how many bytes of the blob became present:
 	// first what an earlier fetch left, then what arrives.
 	Progress func(n int64)
@@ -117,7 +124,10 @@ func fetchPartial(ctx context.Context, partial string, desc ocispec.Descriptor, 
 	if opts.Progress != nil && kept > 0 {
 		opts.Progress(kept)
 	}
-	fe := &fetch{f: f, desc: desc, src: src, st: st, progress: opts.Progress, path: partial}
+	fe := &fetch{f: f, desc: desc, src: src, st: st, progress: opts.Progress, path: partial, idle: opts.IdleTimeout}
+	if fe.idle <= 0 {
+		fe.idle = DefaultIdleTimeout
+	}
 	fe.cond = sync.NewCond(&fe.mu)
 	err = fe.run(ctx, max(opts.Parallel, 1))
 	if err == nil {
@@ -141,6 +151,7 @@ type fetch struct {
 	desc     ocispec.Descriptor
 	src      Source
 	progress func(int64)
+	idle     time.Duration
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -233,7 +244,11 @@ func (fe *fetch) segment(ctx context.Context, i int, rc io.ReadCloser) error {
 				return fmt.Errorf("the registry stopped honouring range requests")
 			}
 		}
-		n, err := fe.copy(ctx, i, rc)
+		// A response that goes quiet is closed, which fails its read.
+		body := rc
+		quiet := time.AfterFunc(fe.idle, func() { body.Close() })
+		n, err := fe.copy(ctx, i, &watched{r: rc, quiet: quiet, idle: fe.idle})
+		quiet.Stop()
 		rc.Close()
 		rc = nil
 		if err == nil || ctx.Err() != nil || n == 0 || attempt == retries ||
@@ -244,6 +259,21 @@ func (fe *fetch) segment(ctx context.Context, i int, rc io.ReadCloser) error {
 }
 
 var errWrite = errors.New("write to the content store")
+
+// watched pushes back its idle timer on every read that brings bytes.
+type watched struct {
+	r     io.Reader
+	quiet *time.Timer
+	idle  time.Duration
+}
+
+func (w *watched) Read(p []byte) (int, error) {
+	n, err := w.r.Read(p)
+	if n > 0 {
+		w.quiet.Reset(w.idle)
+	}
+	return n, err
+}
 
 // copy writes what rc holds of segment i at its offsets; it returns how
 // many bytes it wrote. More bytes than the segment lacks is a size

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -32,6 +33,7 @@ type faults struct {
 	gets      atomic.Int64 // blob GETs
 	ranges    atomic.Int64 // blob GETs with a Range header
 	cutAfter  atomic.Int64 // > 0: the next blob GET is cut after this many bytes
+	stall     atomic.Bool  // the next blob GET goes quiet after cutAfter bytes instead
 	noRanges  bool         // drop Range headers, like a registry without range support
 	flipFirst bool         // change the first byte of every blob sent
 }
@@ -54,7 +56,7 @@ func (f *faults) wrap(next http.Handler) http.Handler {
 		if f.noRanges {
 			r.Header.Del("Range")
 		}
-		next.ServeHTTP(&spoiler{ResponseWriter: w, f: f, cut: f.cutAfter.Swap(0), first: f.flipFirst && r.Header.Get("Range") == ""}, r)
+		next.ServeHTTP(&spoiler{ResponseWriter: w, f: f, cut: f.cutAfter.Swap(0), stall: f.stall.Swap(false), ctx: r.Context(), first: f.flipFirst && r.Header.Get("Range") == ""}, r)
 	})
 }
 
@@ -62,6 +64,8 @@ type spoiler struct {
 	http.ResponseWriter
 	f     *faults
 	cut   int64
+	stall bool
+	ctx   context.Context
 	sent  int64
 	first bool
 }
@@ -71,6 +75,9 @@ func (s *spoiler) Write(p []byte) (int, error) {
 		n, _ := s.ResponseWriter.Write(p[:s.cut-s.sent])
 		s.f.served.Add(int64(n))
 		s.ResponseWriter.(http.Flusher).Flush()
+		if s.stall {
+			<-s.ctx.Done() // quiet until the client gives up
+		}
 		panic(http.ErrAbortHandler) // drop the connection mid-body
 	}
 	if s.first && s.sent == 0 && len(p) > 0 {
@@ -185,6 +192,24 @@ func TestCutConnectionResumesWithRange(t *testing.T) {
 	checkBlob(t, p, data)
 	if f.gets.Load() != 2 || f.ranges.Load() != 1 || f.served.Load() != desc.Size {
 		t.Errorf("%d GETs, %d ranged, %d bytes served; want 2, 1, %d", f.gets.Load(), f.ranges.Load(), f.served.Load(), desc.Size)
+	}
+}
+
+// A response that goes quiet mid-blob is given up after the idle timeout
+// and the rest asked for by range.
+func TestQuietResponseIsRetried(t *testing.T) {
+	f := &faults{}
+	repo, desc, data := setup(t, f, 3<<20)
+	s := openStore(t)
+	f.cutAfter.Store(1 << 20)
+	f.stall.Store(true)
+	p, err := s.Fetch(context.Background(), desc, repo, store.FetchOptions{IdleTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkBlob(t, p, data)
+	if f.gets.Load() != 2 || f.ranges.Load() != 1 {
+		t.Errorf("%d GETs, %d ranged; want 2, 1", f.gets.Load(), f.ranges.Load())
 	}
 }
 

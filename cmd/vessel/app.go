@@ -63,6 +63,7 @@ func NewApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			e.copyCommand(),
 			e.exportCommand(),
 			e.importCommand(),
+			e.cacheCommand(),
 			e.keygenCommand(),
 			e.serveCommand(),
 			e.loginCommand(),

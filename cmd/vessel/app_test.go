@@ -117,7 +117,8 @@ func TestTamperedPullExit3(t *testing.T) {
 		}
 	}
 	dest := filepath.Join(t.TempDir(), "out")
-	_, stderr, code := run(t, "pull", "oci:"+layout+":v1", dest, "-q", "--insecure-skip-verify")
+	// A fresh store: the shared one may hold the good blob from another test.
+	_, stderr, code := run(t, "pull", "oci:"+layout+":v1", dest, "-q", "--insecure-skip-verify", "--cache-dir", t.TempDir())
 	if code != exitVerification {
 		t.Fatalf("exit %d, want %d: %s", code, exitVerification, stderr)
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -31,6 +33,11 @@ func registryOptions(c *cli.Context) registry.Options {
 		InsecureSkipTLSVerify: c.Bool("insecure-skip-tls-verify"),
 		UserAgent:             "vessel/" + version,
 		ChunkSize:             c.Int64("chunk-size"),
+	}
+	// Chunked upload sessions are recorded here so an interrupted push
+	// resumes them; without a cache directory they are not recorded.
+	if dir, err := os.UserCacheDir(); err == nil {
+		opts.UploadStateDir = filepath.Join(dir, "vessel", "uploads")
 	}
 	if c.Bool("verbose") {
 		opts.Logger = slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))

@@ -19,10 +19,15 @@ func (e *env) pullCommand() *cli.Command {
 		Usage:     "download a model, verified, into a directory, atomically",
 		ArgsUsage: "REFERENCE DIR",
 		Description: `The reference is resolved to a digest once. The manifest is checked (size,
-digest, every path and size) before any file is fetched; every file is
-checked against its digest as it streams into a staging directory beside
-DIR, and only when all are complete is the staging directory renamed to
-DIR. On any failure DIR is left exactly as it was.
+digest, every path and size) before any file is fetched; every layer is
+checked against its digest as it arrives, files are written into a staging
+directory beside DIR, and only when all are complete is the staging
+directory renamed to DIR. On any failure DIR is left exactly as it was.
+Layers are fetched into a content store (--cache-dir) and files hard-linked
+from it: an interrupted pull resumes where it stopped (the bytes it kept
+are hashed again), and a later pull reuses files it already has, after
+hashing them again. With --no-cache, or when the store is on another
+filesystem, a private store beside DIR is used and removed on success.
 With --include only matching files are written (a partial pull): a GLOB
 without "/" matches the base name, with "/" the whole path. Files stored
 one per layer are fetched only if they match; a layer that is a tar of
@@ -34,9 +39,10 @@ Exit code 3 means verification failed (digest, size or path).`,
 			&cli.BoolFlag{Name: "force", Usage: "replace DIR if it is not empty (atomically)"},
 			&cli.StringSliceFlag{Name: "include", Usage: "write only files matching `GLOB` (repeatable; without \"/\" it matches the base name, with \"/\" the whole path)"},
 			&cli.IntFlag{Name: "concurrency", Value: workflow.DefaultConcurrency, Usage: "layers downloaded at once", Category: "Transfer"},
+			&cli.IntFlag{Name: "ranges", Value: 1, Usage: "range requests that fetch one large layer at once (64 MiB each; helps on links with high latency)", Category: "Transfer"},
 			&cli.BoolFlag{Name: "insecure-skip-verify", Usage: "pull without checking signatures (file digests are still checked)", Category: "Trust"},
 			&cli.StringFlag{Name: "signature", Usage: "write the model's OpenSSF model signature (OMS bundle) to `PATH`, e.g. DIR/model.sig, for `vessel verify-dir` and `model_signing verify`; not with --include, since it signs the whole model and a partial DIR would not verify against it", Category: "Trust"},
-		}, trustFlags(), registryFlags(), outputFlags()),
+		}, cacheFlags(), trustFlags(), registryFlags(), outputFlags()),
 		Action: func(c *cli.Context) error {
 			a, err := args(c, "REFERENCE", "DIR")
 			if err != nil {
@@ -61,6 +67,10 @@ Exit code 3 means verification failed (digest, size or path).`,
 			if err != nil {
 				return err
 			}
+			blobs, err := pullStore(c, a[1])
+			if err != nil {
+				return err
+			}
 			prog := newProgress(c, e.stderr, "fetched")
 			res, err := workflow.Pull(c.Context, repo, a[1], workflow.PullOptions{
 				Concurrency:   c.Int("concurrency"),
@@ -68,6 +78,8 @@ Exit code 3 means verification failed (digest, size or path).`,
 				Verify:        check,
 				SignaturePath: c.String("signature"),
 				Include:       include,
+				Store:         blobs,
+				Ranges:        c.Int("ranges"),
 				Progress:      prog.handle,
 			})
 			prog.finish(err == nil)

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/vessel-oci/vessel/store"
+)
+
+func cacheFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "cache-dir", Usage: "content store shared by pulls: layers are fetched into it, resumed from it after an interruption, and reused by digest (verified) by later pulls (default: $XDG_CACHE_HOME/vessel/store, when on DIR's filesystem)", Category: "Transfer"},
+		&cli.BoolFlag{Name: "no-cache", Usage: "keep no shared store: layers go to a private one beside DIR, kept only while it holds an interrupted pull", Category: "Transfer"},
+	}
+}
+
+// pullStore picks the content store for a pull into dest. The default
+// store is used only on dest's filesystem, where files are hard-linked
+// from it and cost no extra space or copy; elsewhere the pull uses a
+// private store beside dest (nil). An explicit --cache-dir is always used.
+func pullStore(c *cli.Context, dest string) (*store.Store, error) {
+	if c.Bool("no-cache") {
+		if c.IsSet("cache-dir") {
+			return nil, usagef("--no-cache contradicts --cache-dir")
+		}
+		return nil, nil
+	}
+	if dir := c.String("cache-dir"); dir != "" {
+		return store.Open(dir)
+	}
+	dir, err := store.DefaultDir()
+	if err != nil {
+		return nil, nil // no home: nothing to share
+	}
+	s, err := store.Open(dir)
+	if err != nil {
+		return nil, nil // an unwritable cache must not stop a pull
+	}
+	if !sameDevice(s.Dir(), dest) {
+		verbosef(c, "content store %s is on another filesystem than %s; using a private one beside it", s.Dir(), dest)
+		return nil, nil
+	}
+	return s, nil
+}
+
+// sameDevice reports whether a and the nearest existing ancestor of b are
+// on one filesystem.
+func sameDevice(a, b string) bool {
+	var sa, sb unix.Stat_t
+	if unix.Stat(a, &sa) != nil {
+		return false
+	}
+	b, _ = filepath.Abs(b)
+	for unix.Stat(b, &sb) != nil {
+		parent := filepath.Dir(b)
+		if parent == b {
+			return false
+		}
+		b = parent
+	}
+	return sa.Dev == sb.Dev
+}
+
+func verbosef(c *cli.Context, format string, a ...any) {
+	if c.Bool("verbose") {
+		fmt.Fprintf(c.App.ErrWriter, format+"\n", a...)
+	}
+}
+
+func (e *env) cacheCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "cache",
+		Usage: "manage the local content store that pulls share",
+		Subcommands: []*cli.Command{{
+			Name:  "prune",
+			Usage: "remove stored blobs that no pulled directory uses, and abandoned partial downloads",
+			Description: `Pulled files are hard links to the store's blobs, so a blob still in a
+pulled directory costs no space and is kept; prune removes the rest.`,
+			Flags: []cli.Flag{cacheFlags()[0]},
+			Action: func(c *cli.Context) error {
+				dir := c.String("cache-dir")
+				if dir == "" {
+					var err error
+					if dir, err = store.DefaultDir(); err != nil {
+						return err
+					}
+				}
+				if _, err := os.Stat(dir); os.IsNotExist(err) {
+					fmt.Fprintf(e.stdout, "%s: no content store\n", dir)
+					return nil
+				}
+				s, err := store.Open(dir)
+				if err != nil {
+					return err
+				}
+				freed, err := s.Prune()
+				fmt.Fprintf(e.stdout, "%s: freed %d bytes\n", s.Dir(), freed)
+				return err
+			},
+		}},
+	}
+}
