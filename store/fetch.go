@@ -103,7 +103,9 @@ func (s *Store) Fetch(ctx context.Context, desc ocispec.Descriptor, src Source, 
 		return "", err
 	}
 	os.Remove(partial + ".json")
-	return final, syncDir(filepath.Dir(final))
+	// The directory is not synced: after a crash a blob missing from the
+	// store is only fetched again, and a pull syncs its own links to it.
+	return final, nil
 }
 
 // fetchPartial completes the partial file for desc and checks it. It
@@ -152,6 +154,7 @@ type fetch struct {
 	src      Source
 	progress func(int64)
 	idle     time.Duration
+	inline   hash.Hash // set: copy hashes what it writes (one stream, in order)
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -179,6 +182,9 @@ func (fe *fetch) run(ctx context.Context, parallel int) error {
 		first = rc
 	}
 	defer fe.saveLoop()()
+	if len(fe.st.Segments) == 1 {
+		return fe.single(ctx, first)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return fe.hash(gctx) })
 	g.Go(func() error {
@@ -190,6 +196,31 @@ func (fe *fetch) run(ctx context.Context, parallel int) error {
 		return err
 	})
 	return g.Wait()
+}
+
+// single fetches a blob in one stream, hashing each byte as it is written
+// (after what was kept, read back first), so nothing is read twice.
+func (fe *fetch) single(ctx context.Context, first io.ReadCloser) error {
+	h := fe.desc.Digest.Algorithm().Hash()
+	buf := buffers.Get().(*[]byte)
+	err := hashRange(ctx, fe.f, h, 0, fe.st.Segments[0].Done, *buf)
+	buffers.Put(buf)
+	if err != nil {
+		if first != nil {
+			first.Close()
+		}
+		return err
+	}
+	if first != nil {
+		fe.inline = h
+		if err := fe.segment(ctx, 0, first); err != nil {
+			return err
+		}
+	}
+	if got := digest.NewDigest(fe.desc.Digest.Algorithm(), h); got != fe.desc.Digest {
+		return fmt.Errorf("%w: got %s", artifact.ErrDigestMismatch, got)
+	}
+	return nil
 }
 
 // fetchAll fetches the segments in todo, parallel at a time, in order, so
@@ -292,6 +323,9 @@ func (fe *fetch) copy(ctx context.Context, i int, rc io.Reader) (int64, error) {
 		if n > 0 {
 			if _, werr := fe.f.WriteAt((*buf)[:n], off); werr != nil {
 				return written, fmt.Errorf("%w: %w", errWrite, werr)
+			}
+			if fe.inline != nil {
+				fe.inline.Write((*buf)[:n])
 			}
 			off += int64(n)
 			written += int64(n)
@@ -408,15 +442,6 @@ func removePartial(p string) {
 
 // buffers are 1 MiB: fewer, larger reads and writes than io.Copy's 32 KiB.
 var buffers = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
-
-func syncDir(p string) error {
-	d, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
 
 // writeAtomic replaces name with data through a temporary file beside it.
 func writeAtomic(name string, data []byte) error {

@@ -183,6 +183,9 @@ func setEnv(cmd *exec.Cmd, xdgCache string) {
 
 // measure runs cmd and reports its wall time and peak resident set size.
 func measure(cmd *exec.Cmd) (sample, error) {
+	// Flush what earlier runs left dirty (oras does not fsync what it
+	// pulls), so no run pays for another's disk writes.
+	syscall.Sync()
 	start := time.Now()
 	err := cmd.Run()
 	wall := time.Since(start)
