@@ -440,8 +440,9 @@ func removePartial(p string) {
 	os.Remove(p + ".json")
 }
 
-// buffers are 1 MiB: fewer, larger reads and writes than io.Copy's 32 KiB.
-var buffers = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+// buffers are 256 KiB: a socket read rarely brings more, and a pull holds
+// one per range in flight.
+var buffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // writeAtomic replaces name with data through a temporary file beside it.
 func writeAtomic(name string, data []byte) error {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -49,9 +50,8 @@ type PushResult struct {
 	BytesSent int64 `json:"bytesSent"`
 }
 
-// Push packs dir as a ModelPack artifact and uploads it to repo. Each file
-// is hashed and then uploaded by the same worker, so uploads of early files
-// overlap hashing of later ones. The manifest, and with it the tag, goes
+// Push packs dir as a ModelPack artifact and uploads it to repo, hashing
+// and uploading in a pipeline. The manifest, and with it the tag, goes
 // last: a failed push never leaves a tag on an incomplete artifact.
 func Push(ctx context.Context, repo *registry.Repository, dir string, opts PushOptions) (*PushResult, error) {
 	files, err := artifact.Scan(dir, opts.Scan)
@@ -69,16 +69,32 @@ func Push(ctx context.Context, repo *registry.Repository, dir string, opts PushO
 	layers := make([]ocispec.Descriptor, len(files))
 	sent := make([]bool, len(files))
 	cache := digestcache.Open(opts.DigestCache)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(concurrency(opts.Concurrency))
+	// Two stages: hashing, on half the CPUs (the other half moves bytes),
+	// hands each file to the upload stage as soon as its digest is known,
+	// so uploads of early files overlap hashing of later ones. A hasher
+	// waits for an upload slot, which bounds the files in flight.
+	uploads, uctx := errgroup.WithContext(ctx)
+	uploads.SetLimit(concurrency(opts.Concurrency))
+	hashes, hctx := errgroup.WithContext(uctx)
+	hashes.SetLimit(max(1, runtime.GOMAXPROCS(0)/2))
 	for i, f := range files {
-		g.Go(func() error {
-			l, s, err := pushFile(gctx, repo, f, cache, opts.Progress)
-			layers[i], sent[i] = l, s
-			return err
+		hashes.Go(func() error {
+			d, err := hashFile(hctx, f, cache, opts.Progress)
+			if err != nil {
+				return err
+			}
+			uploads.Go(func() error {
+				l, s, err := uploadFile(uctx, repo, f, d, opts.Progress)
+				layers[i], sent[i] = l, s
+				return err
+			})
+			return nil
 		})
 	}
-	err = g.Wait()
+	err = hashes.Wait()
+	if uerr := uploads.Wait(); err == nil {
+		err = uerr
+	}
 	// The digests learnt are right even if the push failed; a cache that
 	// cannot be saved only costs the next push its speed.
 	_ = cache.Save()
@@ -116,14 +132,8 @@ func Push(ctx context.Context, repo *registry.Repository, dir string, opts PushO
 	return res, nil
 }
 
-// pushFile hashes one file, or finds its digest in the cache, and uploads
-// it unless the registry has it.
-func pushFile(ctx context.Context, repo *registry.Repository, f artifact.File, cache *digestcache.Cache, progress ProgressFunc) (ocispec.Descriptor, bool, error) {
-	progress.emit(Event{Kind: EventStart, Phase: PhaseHash, Path: f.Path, Size: f.Size})
-	d, err := hashFile(ctx, f, cache, progress)
-	if err != nil {
-		return ocispec.Descriptor{}, false, err
-	}
+// uploadFile uploads one hashed file unless the registry has it.
+func uploadFile(ctx context.Context, repo *registry.Repository, f artifact.File, d digest.Digest, progress ProgressFunc) (ocispec.Descriptor, bool, error) {
 	layer := artifact.Layer(f, d)
 	progress.emit(Event{Kind: EventStart, Phase: PhaseUpload, Path: f.Path, Digest: d, Size: f.Size})
 	count := progress.bytes(PhaseUpload, f.Path, d)
@@ -146,6 +156,7 @@ func pushFile(ctx context.Context, repo *registry.Repository, f artifact.File, c
 // under the stat taken before reading: a file changed while being read
 // then no longer matches what was stored.
 func hashFile(ctx context.Context, f artifact.File, cache *digestcache.Cache, progress ProgressFunc) (digest.Digest, error) {
+	progress.emit(Event{Kind: EventStart, Phase: PhaseHash, Path: f.Path, Size: f.Size})
 	if cache == nil {
 		return artifact.HashFile(ctx, f, progress.bytes(PhaseHash, f.Path, ""))
 	}

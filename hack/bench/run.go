@@ -20,13 +20,15 @@ const (
 	opPull   = "pull"    // into a fresh, empty destination with an empty cache
 	opCopy   = "copy"    // repository to a fresh repository of the same registry
 	opResume = "resume"  // rerun of a pull killed half-way (vessel only)
+	// A pull through a proxy that gives each connection linkRate bytes/s.
+	opPullLink = "pull (64 MiB/s per connection)"
 	// Sign the pushed model (vessel only), with an encrypted key as `vessel
 	// keygen` makes (scrypt) and with an unencrypted PKCS#8 key.
 	opSign      = "sign (encrypted key)"
 	opSignPKCS8 = "sign (PKCS#8 key)"
 )
 
-var ops = []string{opPush, opRepush, opPull, opCopy, opResume, opSign, opSignPKCS8}
+var ops = []string{opPush, opRepush, opPull, opPullLink, opCopy, opResume, opSign, opSignPKCS8}
 
 type sample struct {
 	wall   time.Duration
@@ -39,6 +41,7 @@ type resultKey struct{ op, tool string }
 // session is one (registry, model) combination: everything a run needs.
 type session struct {
 	reg  *registryProc
+	link string // address of a slow-link proxy in front of reg
 	m    model
 	dir  string // this session's directory; per-run scratch lives below it
 	logs string
@@ -49,16 +52,29 @@ func newSession(reg *registryProc, m model, dir string) (*session, error) {
 	if err := os.MkdirAll(s.logs, 0o755); err != nil {
 		return nil, fmt.Errorf("create log directory: %w", err)
 	}
+	// The proxy lives as long as the bench process.
+	link, _, err := startLink(reg.addr)
+	if err != nil {
+		return nil, fmt.Errorf("slow-link proxy: %w", err)
+	}
+	s.link = link
 	return s, nil
 }
 
 // runAll runs every operation runs times per tool, alternating tools within
-// a round so both see the same page-cache and disk conditions.
+// a round, and which goes first from round to round, so both see the same
+// page-cache and disk conditions.
 func (s *session) runAll(ctx context.Context, tools []tool, runs int) (map[resultKey][]sample, error) {
 	results := map[resultKey][]sample{}
 	for _, op := range ops {
 		for run := 1; run <= runs; run++ {
-			for _, t := range tools {
+			// Who goes first alternates, so neither always follows the
+			// other's leftovers (registry caches, disk writeback).
+			order := slices.Clone(tools)
+			if run%2 == 0 {
+				slices.Reverse(order)
+			}
+			for _, t := range order {
 				if !t.supports(op) {
 					continue
 				}
@@ -131,6 +147,8 @@ func (s *session) runOnce(ctx context.Context, op string, run int, t tool) (samp
 		cmd = t.push(ctx, out, s.m, s.ref(first))
 	case opPull:
 		cmd = t.pull(ctx, out, s.ref(first), dest, cacheDir)
+	case opPullLink:
+		cmd = t.pull(ctx, out, s.link+"/"+first+":v1", dest, cacheDir)
 	case opCopy:
 		repo := fmt.Sprintf("bench/%s-copy-%d", t.name, run)
 		cmd = t.copy(ctx, out, s.ref(first), s.ref(repo))
@@ -162,7 +180,7 @@ func (s *session) runOnce(ctx context.Context, op string, run int, t tool) (samp
 		return sample{}, fmt.Errorf("%s on %s: %s: %w; output (%s):\n%s",
 			name, s.reg.name, strings.Join(cmd.Args, " "), err, logPath, tail(logPath, 20))
 	}
-	if op == opPull || op == opResume {
+	if op == opPull || op == opPullLink || op == opResume {
 		if err := samePulled(s.m, dest); err != nil {
 			return sample{}, fmt.Errorf("%s on %s: %w", name, s.reg.name, err)
 		}
