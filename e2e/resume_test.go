@@ -3,7 +3,7 @@
 package e2e
 
 import (
-	"io"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,23 +13,24 @@ import (
 	"time"
 )
 
-// throttleProxy forwards TCP to target and counts the bytes coming back;
-// once more than stallAfter have come back it stops forwarding them (the
-// connection hangs, as on a link that died without a reset).
-type throttleProxy struct {
-	ln         net.Listener
-	target     string
-	stallAfter int64
-	down       atomic.Int64
+// relay forwards TCP to target, counting the bytes each way. Once more
+// than stallDown bytes have come back (or stallUp gone out; 0: never), it
+// stops forwarding that way, and the connection hangs, as on a link that
+// died without a reset. The limits can be lifted meanwhile.
+type relay struct {
+	ln                 net.Listener
+	target             string
+	stallDown, stallUp atomic.Int64
+	down, up           atomic.Int64
 }
 
-func startThrottleProxy(t *testing.T, target string, stallAfter int64) *throttleProxy {
+func startRelay(t *testing.T, target string) *relay {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &throttleProxy{ln: ln, target: target, stallAfter: stallAfter}
+	r := &relay{ln: ln, target: target}
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -37,28 +38,33 @@ func startThrottleProxy(t *testing.T, target string, stallAfter int64) *throttle
 			if err != nil {
 				return
 			}
-			go p.serve(c)
+			go r.serve(c)
 		}
 	}()
-	return p
+	return r
 }
 
-func (p *throttleProxy) serve(c net.Conn) {
+func (r *relay) serve(c net.Conn) {
 	defer c.Close()
-	up, err := net.Dial("tcp", p.target)
+	up, err := net.Dial("tcp", r.target)
 	if err != nil {
 		return
 	}
 	defer up.Close()
-	go func() { _, _ = io.Copy(up, c); up.Close() }()
+	go func() { r.pipe(up, c, &r.up, &r.stallUp); up.Close() }()
+	r.pipe(c, up, &r.down, &r.stallDown)
+}
+
+func (r *relay) pipe(dst, src net.Conn, count, stall *atomic.Int64) {
 	buf := make([]byte, 32<<10)
 	for {
-		n, err := up.Read(buf)
+		n, err := src.Read(buf)
 		if n > 0 {
-			if down := p.down.Add(int64(n)); p.stallAfter > 0 && down > p.stallAfter {
-				<-make(chan struct{}) // hang until the test ends
+			total := count.Add(int64(n))
+			for lim := stall.Load(); lim > 0 && total > lim; lim = stall.Load() {
+				time.Sleep(10 * time.Millisecond) // hang until lifted or killed
 			}
-			if _, werr := c.Write(buf[:n]); werr != nil {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}
 		}
@@ -68,7 +74,34 @@ func (p *throttleProxy) serve(c net.Conn) {
 	}
 }
 
-func (p *throttleProxy) host() string { return p.ln.Addr().String() }
+func (r *relay) host() string { return r.ln.Addr().String() }
+
+// waitFor polls cond every 20 ms for up to 30 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// writeShards writes n shards of size bytes (distinct, incompressible
+// enough) into a new model directory.
+func writeShards(t *testing.T, n, size int) string {
+	t.Helper()
+	model := filepath.Join(t.TempDir(), "big")
+	for i := range n {
+		data := make([]byte, size)
+		for j := range data {
+			data[j] = byte(j*13 + i + j>>12)
+		}
+		ppWriteFile(t, filepath.Join(model, fmt.Sprintf("shard-%d.bin", i)), data)
+	}
+	return model
+}
 
 // A pull killed outright (SIGKILL) halfway through leaves the destination
 // untouched; the rerun fetches only the rest, by range, from Distribution,
@@ -76,32 +109,19 @@ func (p *throttleProxy) host() string { return p.ln.Addr().String() }
 func TestPullResumesAfterKill(t *testing.T) {
 	t.Parallel()
 	dist := startDistribution(t)
-	model := filepath.Join(t.TempDir(), "big")
 	const shard = 6 << 20
-	for i := range 2 {
-		data := make([]byte, shard)
-		for j := range data {
-			data[j] = byte(j*13 + i)
-		}
-		ppWriteFile(t, filepath.Join(model, "shard-"+string(rune('a'+i))+".bin"), data)
-	}
+	model := writeShards(t, 2, shard)
 	if _, stderr, code := vessel(t, "push", model, dist.Ref("m:v1"), "-q"); code != 0 {
 		t.Fatal(stderr)
 	}
 	cache, dest := t.TempDir(), filepath.Join(t.TempDir(), "out")
-	stall := startThrottleProxy(t, dist.Host, shard+shard/2) // stalls inside the second shard
-	p, err := startProcess(t, "vessel pull", vesselBin, []string{"pull", stall.host() + "/m:v1", dest, "--cache-dir", cache, "--insecure-skip-verify", "--concurrency", "1", "-q"}, nil)
+	link := startRelay(t, dist.Host)
+	link.stallDown.Store(shard + shard/2) // inside the second shard
+	p, err := startProcess(t, "vessel pull", vesselBin, []string{"pull", link.host() + "/m:v1", dest, "--cache-dir", cache, "--insecure-skip-verify", "--concurrency", "1", "-q"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Wait until the pull has written what it will get, then kill it.
-	deadline := time.Now().Add(30 * time.Second)
-	for stored(t, cache) < shard+shard/4 {
-		if time.Now().After(deadline) {
-			t.Fatalf("pull stored only %d bytes", stored(t, cache))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitFor(t, "the pull to store 1.25 shards", func() bool { return stored(t, cache) >= shard+shard/4 })
 	time.Sleep(400 * time.Millisecond) // let it record its progress
 	if err := p.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
@@ -110,8 +130,8 @@ func TestPullResumesAfterKill(t *testing.T) {
 	if _, err := os.Stat(dest); !os.IsNotExist(err) {
 		t.Fatalf("killed pull left %s: %v", dest, err)
 	}
-	// The rerun goes through a counting proxy that does not stall.
-	count := startThrottleProxy(t, dist.Host, 0)
+	// The rerun goes through a relay that only counts.
+	count := startRelay(t, dist.Host)
 	if _, stderr, code := vessel(t, "pull", count.host()+"/m:v1", dest, "--cache-dir", cache, "--insecure-skip-verify", "-q"); code != 0 {
 		t.Fatalf("rerun: %s", stderr)
 	}
@@ -120,6 +140,51 @@ func TestPullResumesAfterKill(t *testing.T) {
 	if got := count.down.Load(); got > shard*3/4 {
 		t.Fatalf("rerun received %d bytes: more than the missing part of the second %d-byte shard", got, shard)
 	}
+}
+
+// A chunked push killed outright (SIGKILL) halfway through a blob leaves no
+// tag; the rerun resumes the registry's upload session where Distribution
+// says it stands, and sends only the rest.
+func TestPushResumesUploadSessionAfterKill(t *testing.T) {
+	t.Parallel()
+	dist := startDistribution(t)
+	const size = 8 << 20
+	model := writeShards(t, 1, size)
+	link := startRelay(t, dist.Host)
+	link.stallUp.Store(size / 2)
+	ref := link.host() + "/m:v1"
+	p, err := startProcess(t, "vessel push", vesselBin, []string{"push", model, ref, "--chunk-size", "1048576", "-q"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions := filepath.Join(testHome(t), ".cache", "vessel", "uploads")
+	waitFor(t, "a recorded upload session", func() bool {
+		ents, _ := os.ReadDir(sessions)
+		return len(ents) > 0 && link.up.Load() > size/2
+	})
+	time.Sleep(200 * time.Millisecond)
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-p.exited
+	if _, _, code := vessel(t, "inspect", dist.Ref("m:v1")); code == 0 {
+		t.Fatal("killed push left a tag")
+	}
+	sentBefore := link.up.Load()
+	link.stallUp.Store(0)
+	if _, stderr, code := vessel(t, "push", model, ref, "--chunk-size", "1048576", "-q", "--verbose"); code != 0 {
+		t.Fatalf("rerun: %s", stderr)
+	} else if !strings.Contains(stderr, "resumed upload") {
+		t.Errorf("rerun did not say it resumed:\n%s", stderr)
+	}
+	if rerun := link.up.Load() - sentBefore; rerun > size*3/4 {
+		t.Fatalf("rerun sent %d bytes of a %d-byte blob, about half of which the registry had", rerun, size)
+	}
+	dest := filepath.Join(t.TempDir(), "out")
+	if _, stderr, code := vessel(t, "pull", dist.Ref("m:v1"), dest, "--insecure-skip-verify", "-q"); code != 0 {
+		t.Fatalf("pull after resumed push: %s", stderr)
+	}
+	ppAssertSameTree(t, dest, model)
 }
 
 // stored is how many bytes the content store holds, complete or partial.
