@@ -5,7 +5,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -189,62 +188,6 @@ func TestExportImportOffline(t *testing.T) {
 	}
 }
 
-// cutProxy forwards TCP to target and cuts every connection once more than
-// limit bytes went upstream in total, until disarmed.
-type cutProxy struct {
-	ln     net.Listener
-	target string
-	limit  int64
-	sent   atomic.Int64
-	armed  atomic.Bool
-}
-
-func startCutProxy(t *testing.T, target string, limit int64) *cutProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{ln: ln, target: target, limit: limit}
-	p.armed.Store(true)
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go p.serve(c)
-		}
-	}()
-	return p
-}
-
-func (p *cutProxy) serve(c net.Conn) {
-	defer c.Close()
-	up, err := net.Dial("tcp", p.target)
-	if err != nil {
-		return
-	}
-	defer up.Close()
-	go func() { _, _ = io.Copy(c, up); c.Close() }()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := c.Read(buf)
-		if n > 0 {
-			if p.armed.Load() && p.sent.Add(int64(n)) > p.limit {
-				return // cut mid-request
-			}
-			if _, werr := up.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
 // A copy cut mid-blob fails without tagging the destination; the rerun
 // completes, sending only what was missing.
 func TestCopyResumesAfterCut(t *testing.T) {
@@ -268,7 +211,8 @@ func TestCopyResumesAfterCut(t *testing.T) {
 	if _, stderr, code := vessel(t, "push", model, src.Ref("m:v1"), "--key", releaseKey, "-q"); code != 0 {
 		t.Fatal(stderr)
 	}
-	proxy := startCutProxy(t, dst.Host, 5<<20) // cut inside the second shard
+	proxy := startRelay(t, dst.Host)
+	proxy.cutUp.Store(5 << 20) // inside the second shard
 	// localhost, not 127.0.0.1: a different host string, still loopback.
 	through := "localhost:" + strings.Split(proxy.ln.Addr().String(), ":")[1] + "/prod/m:v1"
 	if _, _, code := vessel(t, "copy", src.Ref("m:v1"), through, "--key", releasePub, "--concurrency", "1"); code == 0 {
@@ -277,7 +221,7 @@ func TestCopyResumesAfterCut(t *testing.T) {
 	if _, _, code := vessel(t, "inspect", dst.Ref("prod/m:v1")); code == 0 {
 		t.Fatal("destination tagged after a cut copy")
 	}
-	proxy.armed.Store(false)
+	proxy.cutUp.Store(0)
 	out, stderr, code := vessel(t, "copy", src.Ref("m:v1"), through, "--key", releasePub, "--concurrency", "1", "-o", "json")
 	if code != 0 {
 		t.Fatalf("rerun: %s", stderr)

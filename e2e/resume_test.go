@@ -16,11 +16,13 @@ import (
 // relay forwards TCP to target, counting the bytes each way. Once more
 // than stallDown bytes have come back (or stallUp gone out; 0: never), it
 // stops forwarding that way, and the connection hangs, as on a link that
-// died without a reset. The limits can be lifted meanwhile.
+// died without a reset; once more than cutUp have gone out, it closes
+// every connection that sends more. The limits can be lifted meanwhile.
 type relay struct {
 	ln                 net.Listener
 	target             string
 	stallDown, stallUp atomic.Int64
+	cutUp              atomic.Int64
 	down, up           atomic.Int64
 }
 
@@ -51,16 +53,21 @@ func (r *relay) serve(c net.Conn) {
 		return
 	}
 	defer up.Close()
-	go func() { r.pipe(up, c, &r.up, &r.stallUp); up.Close() }()
-	r.pipe(c, up, &r.down, &r.stallDown)
+	go func() { r.pipe(up, c, &r.up, &r.stallUp, &r.cutUp); up.Close(); c.Close() }()
+	r.pipe(c, up, &r.down, &r.stallDown, nil)
 }
 
-func (r *relay) pipe(dst, src net.Conn, count, stall *atomic.Int64) {
+func (r *relay) pipe(dst, src net.Conn, count, stall, cut *atomic.Int64) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
 			total := count.Add(int64(n))
+			if cut != nil {
+				if lim := cut.Load(); lim > 0 && total > lim {
+					return // cut mid-request
+				}
+			}
 			for lim := stall.Load(); lim > 0 && total > lim; lim = stall.Load() {
 				time.Sleep(10 * time.Millisecond) // hang until lifted or killed
 			}

@@ -43,6 +43,7 @@ type options struct {
 	workdir    string
 	tools      []string
 	registries []string
+	ops        []string // nil: all
 }
 
 func main() {
@@ -92,6 +93,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&opts.workdir, "workdir", "", "parent of the temporary work directory (default $TMPDIR, or the repository if $TMPDIR is tmpfs)")
 	tools := fs.String("tools", "vessel,oras", "comma-separated tools to compare (vessel, oras)")
 	registries := fs.String("registries", strings.Join(registryNames, ","), "comma-separated registries to run against (distribution, olareg)")
+	only := fs.String("ops", "", "comma-separated operations to run (default all; push always runs, the others use what it pushed): "+strings.Join(ops, ", "))
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: go run ./hack/bench [flags]\n\nCompares vessel and oras against local registries.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -121,6 +123,17 @@ func parseFlags(args []string) (options, error) {
 	}
 	if opts.rssSize != 0 && opts.rssSize < 1<<30 {
 		return opts, fmt.Errorf("-rss-size %s: need at least 1GiB, or 0 to skip", *rssSize)
+	}
+	if *only != "" {
+		opts.ops = []string{opPush}
+		for _, op := range splitList(*only) {
+			if !slices.Contains(ops, op) {
+				return opts, fmt.Errorf("-ops: unknown operation %q (have %s)", op, strings.Join(ops, ", "))
+			}
+			if op != opPush {
+				opts.ops = append(opts.ops, op)
+			}
+		}
 	}
 	if opts.runs < 1 {
 		return opts, fmt.Errorf("-runs %d: need at least 1", opts.runs)
@@ -262,7 +275,7 @@ func benchSize(ctx context.Context, opts options, bins registryBins, tools []too
 			reg.stop()
 			return err
 		}
-		results, err := s.runAll(ctx, tools, opts.runs)
+		results, err := s.runAll(ctx, tools, opts.runs, opts.ops)
 		reg.stop()
 		if err != nil {
 			return err

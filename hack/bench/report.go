@@ -109,6 +109,7 @@ func printNotes(w io.Writer) {
 	for _, n := range []string{
 		"push: to a new repository per run, with an empty vessel digest cache; re-push: the unchanged directory to the first run's repository, with the digest cache the first push left.",
 		"pull: into a new, empty directory, with an empty --cache-dir (vessel) per run.",
+		"pull + sync: the same pull followed by sync(1), the cost of having the files on disk: vessel fsyncs them before its rename (crash-safe), oras leaves them to the kernel.",
 		"pull (64 MiB/s per connection): the same pull through a proxy that sends each TCP connection at most 64 MiB/s, like a distant registry where one stream gets far less than the path carries; vessel fetches each large layer in parallel ranges, oras one stream per layer.",
 		"copy: `vessel copy` / `oras cp -r` from the first push's repository to a new repository of the same registry per run.",
 		"sign: `vessel sign --key` of the first push, each run adding one signature; with the encrypted key `vessel keygen` writes (its scrypt key derivation costs time and memory on every sign) and with an unencrypted PKCS#8 PEM key (ECDSA P-256 both).",

@@ -22,13 +22,16 @@ const (
 	opResume = "resume"  // rerun of a pull killed half-way (vessel only)
 	// A pull through a proxy that gives each connection linkRate bytes/s.
 	opPullLink = "pull (64 MiB/s per connection)"
+	// A pull followed by sync(1): what it costs to have the files on disk
+	// (vessel fsyncs before its rename; oras leaves it to the kernel).
+	opPullSync = "pull + sync"
 	// Sign the pushed model (vessel only), with an encrypted key as `vessel
 	// keygen` makes (scrypt) and with an unencrypted PKCS#8 key.
 	opSign      = "sign (encrypted key)"
 	opSignPKCS8 = "sign (PKCS#8 key)"
 )
 
-var ops = []string{opPush, opRepush, opPull, opPullLink, opCopy, opResume, opSign, opSignPKCS8}
+var ops = []string{opPush, opRepush, opPull, opPullSync, opPullLink, opCopy, opResume, opSign, opSignPKCS8}
 
 type sample struct {
 	wall   time.Duration
@@ -64,9 +67,12 @@ func newSession(reg *registryProc, m model, dir string) (*session, error) {
 // runAll runs every operation runs times per tool, alternating tools within
 // a round, and which goes first from round to round, so both see the same
 // page-cache and disk conditions.
-func (s *session) runAll(ctx context.Context, tools []tool, runs int) (map[resultKey][]sample, error) {
+func (s *session) runAll(ctx context.Context, tools []tool, runs int, only []string) (map[resultKey][]sample, error) {
 	results := map[resultKey][]sample{}
 	for _, op := range ops {
+		if only != nil && !slices.Contains(only, op) {
+			continue
+		}
 		for run := 1; run <= runs; run++ {
 			// Who goes first alternates, so neither always follows the
 			// other's leftovers (registry caches, disk writeback).
@@ -149,6 +155,8 @@ func (s *session) runOnce(ctx context.Context, op string, run int, t tool) (samp
 		cmd = t.pull(ctx, out, s.ref(first), dest, cacheDir)
 	case opPullLink:
 		cmd = t.pull(ctx, out, s.link+"/"+first+":v1", dest, cacheDir)
+	case opPullSync:
+		cmd = thenSync(ctx, t.pull(ctx, out, s.ref(first), dest, cacheDir))
 	case opCopy:
 		repo := fmt.Sprintf("bench/%s-copy-%d", t.name, run)
 		cmd = t.copy(ctx, out, s.ref(first), s.ref(repo))
@@ -180,7 +188,7 @@ func (s *session) runOnce(ctx context.Context, op string, run int, t tool) (samp
 		return sample{}, fmt.Errorf("%s on %s: %s: %w; output (%s):\n%s",
 			name, s.reg.name, strings.Join(cmd.Args, " "), err, logPath, tail(logPath, 20))
 	}
-	if op == opPull || op == opPullLink || op == opResume {
+	if op == opPull || op == opPullSync || op == opPullLink || op == opResume {
 		if err := samePulled(s.m, dest); err != nil {
 			return sample{}, fmt.Errorf("%s on %s: %w", name, s.reg.name, err)
 		}
@@ -191,6 +199,14 @@ func (s *session) runOnce(ctx context.Context, op string, run int, t tool) (samp
 		}
 	}
 	return smp, nil
+}
+
+// thenSync runs cmd, then sync(1), through sh, with cmd's output.
+func thenSync(ctx context.Context, cmd *exec.Cmd) *exec.Cmd {
+	args := append([]string{"-c", `"$@" && sync`, "sh", cmd.Path}, cmd.Args[1:]...)
+	w := newCmd(ctx, cmd.Stdout, "sh", args...)
+	w.Dir = cmd.Dir
+	return w
 }
 
 // setEnv gives cmd its own user cache directory and the signing key's
