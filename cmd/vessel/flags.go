@@ -76,6 +76,24 @@ func args(c *cli.Context, names ...string) ([]string, error) {
 	return c.Args().Slice(), nil
 }
 
+// oneRef starts a command that reads one REFERENCE and prints a result:
+// the argument checked, --output checked, the repository opened.
+func oneRef(c *cli.Context) (*registry.Repository, string, error) {
+	a, err := args(c, "REFERENCE")
+	if err != nil {
+		return nil, "", err
+	}
+	format, err := outputFormat(c)
+	if err != nil {
+		return nil, "", err
+	}
+	repo, err := openRepo(c, a[0])
+	if err != nil {
+		return nil, "", err
+	}
+	return repo, format, nil
+}
+
 // parseRef parses a reference argument as a usage error when malformed.
 func parseRef(s string) (registry.Reference, error) {
 	ref, err := registry.ParseReference(s)

@@ -16,15 +16,7 @@ func (e *env) inspectCommand() *cli.Command {
 		ArgsUsage: "REFERENCE",
 		Flags:     flagsOf(registryFlags(), outputFlags()),
 		Action: func(c *cli.Context) error {
-			a, err := args(c, "REFERENCE")
-			if err != nil {
-				return err
-			}
-			format, err := outputFormat(c)
-			if err != nil {
-				return err
-			}
-			repo, err := openRepo(c, a[0])
+			repo, format, err := oneRef(c)
 			if err != nil {
 				return err
 			}

@@ -20,19 +20,11 @@ func (e *env) verifyCommand() *cli.Command {
 is not met.`,
 		Flags: flagsOf(trustFlags(), registryFlags(), outputFlags()),
 		Action: func(c *cli.Context) error {
-			a, err := args(c, "REFERENCE")
-			if err != nil {
-				return err
-			}
-			format, err := outputFormat(c)
-			if err != nil {
-				return err
-			}
 			policy, err := needPolicy(c)
 			if err != nil {
 				return err
 			}
-			repo, err := openRepo(c, a[0])
+			repo, format, err := oneRef(c)
 			if err != nil {
 				return err
 			}
