@@ -107,10 +107,19 @@ func (u *Unpacker) Write(ctx context.Context, e Entry, r io.Reader, progress fun
 	return nil
 }
 
+// LinkMinSize is the size from which Place hard-links a file rather than
+// copying it. A link shares the file with the store and with every other
+// pull of it, so an edit in place would change them all: small files
+// (configs, templates: the ones people edit) are copied, which costs
+// little; large ones (weights) are linked, which saves their size and the
+// time to copy it.
+const LinkMinSize = 1 << 20
+
 // Place puts a raw layer's file in place from blob, a local copy of the
 // layer that has already been checked against its digest (a content
-// store's): by hard link when the file would get the blob's permissions
-// anyway, else by copy (in the kernel, copy_file_range) and fsync.
+// store's): by hard link when it is large and would get the blob's
+// permissions anyway, else by copy (in the kernel, copy_file_range) and
+// fsync.
 func (u *Unpacker) Place(e Entry, blob string) error {
 	if e.Format != FormatRaw {
 		return fmt.Errorf("%s: only a raw layer can be placed from its blob", e.Path)
@@ -122,7 +131,7 @@ func (u *Unpacker) Place(e Entry, blob string) error {
 	}
 	// The staging directory is ours and holds no symlinks (tar layers may
 	// not make them), so joining a checked path is safe here.
-	if fi, err := os.Stat(blob); err == nil && fi.Mode().Perm() == e.Mode.Perm()&^processUmask() {
+	if fi, err := os.Stat(blob); err == nil && fi.Size() >= LinkMinSize && fi.Mode().Perm() == e.Mode.Perm()&^processUmask() {
 		if err := os.Link(blob, filepath.Join(u.dir, filepath.FromSlash(e.Path))); err == nil {
 			return nil
 		}

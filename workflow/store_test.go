@@ -4,27 +4,28 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/vessel-oci/vessel/artifact"
 	"github.com/vessel-oci/vessel/internal/testutil"
 	"github.com/vessel-oci/vessel/store"
 	"github.com/vessel-oci/vessel/workflow"
 )
 
 // A second model sharing files with one pulled before takes them from the
-// shared store: not fetched again, hard-linked, and the pulled trees are
-// right. Files with other permissions are copied, not linked.
+// shared store, not from the registry. Large files are hard-linked (one
+// inode for both pulls), small ones and files with other permissions are
+// copied; prune frees what no pulled directory links to.
 func TestPullsShareTheStore(t *testing.T) {
 	ctx := context.Background()
 	host, gets := countingRegistry(t)
-	base := map[string]string{
-		"tokenizer.json": `{"vocab":{"a":1}}`,
-		"weights.bin":    "base weights",
-	}
+	weights := strings.Repeat("w", artifact.LinkMinSize+1)
+	tokenizer := `{"vocab":{"a":1}}`
 	src1, src2 := t.TempDir(), t.TempDir()
-	testutil.WriteTree(t, src1, base)
-	testutil.WriteTree(t, src2, map[string]string{"tokenizer.json": base["tokenizer.json"], "adapter.bin": "adapter"})
+	testutil.WriteTree(t, src1, map[string]string{"tokenizer.json": tokenizer, "base.safetensors": weights})
+	testutil.WriteTree(t, src2, map[string]string{"tokenizer.json": tokenizer, "base.safetensors": weights, "adapter.bin": "adapter"})
 	if err := os.Chmod(filepath.Join(src2, "adapter.bin"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -39,8 +40,7 @@ func TestPullsShareTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	dest1, dest2 := filepath.Join(t.TempDir(), "base"), filepath.Join(t.TempDir(), "adapter")
-	_, err = workflow.Pull(ctx, open(t, host+"/x/base:v1"), dest1, workflow.PullOptions{Store: s})
-	if err != nil {
+	if _, err := workflow.Pull(ctx, open(t, host+"/x/base:v1"), dest1, workflow.PullOptions{Store: s}); err != nil {
 		t.Fatal(err)
 	}
 	assertSameTree(t, src1, dest1)
@@ -51,9 +51,9 @@ func TestPullsShareTheStore(t *testing.T) {
 	}
 	assertSameTree(t, src2, dest2)
 	for _, f := range res2.Files {
-		want := 1
-		if f.Path == "tokenizer.json" {
-			want = 0
+		want := 0
+		if f.Path == "adapter.bin" {
+			want = 1
 		}
 		if got := gets.count(f.Digest); got != want {
 			t.Errorf("%s fetched %d times, want %d", f.Path, got, want)
@@ -66,21 +66,26 @@ func TestPullsShareTheStore(t *testing.T) {
 		}
 		return fi.Sys().(*syscall.Stat_t).Ino
 	}
-	if inode(filepath.Join(dest1, "tokenizer.json")) != inode(filepath.Join(dest2, "tokenizer.json")) {
-		t.Error("shared file not hard-linked from the store")
+	if inode(filepath.Join(dest1, "base.safetensors")) != inode(filepath.Join(dest2, "base.safetensors")) {
+		t.Error("large shared file not hard-linked from the store")
+	}
+	if inode(filepath.Join(dest1, "tokenizer.json")) == inode(filepath.Join(dest2, "tokenizer.json")) {
+		t.Error("small shared file hard-linked: an edit in place would change both pulls")
 	}
 	if fi, err := os.Stat(filepath.Join(dest2, "adapter.bin")); err != nil || fi.Mode().Perm()&0o100 == 0 {
 		t.Errorf("adapter.bin lost its exec bit: %v %v", fi.Mode(), err)
 	}
-	// Prune keeps what pulled directories use (linked), and frees the
-	// rest: here the adapter, which was copied.
-	if freed, err := s.Prune(); err != nil || freed != int64(len("adapter")) {
-		t.Fatalf("prune with both directories: freed %d, want %d (adapter.bin), %v", freed, len("adapter"), err)
+	// Prune keeps what pulled directories link to, and frees the copies.
+	copied := int64(len(tokenizer) + len("adapter"))
+	if freed, err := s.Prune(); err != nil || freed != copied {
+		t.Fatalf("prune with both directories: freed %d, want %d (the copied files' blobs), %v", freed, copied, err)
 	}
-	if err := os.RemoveAll(dest1); err != nil {
-		t.Fatal(err)
+	for _, d := range []string{dest1, dest2} {
+		if err := os.RemoveAll(d); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if freed, err := s.Prune(); err != nil || freed != int64(len(base["weights.bin"])) {
-		t.Fatalf("prune after removing base: freed %d, want %d (weights.bin), %v", freed, len(base["weights.bin"]), err)
+	if freed, err := s.Prune(); err != nil || freed != int64(len(weights)) {
+		t.Fatalf("prune after removing both: freed %d, want %d (the weights), %v", freed, len(weights), err)
 	}
 }
