@@ -20,14 +20,24 @@ import (
 	"github.com/vessel-oci/vessel/internal/iox"
 )
 
-// DefaultSegmentSize is the size of the ranges a large blob is split into
-// when fetched in parallel: large enough that a request's overhead is
-// small, small enough that a resumed fetch repeats little.
+// DefaultSegmentSize is the largest range a split stream is cut into:
+// large enough that a request's overhead is small, small enough that a
+// resumed fetch repeats little.
 const DefaultSegmentSize = 64 << 20
 
 // How often a fetch records its progress: a fetch killed outright loses
 // at most what arrived since.
 const saveEvery = 250 * time.Millisecond
+
+// Defaults of the splitting rule (FetchOptions.Parallel): a stream still
+// below 128 MiB/s after half a second is held back by its link, not by
+// this machine, and more streams will go faster.
+const (
+	DefaultSplitAfter = 500 * time.Millisecond
+	DefaultSplitBelow = 128 << 20
+	// minSplit is the smallest range a split makes.
+	minSplit = 8 << 20
+)
 
 // DefaultIdleTimeout is FetchOptions.IdleTimeout's default.
 const DefaultIdleTimeout = 60 * time.Second
@@ -46,10 +56,18 @@ type Source interface {
 
 // FetchOptions tune one fetch.
 type FetchOptions struct {
-	// Parallel is how many ranges of one blob are fetched at once; <= 1
-	// fetches it in one stream. Blobs up to SegmentSize always are.
+	// Parallel is how many ranges of one blob may be fetched at once; <= 1
+	// fetches it in one stream. A blob starts as one stream (hashed as it
+	// is written, nothing read twice) and is split into ranges only when
+	// that stream turns out slow: slower than SplitBelow after SplitAfter,
+	// with enough left to share. A fast local link is then never
+	// split, and a long, thin one is filled with parallel streams.
 	Parallel int
-	// SegmentSize is the size of the ranges; <= 0 means DefaultSegmentSize.
+	// SplitAfter (<= 0: DefaultSplitAfter) and SplitBelow (bytes per
+	// second; 0: DefaultSplitBelow, < 0: never split) tune the rule above.
+	SplitAfter time.Duration
+	SplitBelow int64
+	// SegmentSize is the largest range a split makes; <= 0 means DefaultSegmentSize.
 	SegmentSize int64
 	// IdleTimeout gives up on a response that sends nothing for this long
 	// (a link that died without a reset), and asks again from where it
@@ -114,7 +132,7 @@ func (s *Store) Fetch(ctx context.Context, desc ocispec.Descriptor, src Source, 
 func fetchPartial(ctx context.Context, partial string, desc ocispec.Descriptor, src Source, opts FetchOptions) (kept int64, err error) {
 	st := loadState(partial, desc)
 	if st == nil {
-		st = newState(desc, opts.Parallel, opts.SegmentSize)
+		st = newState(desc)
 		os.Remove(partial) // no record of what it holds: start over
 	}
 	f, err := os.OpenFile(partial, os.O_RDWR|os.O_CREATE, 0o644)
@@ -126,12 +144,22 @@ func fetchPartial(ctx context.Context, partial string, desc ocispec.Descriptor, 
 	if opts.Progress != nil && kept > 0 {
 		opts.Progress(kept)
 	}
-	fe := &fetch{f: f, desc: desc, src: src, st: st, progress: opts.Progress, path: partial, idle: opts.IdleTimeout}
-	if fe.idle <= 0 {
-		fe.idle = DefaultIdleTimeout
+	fe := &fetch{f: f, desc: desc, src: src, st: st, progress: opts.Progress, path: partial, opts: opts}
+	fe.opts.Parallel = max(fe.opts.Parallel, 1)
+	if fe.opts.IdleTimeout <= 0 {
+		fe.opts.IdleTimeout = DefaultIdleTimeout
+	}
+	if fe.opts.SegmentSize <= 0 {
+		fe.opts.SegmentSize = DefaultSegmentSize
+	}
+	if fe.opts.SplitAfter <= 0 {
+		fe.opts.SplitAfter = DefaultSplitAfter
+	}
+	if fe.opts.SplitBelow == 0 {
+		fe.opts.SplitBelow = DefaultSplitBelow
 	}
 	fe.cond = sync.NewCond(&fe.mu)
-	err = fe.run(ctx, max(opts.Parallel, 1))
+	err = fe.run(ctx)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -153,8 +181,11 @@ type fetch struct {
 	desc     ocispec.Descriptor
 	src      Source
 	progress func(int64)
-	idle     time.Duration
-	inline   hash.Hash // set: copy hashes what it writes (one stream, in order)
+	opts     FetchOptions
+	inline   hash.Hash // set: copy hashes what it writes of segment 0 (one stream, in order)
+	splitCtx context.Context
+	noSplit  bool       // the split was decided on, or is not possible
+	rest     chan error // set once the one stream was split: the other ranges' outcome
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -162,7 +193,7 @@ type fetch struct {
 	stopped bool // the workers are done: what is not written now never will be
 }
 
-func (fe *fetch) run(ctx context.Context, parallel int) error {
+func (fe *fetch) run(ctx context.Context) error {
 	todo := fe.st.missing()
 	// The first request tells whether the source honours ranges. If it
 	// does not, the blob comes in one stream from offset 0, whatever was
@@ -188,7 +219,7 @@ func (fe *fetch) run(ctx context.Context, parallel int) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return fe.hash(gctx) })
 	g.Go(func() error {
-		err := fe.fetchAll(gctx, todo, first, parallel)
+		err := fe.fetchAll(gctx, todo, first, fe.opts.Parallel)
 		fe.mu.Lock()
 		fe.stopped = true
 		fe.cond.Broadcast()
@@ -199,13 +230,16 @@ func (fe *fetch) run(ctx context.Context, parallel int) error {
 }
 
 // single fetches a blob in one stream, hashing each byte as it is written
-// (after what was kept, read back first), so nothing is read twice.
+// (after what was kept, read back first), so nothing is read twice. If the
+// stream splits (see FetchOptions.Parallel), the rest of the blob is
+// hashed behind the other ranges as they land.
 func (fe *fetch) single(ctx context.Context, first io.ReadCloser) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	h := fe.desc.Digest.Algorithm().Hash()
 	buf := buffers.Get().(*[]byte)
-	err := hashRange(ctx, fe.f, h, 0, fe.st.Segments[0].Done, *buf)
-	buffers.Put(buf)
-	if err != nil {
+	defer buffers.Put(buf)
+	if err := hashRange(ctx, fe.f, h, 0, fe.st.Segments[0].Done, *buf); err != nil {
 		if first != nil {
 			first.Close()
 		}
@@ -213,14 +247,80 @@ func (fe *fetch) single(ctx context.Context, first io.ReadCloser) error {
 	}
 	if first != nil {
 		fe.inline = h
+		fe.splitCtx = ctx
 		if err := fe.segment(ctx, 0, first); err != nil {
+			if fe.rest != nil {
+				cancel()
+				<-fe.rest
+			}
 			return err
+		}
+	}
+	if fe.rest != nil {
+		fe.mu.Lock()
+		done := fe.st.Segments[0].End
+		fe.mu.Unlock()
+		herr := fe.hashFrom(ctx, h, done, *buf)
+		if err := <-fe.rest; err != nil {
+			return err
+		}
+		if herr != nil {
+			return herr
 		}
 	}
 	if got := digest.NewDigest(fe.desc.Digest.Algorithm(), h); got != fe.desc.Digest {
 		return fmt.Errorf("%w: got %s", artifact.ErrDigestMismatch, got)
 	}
 	return nil
+}
+
+// maybeSplit is called by the one stream of segment 0 as bytes arrive: if
+// the stream is slow (FetchOptions.Parallel), it ends segment 0 one
+// segment ahead of off and starts parallel range requests for the rest.
+func (fe *fetch) maybeSplit(from, off int64, since time.Time) {
+	o := fe.opts
+	if fe.rest != nil || fe.inline == nil || fe.noSplit || o.Parallel <= 1 || o.SplitBelow < 0 {
+		return
+	}
+	elapsed := time.Since(since)
+	if elapsed < o.SplitAfter || float64(off-from)/elapsed.Seconds() >= float64(o.SplitBelow) {
+		return
+	}
+	// Ranges of an equal share of what is left, between minSplit and
+	// SegmentSize; segment 0 keeps going for one of them.
+	seg := min(o.SegmentSize, max(minSplit, (fe.desc.Size-off)/int64(o.Parallel)))
+	cut := off + seg
+	if fe.desc.Size-cut < seg {
+		return
+	}
+	// Decided once: split only where a one-byte range request comes back
+	// as a range.
+	fe.noSplit = true
+	rc, ranged, err := fe.src.FetchRange(fe.splitCtx, fe.desc, fe.desc.Size-1, 1)
+	if err != nil {
+		return
+	}
+	rc.Close()
+	if !ranged {
+		return
+	}
+	fe.mu.Lock()
+	fe.st.Segments[0].End = cut
+	var todo []int
+	for at := cut; at < fe.desc.Size; at += seg {
+		todo = append(todo, len(fe.st.Segments))
+		fe.st.Segments = append(fe.st.Segments, segment{Off: at, End: min(at+seg, fe.desc.Size)})
+	}
+	fe.mu.Unlock()
+	fe.rest = make(chan error, 1)
+	go func() {
+		err := fe.fetchAll(fe.splitCtx, todo, nil, o.Parallel-1)
+		fe.mu.Lock()
+		fe.stopped = true
+		fe.cond.Broadcast()
+		fe.mu.Unlock()
+		fe.rest <- err
+	}()
 }
 
 // fetchAll fetches the segments in todo, parallel at a time, in order, so
@@ -277,8 +377,8 @@ func (fe *fetch) segment(ctx context.Context, i int, rc io.ReadCloser) error {
 		}
 		// A response that goes quiet is closed, which fails its read.
 		body := rc
-		quiet := time.AfterFunc(fe.idle, func() { body.Close() })
-		n, err := fe.copy(ctx, i, &watched{r: rc, quiet: quiet, idle: fe.idle})
+		quiet := time.AfterFunc(fe.opts.IdleTimeout, func() { body.Close() })
+		n, err := fe.copy(ctx, i, &watched{r: rc, quiet: quiet, idle: fe.opts.IdleTimeout})
 		quiet.Stop()
 		rc.Close()
 		rc = nil
@@ -318,13 +418,14 @@ func (fe *fetch) copy(ctx context.Context, i int, rc io.Reader) (int64, error) {
 	buf := buffers.Get().(*[]byte)
 	defer buffers.Put(buf)
 	var written, started int64 = 0, off
+	since := time.Now()
 	for off < end {
 		n, err := r.Read((*buf)[:min(int64(len(*buf)), end-off)])
 		if n > 0 {
 			if _, werr := fe.f.WriteAt((*buf)[:n], off); werr != nil {
 				return written, fmt.Errorf("%w: %w", errWrite, werr)
 			}
-			if fe.inline != nil {
+			if fe.inline != nil && i == 0 {
 				fe.inline.Write((*buf)[:n])
 			}
 			off += int64(n)
@@ -341,6 +442,12 @@ func (fe *fetch) copy(ctx context.Context, i int, rc io.Reader) (int64, error) {
 				_ = unix.SyncFileRange(int(fe.f.Fd()), started, off-started, unix.SYNC_FILE_RANGE_WRITE)
 				started = off
 			}
+			if i == 0 {
+				fe.maybeSplit(s.Off+s.Done, off, since)
+				fe.mu.Lock()
+				end = fe.st.Segments[0].End // a split ends it early
+				fe.mu.Unlock()
+			}
 		}
 		if err == io.EOF && off < end {
 			// A clean end: the source says the blob is this short. (A cut
@@ -350,6 +457,9 @@ func (fe *fetch) copy(ctx context.Context, i int, rc io.Reader) (int64, error) {
 		if err != nil && err != io.EOF {
 			return written, err
 		}
+	}
+	if end != s.End {
+		return written, nil // split: the response goes on, others fetch the rest
 	}
 	var one [1]byte
 	if n, _ := io.ReadFull(r, one[:]); n > 0 {
@@ -364,7 +474,18 @@ func (fe *fetch) hash(ctx context.Context) error {
 	h := fe.desc.Digest.Algorithm().Hash()
 	buf := buffers.Get().(*[]byte)
 	defer buffers.Put(buf)
-	var done int64
+	if err := fe.hashFrom(ctx, h, 0, *buf); err != nil {
+		return err
+	}
+	if got := digest.NewDigest(fe.desc.Digest.Algorithm(), h); got != fe.desc.Digest {
+		return fmt.Errorf("%w: got %s", artifact.ErrDigestMismatch, got)
+	}
+	return nil
+}
+
+// hashFrom feeds h the file from done to its end, reading each part once
+// the written prefix has grown past it.
+func (fe *fetch) hashFrom(ctx context.Context, h hash.Hash, done int64, buf []byte) error {
 	for done < fe.desc.Size {
 		fe.mu.Lock()
 		for !fe.stopped && fe.st.frontier() == done {
@@ -377,14 +498,10 @@ func (fe *fetch) hash(ctx context.Context) error {
 			// success, the record is wrong.
 			return fmt.Errorf("fetch stopped at byte %d of %d", done, fe.desc.Size)
 		}
-		if err := hashRange(ctx, fe.f, h, done, front, *buf); err != nil {
+		if err := hashRange(ctx, fe.f, h, done, front, buf); err != nil {
 			return err
 		}
 		done = front
-	}
-	got := digest.NewDigest(fe.desc.Digest.Algorithm(), h)
-	if got != fe.desc.Digest {
-		return fmt.Errorf("%w: got %s", artifact.ErrDigestMismatch, got)
 	}
 	return nil
 }

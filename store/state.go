@@ -33,21 +33,9 @@ type segment struct {
 // segments of about 50 bytes each).
 const maxStateSize = 4 << 20
 
-// newState splits a blob into ranges of size seg when it is fetched in
-// parallel, else keeps it whole.
-func newState(desc ocispec.Descriptor, parallel int, seg int64) *state {
-	if seg <= 0 {
-		seg = DefaultSegmentSize
-	}
-	st := &state{Digest: desc.Digest, Size: desc.Size}
-	if parallel <= 1 || desc.Size <= seg {
-		st.Segments = []segment{{Off: 0, End: desc.Size}}
-		return st
-	}
-	for off := int64(0); off < desc.Size; off += seg {
-		st.Segments = append(st.Segments, segment{Off: off, End: min(off+seg, desc.Size)})
-	}
-	return st
+// newState starts a blob as one segment; a slow stream splits it later.
+func newState(desc ocispec.Descriptor) *state {
+	return &state{Digest: desc.Digest, Size: desc.Size, Segments: []segment{{Off: 0, End: desc.Size}}}
 }
 
 // loadState reads the record of a partial blob, or nil if there is none
