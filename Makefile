@@ -48,7 +48,8 @@ e2e: tools
 demo: build
 	VESSEL=bin/vessel hack/demo.sh
 
-# Push/pull throughput and peak RSS, vessel vs oras, against Distribution.
+# vessel vs oras (push, pull, copy, resume, sign, peak RSS) against
+# Distribution and olareg; go run ./hack/bench -h for a quicker subset.
 bench: build
 	hack/install-tools.sh light
 	$(GO) run ./hack/bench -vessel bin/vessel
