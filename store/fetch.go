@@ -126,6 +126,23 @@ func (s *Store) Fetch(ctx context.Context, desc ocispec.Descriptor, src Source, 
 	return final, nil
 }
 
+func (o FetchOptions) withDefaults() FetchOptions {
+	o.Parallel = max(o.Parallel, 1)
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.SegmentSize <= 0 {
+		o.SegmentSize = DefaultSegmentSize
+	}
+	if o.SplitAfter <= 0 {
+		o.SplitAfter = DefaultSplitAfter
+	}
+	if o.SplitBelow == 0 {
+		o.SplitBelow = DefaultSplitBelow
+	}
+	return o
+}
+
 // fetchPartial completes the partial file for desc and checks it. It
 // returns how many bytes were already there when it started. A wrong
 // digest removes the partial file and its record.
@@ -144,20 +161,7 @@ func fetchPartial(ctx context.Context, partial string, desc ocispec.Descriptor, 
 	if opts.Progress != nil && kept > 0 {
 		opts.Progress(kept)
 	}
-	fe := &fetch{f: f, desc: desc, src: src, st: st, progress: opts.Progress, path: partial, opts: opts}
-	fe.opts.Parallel = max(fe.opts.Parallel, 1)
-	if fe.opts.IdleTimeout <= 0 {
-		fe.opts.IdleTimeout = DefaultIdleTimeout
-	}
-	if fe.opts.SegmentSize <= 0 {
-		fe.opts.SegmentSize = DefaultSegmentSize
-	}
-	if fe.opts.SplitAfter <= 0 {
-		fe.opts.SplitAfter = DefaultSplitAfter
-	}
-	if fe.opts.SplitBelow == 0 {
-		fe.opts.SplitBelow = DefaultSplitBelow
-	}
+	fe := &fetch{f: f, desc: desc, src: src, st: st, path: partial, opts: opts.withDefaults()}
 	fe.cond = sync.NewCond(&fe.mu)
 	err = fe.run(ctx)
 	if err == nil {
@@ -180,7 +184,6 @@ type fetch struct {
 	path     string
 	desc     ocispec.Descriptor
 	src      Source
-	progress func(int64)
 	opts     FetchOptions
 	inline   hash.Hash // set: copy hashes what it writes of segment 0 (one stream, in order)
 	splitCtx context.Context
@@ -434,8 +437,8 @@ func (fe *fetch) copy(ctx context.Context, i int, rc io.Reader) (int64, error) {
 			fe.st.Segments[i].Done = off - s.Off
 			fe.cond.Broadcast()
 			fe.mu.Unlock()
-			if fe.progress != nil {
-				fe.progress(int64(n))
+			if fe.opts.Progress != nil {
+				fe.opts.Progress(int64(n))
 			}
 			if off-started >= writebackChunk {
 				// Advisory: an error only means writeback starts at fsync.

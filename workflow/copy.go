@@ -183,20 +183,27 @@ func (v verifyingSource) Fetch(ctx context.Context, d ocispec.Descriptor) (io.Re
 	if err != nil {
 		return nil, err
 	}
-	return &verifiedStream{vr: artifact.NewVerifyReader(rc, d), Closer: rc}, nil
+	return &verifiedStream{vr: artifact.NewVerifyReader(rc, d), size: d.Size, Closer: rc}, nil
 }
 
+// verifiedStream checks the digest on the read that brings the last
+// declared byte, not on a later one: an uploader that knows the length
+// stops reading there, and would pass bad bytes on for the destination
+// to refuse in its own words (or not at all).
 type verifiedStream struct {
-	vr *artifact.VerifyReader
+	vr         *artifact.VerifyReader
+	size, read int64
 	io.Closer
 }
 
 func (s *verifiedStream) Read(p []byte) (int, error) {
 	n, err := s.vr.Read(p)
-	if err == io.EOF {
+	s.read += int64(n)
+	if err == io.EOF || (err == nil && s.read == s.size) {
 		if verr := s.vr.Verify(); verr != nil {
 			return n, verr
 		}
+		return n, io.EOF
 	}
 	return n, err
 }

@@ -78,9 +78,16 @@ func TestCopyKeepsSignaturesAndAttestations(t *testing.T) {
 }
 
 func TestCopyRefusesUnsignedAndCorrupt(t *testing.T) {
+	// Both remote kinds: olareg checks an upload's digest itself, so the
+	// copy must find the corruption before the destination does.
+	for _, dst := range targets(t)[:2] {
+		t.Run(dst.name, func(t *testing.T) { copyRefusesUnsignedAndCorrupt(t, dst) })
+	}
+}
+
+func copyRefusesUnsignedAndCorrupt(t *testing.T, dst target) {
 	ctx := context.Background()
 	release, other := newKey(t, "release"), newKey(t, "other")
-	dst := targets(t)[1] // the registry without the referrers API
 	layout := filepath.Join(t.TempDir(), "store")
 	srcRef := "oci:" + layout + ":v1"
 	res, err := workflow.Push(ctx, openWith(t, srcRef, registry.Options{CreateLayout: true}), writeModel(t), workflow.PushOptions{})
