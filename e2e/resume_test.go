@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,6 +25,20 @@ type relay struct {
 	stallDown, stallUp atomic.Int64
 	cutUp              atomic.Int64
 	down, up           atomic.Int64
+
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+// closeAll drops every connection, both sides, so a request held by a
+// stall ends at the registry too (its client was killed).
+func (r *relay) closeAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.conns {
+		c.Close()
+	}
+	r.conns = nil
 }
 
 func startRelay(t *testing.T, target string) *relay {
@@ -53,6 +68,9 @@ func (r *relay) serve(c net.Conn) {
 		return
 	}
 	defer up.Close()
+	r.mu.Lock()
+	r.conns = append(r.conns, c, up)
+	r.mu.Unlock()
 	go func() { r.pipe(up, c, &r.up, &r.stallUp, &r.cutUp); up.Close(); c.Close() }()
 	r.pipe(c, up, &r.down, &r.stallDown, nil)
 }
@@ -69,7 +87,10 @@ func (r *relay) pipe(dst, src net.Conn, count, stall, cut *atomic.Int64) {
 				}
 			}
 			for lim := stall.Load(); lim > 0 && total > lim; lim = stall.Load() {
-				time.Sleep(10 * time.Millisecond) // hang until lifted or killed
+				time.Sleep(10 * time.Millisecond) // hang until lifted or closed
+				if r.closed(dst) {
+					return
+				}
 			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
@@ -79,6 +100,18 @@ func (r *relay) pipe(dst, src net.Conn, count, stall, cut *atomic.Int64) {
 			return
 		}
 	}
+}
+
+// closed reports whether closeAll dropped c.
+func (r *relay) closed(c net.Conn) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, k := range r.conns {
+		if k == c {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *relay) host() string { return r.ln.Addr().String() }
@@ -134,6 +167,7 @@ func TestPullResumesAfterKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-p.exited
+	link.closeAll()
 	if _, err := os.Stat(dest); !os.IsNotExist(err) {
 		t.Fatalf("killed pull left %s: %v", dest, err)
 	}
@@ -174,6 +208,9 @@ func TestPushResumesUploadSessionAfterKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-p.exited
+	// The held PATCH ends at the registry as a cut one, as when a client dies.
+	link.closeAll()
+	time.Sleep(200 * time.Millisecond)
 	if _, _, code := vessel(t, "inspect", dist.Ref("m:v1")); code == 0 {
 		t.Fatal("killed push left a tag")
 	}
