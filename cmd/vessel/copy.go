@@ -21,15 +21,7 @@ registry), every referrer recursively and cosign's classic .sig/.att tags,
 tags the destination last, then verifies again there.`,
 		Flags: promotionFlags(),
 		Action: func(c *cli.Context) error {
-			a, err := args(c, "SOURCE", "DESTINATION")
-			if err != nil {
-				return err
-			}
-			format, err := outputFormat(c)
-			if err != nil {
-				return err
-			}
-			copyOpts, err := e.copyTrust(c)
+			a, format, copyOpts, err := e.promotion(c, "SOURCE", "DESTINATION")
 			if err != nil {
 				return err
 			}
@@ -60,6 +52,21 @@ func promotionFlags() []cli.Flag {
 }
 
 // copyTrust is default-deny, as for pull.
+// promotion starts copy, export and import: the two arguments, --output, and the
+// copy options with their trust checks.
+func (e *env) promotion(c *cli.Context, from, to string) ([]string, string, workflow.CopyOptions, error) {
+	a, err := args(c, from, to)
+	if err != nil {
+		return nil, "", workflow.CopyOptions{}, err
+	}
+	format, err := outputFormat(c)
+	if err != nil {
+		return nil, "", workflow.CopyOptions{}, err
+	}
+	opts, err := e.copyTrust(c)
+	return a, format, opts, err
+}
+
 func (e *env) copyTrust(c *cli.Context) (workflow.CopyOptions, error) {
 	opts := workflow.CopyOptions{Concurrency: c.Int("concurrency")}
 	policy, err := trustPolicy(c)
@@ -108,15 +115,7 @@ tar, for the receiving site to review; they are never trusted on their own.`,
 			&cli.BoolFlag{Name: "include-trust", Usage: "add the --key/--policy files to the archive (vessel-trust/)"},
 		}, promotionFlags()),
 		Action: func(c *cli.Context) error {
-			a, err := args(c, "REFERENCE", "FILE.tar")
-			if err != nil {
-				return err
-			}
-			format, err := outputFormat(c)
-			if err != nil {
-				return err
-			}
-			copyOpts, err := e.copyTrust(c)
+			a, format, copyOpts, err := e.promotion(c, "REFERENCE", "FILE.tar")
 			if err != nil {
 				return err
 			}
@@ -154,15 +153,7 @@ func (e *env) importCommand() *cli.Command {
 		ArgsUsage: "FILE.tar[:TAG] REFERENCE",
 		Flags:     promotionFlags(),
 		Action: func(c *cli.Context) error {
-			a, err := args(c, "FILE.tar", "REFERENCE")
-			if err != nil {
-				return err
-			}
-			format, err := outputFormat(c)
-			if err != nil {
-				return err
-			}
-			copyOpts, err := e.copyTrust(c)
+			a, format, copyOpts, err := e.promotion(c, "FILE.tar", "REFERENCE")
 			if err != nil {
 				return err
 			}
