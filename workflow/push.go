@@ -142,7 +142,7 @@ func uploadFile(ctx context.Context, repo *registry.Repository, f artifact.File,
 		if err != nil {
 			return nil, err
 		}
-		return iox.ReadCloser{Reader: &iox.ContextReader{Ctx: ctx, R: iox.Counting(fh, count)}, Closer: fh}, nil
+		return fileSource{Reader: &iox.ContextReader{Ctx: ctx, R: iox.Counting(fh, count)}, f: fh}, nil
 	})
 	if err != nil {
 		return ocispec.Descriptor{}, false, fmt.Errorf("%s: %w", f.Path, err)
@@ -150,6 +150,17 @@ func uploadFile(ctx context.Context, repo *registry.Repository, f artifact.File,
 	progress.emit(Event{Kind: EventDone, Phase: PhaseUpload, Path: f.Path, Digest: d, Size: f.Size, Skipped: !sent})
 	return layer, sent, nil
 }
+
+// fileSource is what an upload reads from a file: reads stop when the
+// push is cancelled and count towards progress; Seek, by which a resumed
+// upload skips what the registry already has, moves the file itself.
+type fileSource struct {
+	io.Reader
+	f *os.File
+}
+
+func (s fileSource) Seek(off int64, whence int) (int64, error) { return s.f.Seek(off, whence) }
+func (s fileSource) Close() error                              { return s.f.Close() }
 
 // hashFile returns the digest of f from the cache when the file is
 // unchanged since it was cached, and otherwise reads it, caching the result

@@ -42,8 +42,3 @@ func (c *ContextReader) Read(p []byte) (int, error) {
 	return c.R.Read(p)
 }
 
-// ReadCloser joins a reader with the closer of what it wraps.
-type ReadCloser struct {
-	io.Reader
-	io.Closer
-}
