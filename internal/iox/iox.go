@@ -41,4 +41,3 @@ func (c *ContextReader) Read(p []byte) (int, error) {
 	}
 	return c.R.Read(p)
 }
-
