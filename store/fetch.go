@@ -223,10 +223,7 @@ func (fe *fetch) run(ctx context.Context) error {
 	g.Go(func() error { return fe.hash(gctx) })
 	g.Go(func() error {
 		err := fe.fetchAll(gctx, todo, first, fe.opts.Parallel)
-		fe.mu.Lock()
-		fe.stopped = true
-		fe.cond.Broadcast()
-		fe.mu.Unlock()
+		fe.workersDone()
 		return err
 	})
 	return g.Wait()
@@ -271,10 +268,7 @@ func (fe *fetch) single(ctx context.Context, first io.ReadCloser) error {
 			return herr
 		}
 	}
-	if got := digest.NewDigest(fe.desc.Digest.Algorithm(), h); got != fe.desc.Digest {
-		return fmt.Errorf("%w: got %s", artifact.ErrDigestMismatch, got)
-	}
-	return nil
+	return fe.check(h)
 }
 
 // maybeSplit is called by the one stream of segment 0 as bytes arrive: if
@@ -318,10 +312,7 @@ func (fe *fetch) maybeSplit(from, off int64, since time.Time) {
 	fe.rest = make(chan error, 1)
 	go func() {
 		err := fe.fetchAll(fe.splitCtx, todo, nil, o.Parallel-1)
-		fe.mu.Lock()
-		fe.stopped = true
-		fe.cond.Broadcast()
-		fe.mu.Unlock()
+		fe.workersDone()
 		fe.rest <- err
 	}()
 }
@@ -480,10 +471,23 @@ func (fe *fetch) hash(ctx context.Context) error {
 	if err := fe.hashFrom(ctx, h, 0, *buf); err != nil {
 		return err
 	}
+	return fe.check(h)
+}
+
+// check compares the digest h computed with the blob's.
+func (fe *fetch) check(h hash.Hash) error {
 	if got := digest.NewDigest(fe.desc.Digest.Algorithm(), h); got != fe.desc.Digest {
 		return fmt.Errorf("%w: got %s", artifact.ErrDigestMismatch, got)
 	}
 	return nil
+}
+
+// workersDone tells the hasher that no more bytes will land.
+func (fe *fetch) workersDone() {
+	fe.mu.Lock()
+	fe.stopped = true
+	fe.cond.Broadcast()
+	fe.mu.Unlock()
 }
 
 // hashFrom feeds h the file from done to its end, reading each part once
