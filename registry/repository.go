@@ -25,6 +25,8 @@ import (
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/credentials"
 	"oras.land/oras-go/v2/registry/remote/retry"
+
+	"github.com/vessel-oci/vessel/internal/iox"
 )
 
 // Caps on what a registry may send back.
@@ -266,7 +268,17 @@ func (r *Repository) PushBlob(ctx context.Context, desc ocispec.Descriptor, open
 	if remoteRepo, ok := r.Target.(*remote.Repository); ok {
 		err = r.pushRemoteBlob(ctx, remoteRepo, desc, open)
 	} else {
-		err = pushMonolithic(ctx, r.Target, desc, open)
+		// A local store copies without looking at ctx: stop it on Ctrl-C.
+		err = pushMonolithic(ctx, r.Target, desc, func() (io.ReadCloser, error) {
+			rc, err := open()
+			if err != nil {
+				return nil, err
+			}
+			return struct {
+				io.Reader
+				io.Closer
+			}{&iox.ContextReader{Ctx: ctx, R: rc}, rc}, nil
+		})
 	}
 	if err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
 		return false, fmt.Errorf("upload %s: %w", desc.Digest, err)
