@@ -148,6 +148,15 @@ func (r *registryProc) dropRepo(repo string) error {
 	return os.RemoveAll(filepath.Join(r.storage, filepath.FromSlash(repo)))
 }
 
+// repoData is the storage a pull of repo reads: olareg keeps one OCI
+// layout per repository, Distribution one blob store for all.
+func (r *registryProc) repoData(repo string) string {
+	if r.name == regOlareg {
+		return filepath.Join(r.storage, filepath.FromSlash(repo))
+	}
+	return r.storage
+}
+
 // stop terminates the registry (SIGTERM, SIGKILL after newCmd's grace
 // period) and waits for it.
 func (r *registryProc) stop() {

@@ -115,7 +115,9 @@ func printNotes(w io.Writer) {
 		"sign: `vessel sign --key` of the first push, each run adding one signature; with the encrypted key `vessel keygen` writes (its scrypt key derivation costs time and memory on every sign) and with an unencrypted PKCS#8 PEM key (ECDSA P-256 both).",
 		"resume: `vessel pull --cache-dir` killed with SIGKILL once about half of the model's bytes were on disk, then the same command rerun; the time is the rerun's.",
 		"MiB/s is model size / median wall time (for re-push: logical throughput, the blobs already exist).",
-		"peak RSS is the largest ru_maxrss of the tool process over the runs. Data is warm in the page cache; `sync` runs (untimed) before every run, so no run pays for the disk writes another left behind. vessel fsyncs what it pulls before the rename; oras does not.",
+		"peak RSS is the largest ru_maxrss of the tool process over the runs.",
+		settleNote(),
+		"vessel fsyncs what it pulls before the rename; oras does not.",
 		"each tool runs with its default concurrency and its progress output off or redirected to a log file.",
 		"sparse model: shards of 4 MiB random data every 256 MiB and holes in between; the registry stores every byte.",
 	} {
@@ -192,4 +194,12 @@ func fsType(path string) (string, error) {
 		return n, nil
 	}
 	return fmt.Sprintf("fs 0x%x", st.Type), nil
+}
+
+func settleNote() string {
+	n := "before every run (untimed): `sync`, so no run pays for the disk writes another left behind"
+	if mayDropCaches() {
+		return n + "; then the page cache is dropped and the run's inputs (the model for push and re-push, the pushed repository's storage otherwise) and the tool's binary are read back in, so every run starts from the same warm inputs and an otherwise empty cache."
+	}
+	return n + ". The page cache could not be dropped (not root), so later runs may find it full of earlier runs' data."
 }

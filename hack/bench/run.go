@@ -174,6 +174,11 @@ func (s *session) runOnce(ctx context.Context, op string, run int, t tool) (samp
 		}
 	}
 	setEnv(cmd, xdg)
+	inputs := []string{s.reg.repoData(first)}
+	if op == opPush || op == opRepush {
+		inputs = []string{s.m.dir}
+	}
+	settle(append(inputs, t.bin)...)
 
 	var smp sample
 	if op == opResume {
