@@ -19,7 +19,6 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
-	"golang.org/x/sys/unix"
 
 	"github.com/vessel-oci/vessel/internal/iox"
 )
@@ -206,7 +205,7 @@ func (u *Unpacker) writeFile(name string, mode fs.FileMode, r io.Reader, limit i
 		r = io.LimitReader(r, limit)
 	}
 	buf := copyBuffers.Get().(*[]byte)
-	_, err = io.CopyBuffer(&writeback{f: f}, r, *buf)
+	_, err = io.CopyBuffer(&writeback{f: f, wb: iox.Writeback{F: f}}, r, *buf)
 	copyBuffers.Put(buf)
 	if err == nil {
 		err = f.Sync()
@@ -443,26 +442,16 @@ func (c *capReader) Read(p []byte) (int, error) {
 // copyBuffers holds 1 MiB buffers: fewer, larger writes than io.Copy's 32 KiB.
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
-// writebackChunk is how much is written before the kernel is asked to
-// start writing it to disk.
-const writebackChunk = 8 << 20
-
-// writeback starts disk writeback of each chunk as soon as it is written
-// (sync_file_range, which does not wait), so the fsync that makes a file
-// durable before the rename waits only for the tail. Without it, fsync of
-// a large model costs about as long as downloading it.
+// writeback is a writer that hands what it wrote to disk writeback.
 type writeback struct {
-	f            *os.File
-	off, started int64
+	f   *os.File
+	off int64
+	wb  iox.Writeback
 }
 
 func (w *writeback) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)
 	w.off += int64(n)
-	if w.off-w.started >= writebackChunk {
-		// Advisory: an error only means writeback starts later, at fsync.
-		_ = unix.SyncFileRange(int(w.f.Fd()), w.started, w.off-w.started, unix.SYNC_FILE_RANGE_WRITE)
-		w.started = w.off
-	}
+	w.wb.Wrote(w.off)
 	return n, err
 }

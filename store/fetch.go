@@ -42,10 +42,6 @@ const (
 // DefaultIdleTimeout is FetchOptions.IdleTimeout's default.
 const DefaultIdleTimeout = 60 * time.Second
 
-// writebackChunk is how much is written before the kernel is asked to
-// start writing it to disk, so the final fsync waits only for the tail.
-const writebackChunk = 8 << 20
-
 // Source reads part of a blob. registry.Repository is one.
 type Source interface {
 	// FetchRange returns n bytes of the blob from offset off (n < 0: to
@@ -157,7 +153,18 @@ func fetchPartial(ctx context.Context, partial string, desc ocispec.Descriptor, 
 		return 0, err
 	}
 	defer f.Close()
+	// Reserve the blob's blocks up front: a full disk fails now, not after
+	// most of the blob came over the network, and writes then skip the
+	// filesystem's block reservation one page at a time. KEEP_SIZE: the
+	// file's size still says how far it was written. Advisory where the
+	// filesystem cannot (EOPNOTSUPP); ENOSPC is final.
 	kept = st.present()
+	if err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_KEEP_SIZE, 0, desc.Size); errors.Is(err, unix.ENOSPC) {
+		if kept == 0 {
+			removePartial(partial)
+		}
+		return kept, fmt.Errorf("fetch %s: no space for its %d bytes in %s: %w", desc.Digest, desc.Size, filepath.Dir(partial), err)
+	}
 	if opts.Progress != nil && kept > 0 {
 		opts.Progress(kept)
 	}
@@ -411,7 +418,8 @@ func (fe *fetch) copy(ctx context.Context, i int, rc io.Reader) (int64, error) {
 	r := &iox.ContextReader{Ctx: ctx, R: rc}
 	buf := buffers.Get().(*[]byte)
 	defer buffers.Put(buf)
-	var written, started int64 = 0, off
+	var written int64
+	wb := iox.Writeback{F: fe.f, Started: off}
 	since := time.Now()
 	for off < end {
 		n, err := r.Read((*buf)[:min(int64(len(*buf)), end-off)])
@@ -431,11 +439,7 @@ func (fe *fetch) copy(ctx context.Context, i int, rc io.Reader) (int64, error) {
 			if fe.opts.Progress != nil {
 				fe.opts.Progress(int64(n))
 			}
-			if off-started >= writebackChunk {
-				// Advisory: an error only means writeback starts at fsync.
-				_ = unix.SyncFileRange(int(fe.f.Fd()), started, off-started, unix.SYNC_FILE_RANGE_WRITE)
-				started = off
-			}
+			wb.Wrote(off)
 			if i == 0 {
 				fe.maybeSplit(s.Off+s.Done, off, since)
 				fe.mu.Lock()
