@@ -85,7 +85,7 @@ func parseFlags(args []string) (options, error) {
 	sizes := fs.String("sizes", "1GiB,4GiB", "comma-separated sizes of the generated models (e.g. 64MiB, 1GiB, 2GB)")
 	size := fs.String("size", "", "a single model size; overrides -sizes")
 	rssSize := fs.String("rss-size", "8GiB", "size of the sparse model for the vessel peak-RSS check (0 skips it)")
-	fs.IntVar(&opts.runs, "runs", 3, "runs per operation and tool; the tables show medians")
+	fs.IntVar(&opts.runs, "runs", 5, "runs per operation and tool; the tables show medians")
 	fs.BoolVar(&opts.keep, "keep", false, "keep the temporary directories (models, registry storage, logs)")
 	fs.StringVar(&opts.vessel, "vessel", "", "vessel binary (default: build ./cmd/vessel into the work directory)")
 	fs.StringVar(&opts.oras, "oras", "", "oras binary (default <repo>/.bin/oras)")
