@@ -191,8 +191,9 @@ func (w *offsetWatch) start(fh *os.File) {
 	})
 }
 
-// sample reports how far fh's offset moved past last. A retry may rewind
-// it; the bytes sent again then count again. False once fh is closed.
+// sample reports how far fh's offset moved past last: bytes a resumed
+// upload skips count as done, bytes a retry sends again count again.
+// False once fh is closed (the transport closes a body it has sent).
 func (w *offsetWatch) sample(fh *os.File, last *int64) bool {
 	off, err := fh.Seek(0, io.SeekCurrent)
 	if err != nil {

@@ -5,7 +5,7 @@
 // pull, checks vessel's peak memory on a large sparse model, and prints
 // Markdown tables of median wall times, throughput and peak memory.
 //
-//	go run ./hack/bench                                 # 1 GiB and 4 GiB, both registries, 3 runs, 8 GiB RSS check
+//	go run ./hack/bench                                 # 1 GiB and 4 GiB, both registries, 5 runs, 8 GiB RSS check
 //	go run ./hack/bench -sizes 64MiB -runs 1 -rss-size 0  # quick smoke check
 //	go run ./hack/bench -tools oras -registries distribution  # only oras (e.g. while vessel does not build)
 //

@@ -137,7 +137,7 @@ func startRegistry(ctx context.Context, name string, bins registryBins, dir stri
 
 // dropRepo frees the storage of a repository the bench is done with. olareg
 // keeps a full OCI layout per repository, so every push and copy to a fresh
-// repository costs the model's size again (4 GiB x 3 runs x 2 tools x 2 ops
+// repository costs the model's size again (4 GiB x 5 runs x 2 tools x 2 ops
 // would not fit on a small disk); removing the layout behind the server's
 // back is fine because the bench never touches that repository again.
 // Distribution stores each blob once for all repositories: nothing to free.
