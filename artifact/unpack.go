@@ -205,7 +205,7 @@ func (u *Unpacker) writeFile(name string, mode fs.FileMode, r io.Reader, limit i
 		r = io.LimitReader(r, limit)
 	}
 	buf := copyBuffers.Get().(*[]byte)
-	_, err = io.CopyBuffer(&writeback{f: f, wb: iox.Writeback{F: f}}, r, *buf)
+	_, err = io.CopyBuffer(&writeback{Writeback: iox.Writeback{F: f}}, r, *buf)
 	copyBuffers.Put(buf)
 	if err == nil {
 		err = f.Sync()
@@ -444,14 +444,13 @@ var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &
 
 // writeback is a writer that hands what it wrote to disk writeback.
 type writeback struct {
-	f   *os.File
+	iox.Writeback
 	off int64
-	wb  iox.Writeback
 }
 
 func (w *writeback) Write(p []byte) (int, error) {
-	n, err := w.f.Write(p)
+	n, err := w.F.Write(p)
 	w.off += int64(n)
-	w.wb.Wrote(w.off)
+	w.Wrote(w.off)
 	return n, err
 }

@@ -153,12 +153,12 @@ func fetchPartial(ctx context.Context, partial string, desc ocispec.Descriptor, 
 		return 0, err
 	}
 	defer f.Close()
+	kept = st.present()
 	// Reserve the blob's blocks up front: a full disk fails now, not after
 	// most of the blob came over the network, and writes then skip the
 	// filesystem's block reservation one page at a time. KEEP_SIZE: the
 	// file's size still says how far it was written. Advisory where the
 	// filesystem cannot (EOPNOTSUPP); ENOSPC is final.
-	kept = st.present()
 	if err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_KEEP_SIZE, 0, desc.Size); errors.Is(err, unix.ENOSPC) {
 		if kept == 0 {
 			removePartial(partial)

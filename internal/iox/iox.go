@@ -1,5 +1,5 @@
-// Package iox holds the small reader wrappers that several vessel packages
-// stream through.
+// Package iox holds the small I/O helpers that several vessel packages
+// stream through: reader wrappers and early disk writeback.
 package iox
 
 import (
