@@ -199,7 +199,7 @@ func fsType(path string) (string, error) {
 func settleNote() string {
 	n := "before every run (untimed): `sync`, so no run pays for the disk writes another left behind"
 	if mayDropCaches() {
-		return n + "; then the page cache is dropped and the run's inputs (the model for push and re-push, the pushed repository's storage otherwise) and the tool's binary are read back in, so every run starts from the same warm inputs and an otherwise empty cache."
+		return n + "; then the page cache is dropped and the run's inputs (the model for push; the pushed repository's storage for the rest, and the model too for re-push) and the tool's binary are read back in, so every run starts from the same warm inputs and an otherwise empty cache."
 	}
 	return n + ". The page cache could not be dropped (not root), so later runs may find it full of earlier runs' data."
 }

@@ -174,9 +174,12 @@ func (s *session) runOnce(ctx context.Context, op string, run int, t tool) (samp
 		}
 	}
 	setEnv(cmd, xdg)
-	inputs := []string{s.reg.repoData(first)}
-	if op == opPush || op == opRepush {
+	inputs := []string{s.reg.repoData(first)} // what the registry serves
+	switch op {
+	case opPush:
 		inputs = []string{s.m.dir}
+	case opRepush: // the registry answers from the first push's storage
+		inputs = append(inputs, s.m.dir)
 	}
 	settle(append(inputs, t.bin)...)
 
