@@ -13,9 +13,13 @@ import (
 
 func cacheFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "cache-dir", Usage: "content store shared by pulls: layers are fetched into it, resumed from it after an interruption, and reused by digest (verified) by later pulls (default: $XDG_CACHE_HOME/vessel/store, when on DIR's filesystem)", Category: "Transfer"},
+		cacheDirFlag(),
 		&cli.BoolFlag{Name: "no-cache", Usage: "keep no shared store: layers go to a private one beside DIR, kept only while it holds an interrupted pull", Category: "Transfer"},
 	}
+}
+
+func cacheDirFlag() cli.Flag {
+	return &cli.StringFlag{Name: "cache-dir", Usage: "content store shared by pulls: layers are fetched into it, resumed from it after an interruption, and reused by digest (verified) by later pulls (default: $XDG_CACHE_HOME/vessel/store, when on DIR's filesystem)", Category: "Transfer"}
 }
 
 // pullStore picks the content store for a pull into dest. The default
@@ -37,8 +41,9 @@ func pullStore(c *cli.Context, dest string) (*store.Store, error) {
 		return nil, nil // no home: nothing to share
 	}
 	s, err := store.Open(dir)
-	if err != nil {
-		return nil, nil // an unwritable cache must not stop a pull
+	if err != nil { // an unwritable cache must not stop a pull
+		verbosef(c, "content store %s: %v; using a private one beside %s", dir, err, dest)
+		return nil, nil
 	}
 	if !sameDevice(s.Dir(), dest) {
 		verbosef(c, "content store %s is on another filesystem than %s; using a private one beside it", s.Dir(), dest)
@@ -80,7 +85,7 @@ func (e *env) cacheCommand() *cli.Command {
 			Usage: "remove stored blobs that no pulled directory uses, and abandoned partial downloads",
 			Description: `Pulled files are hard links to the store's blobs, so a blob still in a
 pulled directory costs no space and is kept; prune removes the rest.`,
-			Flags: []cli.Flag{cacheFlags()[0]},
+			Flags: []cli.Flag{cacheDirFlag()},
 			Action: func(c *cli.Context) error {
 				dir := c.String("cache-dir")
 				if dir == "" {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vessel-oci/vessel/artifact"
 	"github.com/vessel-oci/vessel/registry"
+	"github.com/vessel-oci/vessel/store"
 	"github.com/vessel-oci/vessel/workflow"
 )
 
@@ -39,7 +40,7 @@ Exit code 3 means verification failed (digest, size or path).`,
 			&cli.BoolFlag{Name: "force", Usage: "replace DIR if it is not empty (atomically)"},
 			&cli.StringSliceFlag{Name: "include", Usage: "write only files matching `GLOB` (repeatable; without \"/\" it matches the base name, with \"/\" the whole path)"},
 			&cli.IntFlag{Name: "concurrency", Value: workflow.DefaultConcurrency, Usage: "layers downloaded at once", Category: "Transfer"},
-			&cli.IntFlag{Name: "ranges", Value: 4, Usage: "a layer starts as one stream; if it is slow (under 128 MiB/s after a second), the rest is fetched in up to N parallel 64 MiB range requests (1: never)", Category: "Transfer"},
+			&cli.IntFlag{Name: "ranges", Value: 4, Usage: fmt.Sprintf("a layer starts as one stream; if it is slow (under %d MiB/s after %v), the rest is fetched in up to N parallel range requests of 8-%d MiB (1: never)", store.DefaultSplitBelow>>20, store.DefaultSplitAfter, store.DefaultSegmentSize>>20), Category: "Transfer"},
 			&cli.BoolFlag{Name: "insecure-skip-verify", Usage: "pull without checking signatures (file digests are still checked)", Category: "Trust"},
 			&cli.StringFlag{Name: "signature", Usage: "write the model's OpenSSF model signature (OMS bundle) to `PATH`, e.g. DIR/model.sig, for `vessel verify-dir` and `model_signing verify`; not with --include, since it signs the whole model and a partial DIR would not verify against it", Category: "Trust"},
 		}, cacheFlags(), trustFlags(), registryFlags(), outputFlags()),
