@@ -21,8 +21,11 @@ FUZZ_TARGETS := \
 
 all: build
 
+# vessel, and vessel-registry (the embedded registry, a binary of its own:
+# see cmd/vessel-registry).
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/vessel ./cmd/vessel
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/vessel-registry ./cmd/vessel-registry
 
 # Pinned third-party binaries (oras, CNCF Distribution, cosign) into .bin/,
 # built from the Go module proxy once and cached.
@@ -30,8 +33,9 @@ tools:
 	hack/install-tools.sh all
 
 # Everything CI runs: vet, unit tests, brief fuzzing, end-to-end tests
-# against real registry processes and real third-party clients.
-test: unit fuzz e2e
+# against real registry processes and real third-party clients, and the
+# demo (the newcomer's first command must keep working).
+test: unit fuzz e2e demo
 
 unit:
 	$(GO) vet ./...

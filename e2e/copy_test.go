@@ -48,7 +48,7 @@ func TestCopyBetweenRegistries(t *testing.T) {
 	requireCosign(t)
 	keys := t.TempDir()
 	releaseKey, releasePub := keygen(t, keys, "release")
-	olareg, dist := startVesselServe(t), startDistribution(t)
+	olareg, dist := startVesselRegistry(t), startDistribution(t)
 	layout := filepath.Join(t.TempDir(), "outbox")
 	pred := filepath.Join(keys, "eval.json")
 	if err := os.WriteFile(pred, []byte(`{"accuracy":0.91}`), 0o644); err != nil {
@@ -137,7 +137,7 @@ func TestExportImportOffline(t *testing.T) {
 	requireCosign(t)
 	keys := t.TempDir()
 	releaseKey, releasePub := keygen(t, keys, "release")
-	olareg, dist := startVesselServe(t), startDistribution(t)
+	olareg, dist := startVesselRegistry(t), startDistribution(t)
 	digest := pushSample(t, olareg.Ref("team/m:v1"), "--key", releaseKey)
 	file := filepath.Join(t.TempDir(), "m-v1.tar")
 	if _, stderr, code := vessel(t, "export", olareg.Ref("team/m:v1"), file, "--key", releasePub, "--include-trust"); code != 0 {
@@ -194,7 +194,7 @@ func TestCopyResumesAfterCut(t *testing.T) {
 	t.Parallel()
 	keys := t.TempDir()
 	releaseKey, releasePub := keygen(t, keys, "release")
-	src, dst := startVesselServe(t), startDistribution(t)
+	src, dst := startVesselRegistry(t), startDistribution(t)
 	model := filepath.Join(t.TempDir(), "big")
 	for i, size := range []int{3 << 20, 3 << 20, 3 << 20, 1 << 10} {
 		if err := os.MkdirAll(model, 0o755); err != nil {

@@ -20,8 +20,8 @@ var registryKinds = []struct {
 	start func(testing.TB) *Registry
 }{
 	{"distribution", startDistribution},
-	{"vessel-serve", startVesselServe},
-	{"vessel-serve-no-referrers", startVesselServeNoReferrers},
+	{"vessel-registry", startVesselRegistry},
+	{"vessel-registry-no-referrers", startVesselRegistryNoReferrers},
 }
 
 // TestHarnessRegistries checks the harness against each registry kind using

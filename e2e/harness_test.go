@@ -41,11 +41,12 @@ import (
 // Paths set by TestMain. cosignBin is empty when .bin/cosign was not built;
 // tests that need it call requireCosign.
 var (
-	repoRoot    string
-	vesselBin   string
-	orasBin     string
-	registryBin string
-	cosignBin   string
+	repoRoot          string
+	vesselBin         string
+	vesselRegistryBin string
+	orasBin           string
+	registryBin       string
+	cosignBin         string
 )
 
 const (
@@ -114,9 +115,13 @@ func testMain(m *testing.M) int {
 		}
 	} else {
 		vesselBin = filepath.Join(tmp, "vessel"+exeSuffix())
-		if err := buildVessel(vesselBin); err != nil {
+		if err := goBuild("./cmd/vessel", vesselBin); err != nil {
 			return fail("%v", err)
 		}
+	}
+	vesselRegistryBin = filepath.Join(tmp, "vessel-registry"+exeSuffix())
+	if err := goBuild("./cmd/vessel-registry", vesselRegistryBin); err != nil {
+		return fail("%v", err)
 	}
 	return m.Run()
 }
@@ -181,16 +186,16 @@ func toolPath(name string) (string, error) {
 	return bin, nil
 }
 
-// buildVessel builds ./cmd/vessel into dst with the go command that runs
-// the tests (go test puts its own GOROOT/bin first in PATH).
-func buildVessel(dst string) error {
+// goBuild builds the command package pkg into dst with the go command that
+// runs the tests (go test puts its own GOROOT/bin first in PATH).
+func goBuild(pkg, dst string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", dst, "./cmd/vessel")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", dst, pkg)
 	cmd.Dir = repoRoot
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("build vessel: go build -o %s ./cmd/vessel in %s: %v\n%s", dst, repoRoot, err, out)
+		return fmt.Errorf("go build -o %s %s in %s: %v\n%s", dst, pkg, repoRoot, err, out)
 	}
 	return nil
 }
@@ -208,7 +213,7 @@ func requireCosign(t testing.TB) {
 
 // Registry is a registry process started for one test.
 type Registry struct {
-	// Kind is "distribution", "vessel-serve" or "vessel-serve-no-referrers",
+	// Kind is "distribution", "vessel-registry" or "vessel-registry-no-referrers",
 	// for messages.
 	Kind string
 	// Host is "127.0.0.1:PORT", to build references like Host+"/repo:tag".
@@ -220,7 +225,7 @@ type Registry struct {
 	ReferrersAPI bool
 
 	// perRepoBlobs is true for the OCI-layout-per-repository store of
-	// vessel serve and false for Distribution's global blob store.
+	// vessel-registry and false for Distribution's global blob store.
 	perRepoBlobs bool
 }
 
@@ -244,7 +249,7 @@ var sha256HexRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 //     registry/storage/paths.go): one global content-addressed store,
 //     <Root>/docker/registry/v2/blobs/sha256/<first 2 hex>/<hex>/data;
 //     repo is ignored (repositories only hold links to it).
-//   - vessel serve (olareg v0.2.2 directory store, internal/store/dir.go):
+//   - vessel-registry (olareg v0.2.2 directory store, internal/store/dir.go):
 //     one OCI layout per repository, <Root>/<repo>/blobs/sha256/<hex>, next
 //     to <Root>/<repo>/index.json and oci-layout.
 //
@@ -326,35 +331,35 @@ func startDistribution(t testing.TB) *Registry {
 	return nil
 }
 
-// startVesselServe starts `vessel serve` (the embedded olareg registry, with
+// startVesselRegistry starts vessel-registry (the embedded olareg registry, with
 // the referrers API) on a port it picks itself, storing under a temporary
 // directory, and stops it when the test ends.
-func startVesselServe(t testing.TB) *Registry {
+func startVesselRegistry(t testing.TB) *Registry {
 	t.Helper()
-	return startVessel(t, false)
+	return startVesselRegistryProcess(t, false)
 }
 
-// startVesselServeNoReferrers is startVesselServe with the referrers API
+// startVesselRegistryNoReferrers is startVesselRegistry with the referrers API
 // turned off, to test the referrers tag schema fallback against an OCI
 // layout store.
-func startVesselServeNoReferrers(t testing.TB) *Registry {
+func startVesselRegistryNoReferrers(t testing.TB) *Registry {
 	t.Helper()
-	return startVessel(t, true)
+	return startVesselRegistryProcess(t, true)
 }
 
-// listeningRE matches the one line `vessel serve` prints when it is ready.
+// listeningRE matches the one line vessel-registry prints when it is ready.
 var listeningRE = regexp.MustCompile(`^listening on (127\.0\.0\.1:[0-9]+)$`)
 
-func startVessel(t testing.TB, disableReferrers bool) *Registry {
+func startVesselRegistryProcess(t testing.TB, disableReferrers bool) *Registry {
 	t.Helper()
 	root := t.TempDir()
-	args := []string{"serve", "--addr", "127.0.0.1:0", "--root", root}
+	args := []string{"--addr", "127.0.0.1:0", "--root", root}
 	if disableReferrers {
 		args = append(args, "--disable-referrers")
 	}
-	p, err := startProcess(t, "vessel serve", vesselBin, args, nil)
+	p, err := startProcess(t, "vessel-registry", vesselRegistryBin, args, nil)
 	if err != nil {
-		t.Fatalf("start vessel serve: %v", err)
+		t.Fatalf("start vessel-registry: %v", err)
 	}
 
 	var host string
@@ -363,22 +368,22 @@ func startVessel(t testing.TB, disableReferrers bool) *Registry {
 		m := listeningRE.FindStringSubmatch(line)
 		if m == nil {
 			p.stop(t)
-			t.Fatalf("start vessel serve: first stdout line is %q, want \"listening on 127.0.0.1:PORT\"\n%s", line, p.output())
+			t.Fatalf("start vessel-registry: first stdout line is %q, want \"listening on 127.0.0.1:PORT\"\n%s", line, p.output())
 		}
 		host = m[1]
 	case <-p.exited:
-		t.Fatalf("start vessel serve: exited before printing its address: %v\n%s", p.waitErr, p.output())
+		t.Fatalf("start vessel-registry: exited before printing its address: %v\n%s", p.waitErr, p.output())
 	case <-time.After(readyTimeout):
 		p.stop(t)
-		t.Fatalf("start vessel serve: no \"listening on\" line within %v\n%s", readyTimeout, p.output())
+		t.Fatalf("start vessel-registry: no \"listening on\" line within %v\n%s", readyTimeout, p.output())
 	}
 	if err := waitV2(p, host); err != nil {
 		p.stop(t)
-		t.Fatalf("start vessel serve: %v", err)
+		t.Fatalf("start vessel-registry: %v", err)
 	}
-	kind := "vessel-serve"
+	kind := "vessel-registry"
 	if disableReferrers {
-		kind = "vessel-serve-no-referrers"
+		kind = "vessel-registry-no-referrers"
 	}
 	return &Registry{Kind: kind, Host: host, Root: root, ReferrersAPI: !disableReferrers, perRepoBlobs: true}
 }

@@ -110,7 +110,7 @@ var ppBackends = []struct {
 	name  string
 	start func(testing.TB) *ppStore
 }{
-	{"vessel-serve", func(t testing.TB) *ppStore { return ppRegistryStore(startVesselServe(t)) }},
+	{"vessel-registry", func(t testing.TB) *ppStore { return ppRegistryStore(startVesselRegistry(t)) }},
 	{"distribution", func(t testing.TB) *ppStore { return ppRegistryStore(startDistribution(t)) }},
 	{"oci-layout", ppLayoutStore},
 }
@@ -120,7 +120,7 @@ var ppRegistries = []struct {
 	name  string
 	start func(testing.TB) *Registry
 }{
-	{"vessel-serve", startVesselServe},
+	{"vessel-registry", startVesselRegistry},
 	{"distribution", startDistribution},
 }
 
@@ -856,7 +856,7 @@ func TestPullRefusesEscapingPaths(t *testing.T) {
 // which replaces it and leaves no staging directory.
 func TestPullDestinationRules(t *testing.T) {
 	t.Parallel()
-	r := startVesselServe(t)
+	r := startVesselRegistry(t)
 	src := ppSampleModel()
 	ref := r.Ref("models/sample:v1")
 	ppPush(t, src, ref)

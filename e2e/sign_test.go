@@ -65,7 +65,7 @@ func pushSample(t *testing.T, ref string, extra ...string) string {
 }
 
 func remoteRegistries(t *testing.T) []*Registry {
-	return []*Registry{startVesselServe(t), startDistribution(t)}
+	return []*Registry{startVesselRegistry(t), startDistribution(t)}
 }
 
 func TestSignVerifyPull(t *testing.T) {

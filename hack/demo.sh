@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# demo.sh: vessel's main job on a throwaway `vessel serve` registry: make a
+# demo.sh: vessel's main job on a throwaway vessel-registry: make a
 # key, push and sign hack/sample-model, inspect and verify it, pull it back
 # verified; then show refusals: an untrusted key, no trust at all, and a
 # tampered blob (exit code 3, no destination left behind).
 #
-# Usage: hack/demo.sh             (uses bin/vessel; `make demo` builds it)
-#        VESSEL=path/to/vessel hack/demo.sh
+# Usage: hack/demo.sh             (uses bin/vessel and bin/vessel-registry;
+#                                  `make demo` builds them)
+#        VESSEL=path/to/vessel VESSEL_REGISTRY=path/to/vessel-registry hack/demo.sh
 #
 # Needs nothing else: no Docker, no network beyond 127.0.0.1.
 set -euo pipefail
@@ -24,11 +25,18 @@ if [[ -z "$VESSEL" || ! -x "$VESSEL" ]]; then
   echo "demo: vessel binary not found or not executable: ${VESSEL:-<empty>} (run 'make demo' or set VESSEL)" >&2
   exit 1
 fi
+VESSEL_REGISTRY=${VESSEL_REGISTRY:-$(dirname "$VESSEL")/vessel-registry}
+if [[ ! -x "$VESSEL_REGISTRY" ]]; then
+  echo "demo: vessel-registry binary not found or not executable: $VESSEL_REGISTRY (run 'make demo' or set VESSEL_REGISTRY)" >&2
+  exit 1
+fi
 
 step() { printf '\n==> %s\n' "$*"; }
 fail() { printf '\ndemo: FAILED: %s\n' "$*" >&2; exit 1; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/vessel-demo.XXXXXX")
+# The demo's digest cache and content store live and die with it.
+export XDG_CACHE_HOME="$WORK/cache"
 SERVER_PID=""
 
 cleanup() {
@@ -51,17 +59,17 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- start the registry -----------------------------------------------------
-step "Starting 'vessel serve' on a free loopback port (storage in a temp dir)"
+step "Starting vessel-registry on a free loopback port (storage in a temp dir)"
 STORE="$WORK/registry"
 mkdir -p "$STORE"
-"$VESSEL" serve --addr 127.0.0.1:0 --root "$STORE" >"$WORK/serve.out" 2>"$WORK/serve.err" &
+"$VESSEL_REGISTRY" --addr 127.0.0.1:0 --root "$STORE" >"$WORK/serve.out" 2>"$WORK/serve.err" &
 SERVER_PID=$!
 
 ADDR=""
 for _ in $(seq 150); do # up to 15 s
   if ! kill -0 "$SERVER_PID" 2>/dev/null; then
     cat "$WORK/serve.err" >&2
-    fail "vessel serve exited before it was ready"
+    fail "vessel-registry exited before it was ready"
   fi
   line=$(grep -m1 -E '^listening on 127\.0\.0\.1:[0-9]+$' "$WORK/serve.out" || true)
   if [[ -n "$line" ]]; then
@@ -70,7 +78,7 @@ for _ in $(seq 150); do # up to 15 s
   fi
   sleep 0.1
 done
-[[ -n "$ADDR" ]] || { cat "$WORK/serve.err" >&2; fail "vessel serve did not print 'listening on 127.0.0.1:PORT' within 15 s"; }
+[[ -n "$ADDR" ]] || { cat "$WORK/serve.err" >&2; fail "vessel-registry did not print 'listening on 127.0.0.1:PORT' within 15 s"; }
 echo "registry at $ADDR (pid $SERVER_PID)"
 
 REPO="demo/sample"
@@ -155,14 +163,17 @@ printf "\\x$NEW" | dd of="$BLOB" bs=1 seek="$OFFSET" conv=notrunc status=none
 echo "flipped byte $OFFSET of ${BLOB#$WORK/} (0x$OLD -> 0x$NEW)"
 
 # --- pull again: must be refused --------------------------------------------
-step "Pulling again into a fresh directory: vessel must refuse with exit code 3"
+step "Pulling again into a fresh directory, without the content store: vessel must refuse with exit code 3"
+# The first pull left every verified blob in the content store, and a pull
+# with it would take them from there (by digest, re-hashed) and never see
+# the tampered copy; --no-cache makes this pull fetch from the registry.
 # The destination gets its own parent so we can also see that no staging
 # directory is left behind.
 PARENT="$WORK/tampered"
 mkdir -p "$PARENT"
 BAD="$PARENT/model"
 set +e
-"$VESSEL" pull "$REF" "$BAD" --key "$WORK/release.pub"
+"$VESSEL" pull "$REF" "$BAD" --key "$WORK/release.pub" --no-cache
 RC=$?
 set -e
 echo "exit code: $RC"
@@ -172,5 +183,10 @@ echo "exit code: $RC"
 LEFT=$(ls -A "$PARENT")
 [[ -z "$LEFT" ]] || fail "refused pull left files beside the destination: $LEFT"
 echo "refused, and the destination does not exist (nothing left beside it either)"
+
+step "Pulling with the content store: the blobs verified before are used, the tampered copy is never fetched"
+"$VESSEL" pull "$REF" "$WORK/from-store" --key "$WORK/release.pub" -q || fail "pull from the content store exited with $?"
+diff -r "$SRC" "$WORK/from-store" || fail "files pulled from the content store differ from $SRC"
+echo "identical to $SRC"
 
 step "Demo passed"

@@ -65,7 +65,6 @@ func NewApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			e.importCommand(),
 			e.cacheCommand(),
 			e.keygenCommand(),
-			e.serveCommand(),
 			e.loginCommand(),
 			e.logoutCommand(),
 		},

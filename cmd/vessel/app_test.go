@@ -1,20 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/vessel-oci/vessel/internal/testutil"
-	"github.com/vessel-oci/vessel/registry"
 	"github.com/vessel-oci/vessel/workflow"
 )
 
@@ -138,47 +134,6 @@ func TestPlainProgressLines(t *testing.T) {
 	}
 	if n := strings.Count(stderr, "pushed "); n != 3 {
 		t.Fatalf("want one line per file, got:\n%s", stderr)
-	}
-}
-
-func TestServe(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan int)
-	go func() {
-		done <- Run(ctx, []string{"vessel", "serve", "--addr", "127.0.0.1:0", "--root", t.TempDir()}, strings.NewReader(""), pw, io.Discard)
-	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := strings.TrimSpace(strings.TrimPrefix(line, "listening on "))
-	go io.Copy(io.Discard, pr)
-	resp, err := http.Get("http://" + addr + "/v2/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("/v2/ answered %d", resp.StatusCode)
-	}
-	// Pushed through the library, not a second app (see the note on run).
-	ref, _ := registry.ParseReference(addr + "/m:v1")
-	repo, err := registry.Open(ctx, ref, registry.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := workflow.Push(ctx, repo, model(t), workflow.PushOptions{}); err != nil {
-		t.Fatalf("push to serve: %v", err)
-	}
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("serve exit %d", code)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not stop")
 	}
 }
 

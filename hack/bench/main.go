@@ -1,7 +1,7 @@
 // Command bench compares vessel and oras pushing, re-pushing, pulling and
 // copying the same generated model against local registries (CNCF
-// Distribution with filesystem storage, and olareg served by `vessel
-// serve`), times vessel signing the pushed model and resuming an interrupted
+// Distribution with filesystem storage, and olareg served by
+// vessel-registry), times vessel signing the pushed model and resuming an interrupted
 // pull, checks vessel's peak memory on a large sparse model, and prints
 // Markdown tables of median wall times, throughput and peak memory.
 //
@@ -210,12 +210,19 @@ func bench(ctx context.Context, opts options) error {
 			return fmt.Errorf("registry: %w", err)
 		}
 	}
-	if slices.Contains(opts.tools, "vessel") || slices.Contains(opts.registries, regOlareg) {
-		if bins.vessel, err = buildVessel(ctx, opts.vessel, repoRoot, work); err != nil {
+	if slices.Contains(opts.registries, regOlareg) {
+		bins.olareg = filepath.Join(work, "bin", "vessel-registry")
+		if err := goBuild(ctx, repoRoot, "./cmd/vessel-registry", bins.olareg); err != nil {
+			return fmt.Errorf("olareg: %w", err)
+		}
+	}
+	var vessel string
+	if slices.Contains(opts.tools, "vessel") {
+		if vessel, err = buildVessel(ctx, opts.vessel, repoRoot, work); err != nil {
 			return err
 		}
 	}
-	tools, err := setupTools(ctx, opts, bins.vessel, repoRoot, work)
+	tools, err := setupTools(ctx, opts, vessel, repoRoot, work)
 	if err != nil {
 		return err
 	}

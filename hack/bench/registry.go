@@ -16,7 +16,7 @@ import (
 // Registries the bench can run against, in report order.
 const (
 	regDistribution = "distribution" // CNCF Distribution, filesystem storage
-	regOlareg       = "olareg"       // olareg directory storage, served by `vessel serve`
+	regOlareg       = "olareg"       // olareg directory storage, served by vessel-registry
 )
 
 var registryNames = []string{regDistribution, regOlareg}
@@ -44,10 +44,10 @@ http:
 `
 
 // registryBins are the binaries that serve the registries: Distribution's
-// own, and vessel for olareg.
+// own, and vessel-registry for olareg.
 type registryBins struct {
 	distribution string
-	vessel       string
+	olareg       string
 }
 
 type registryProc struct {
@@ -94,8 +94,8 @@ func startRegistry(ctx context.Context, name string, bins registryBins, dir stri
 		r.cmd.Env = append(os.Environ(), "OTEL_SDK_DISABLED=true", "OTEL_TRACES_EXPORTER=none",
 			"OTEL_METRICS_EXPORTER=none", "OTEL_LOGS_EXPORTER=none")
 	case regOlareg:
-		r.label = "olareg " + olaregVersion(bins.vessel) + " (vessel serve), directory storage, one OCI layout per repository"
-		r.cmd = newCmd(rctx, logFile, bins.vessel, "serve", "--addr", addr, "--root", storage)
+		r.label = "olareg " + olaregVersion(bins.olareg) + " (vessel-registry), directory storage, one OCI layout per repository"
+		r.cmd = newCmd(rctx, logFile, bins.olareg, "--addr", addr, "--root", storage)
 	default:
 		r.stopWith(nil)
 		return nil, fmt.Errorf("unknown registry %q", name)
@@ -177,9 +177,10 @@ func distributionVersion(ctx context.Context, bin string) string {
 	return f[len(f)-1]
 }
 
-// olaregVersion reads the olareg module version that vessel was built with.
-func olaregVersion(vessel string) string {
-	info, err := buildinfo.ReadFile(vessel)
+// olaregVersion reads the olareg module version that vessel-registry was
+// built with.
+func olaregVersion(bin string) string {
+	info, err := buildinfo.ReadFile(bin)
 	if err != nil {
 		return "version unknown"
 	}

@@ -89,13 +89,21 @@ func buildVessel(ctx context.Context, bin, repoRoot, work string) (string, error
 		return bin, nil
 	}
 	bin = filepath.Join(work, "bin", "vessel")
-	logf("building ./cmd/vessel")
-	cmd := newCmd(ctx, os.Stderr, "go", "build", "-o", bin, "./cmd/vessel")
-	cmd.Dir = repoRoot
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("vessel: go build ./cmd/vessel in %s: %w (pass -vessel PATH, or -tools oras -registries distribution to bench oras alone)", repoRoot, err)
+	if err := goBuild(ctx, repoRoot, "./cmd/vessel", bin); err != nil {
+		return "", fmt.Errorf("vessel: %w (pass -vessel PATH, or -tools oras -registries distribution to bench oras alone)", err)
 	}
 	return bin, nil
+}
+
+// goBuild builds the command package pkg of the vessel module into dst.
+func goBuild(ctx context.Context, repoRoot, pkg, dst string) error {
+	logf("building %s", pkg)
+	cmd := newCmd(ctx, os.Stderr, "go", "build", "-o", dst, pkg)
+	cmd.Dir = repoRoot
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build %s in %s: %w", pkg, repoRoot, err)
+	}
+	return nil
 }
 
 // vesselTool detects from --help what this vessel build offers, so the bench
