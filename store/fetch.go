@@ -63,6 +63,12 @@ type FetchOptions struct {
 	// second; 0: DefaultSplitBelow, < 0: never split) tune the rule above.
 	SplitAfter time.Duration
 	SplitBelow int64
+	// Meter, if set, is shared by the fetches of one pull: a slow stream
+	// is not split while all of them together receive more than BusyAbove
+	// bytes per second (<= 0: DefaultBusyAbove), the mark of a busy
+	// machine rather than a thin link.
+	Meter     *Meter
+	BusyAbove int64
 	// SegmentSize is the largest range a split makes; <= 0 means DefaultSegmentSize.
 	SegmentSize int64
 	// IdleTimeout gives up on a response that sends nothing for this long
@@ -135,6 +141,9 @@ func (o FetchOptions) withDefaults() FetchOptions {
 	}
 	if o.SplitBelow == 0 {
 		o.SplitBelow = DefaultSplitBelow
+	}
+	if o.BusyAbove <= 0 {
+		o.BusyAbove = DefaultBusyAbove
 	}
 	return o
 }
@@ -287,7 +296,7 @@ func (fe *fetch) maybeSplit(from, off int64, since time.Time) {
 		return
 	}
 	elapsed := time.Since(since)
-	if elapsed < o.SplitAfter || float64(off-from)/elapsed.Seconds() >= float64(o.SplitBelow) {
+	if elapsed < o.SplitAfter || float64(off-from)/elapsed.Seconds() >= float64(o.SplitBelow) || o.Meter.busy(o.BusyAbove) {
 		return
 	}
 	// Ranges of an equal share of what is left, between minSplit and
@@ -438,6 +447,9 @@ func (fe *fetch) copy(ctx context.Context, i int, rc io.Reader) (int64, error) {
 			fe.mu.Unlock()
 			if fe.opts.Progress != nil {
 				fe.opts.Progress(int64(n))
+			}
+			if fe.opts.Meter != nil {
+				fe.opts.Meter.add(int64(n))
 			}
 			wb.Wrote(off)
 			if i == 0 {

@@ -145,6 +145,11 @@ func split(parallel int) store.FetchOptions {
 	return store.FetchOptions{Parallel: parallel, SegmentSize: 1 << 20, SplitAfter: time.Nanosecond, SplitBelow: 1 << 50}
 }
 
+func withMeter(o store.FetchOptions, busyAbove int64) store.FetchOptions {
+	o.Meter, o.BusyAbove = &store.Meter{}, busyAbove
+	return o
+}
+
 func TestFetchOneStreamOrSplit(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -154,6 +159,10 @@ func TestFetchOneStreamOrSplit(t *testing.T) {
 		{"one stream", store.FetchOptions{}, false},
 		{"fast stream not split", store.FetchOptions{Parallel: 4, SegmentSize: 1 << 20}, false},
 		{"slow stream split", split(4), true},
+		// With a meter: the same slow stream, as part of a pull that moves
+		// more (BusyAbove 1 B/s) or less (2^50 B/s) than the busy mark.
+		{"slow stream of a busy pull not split", withMeter(split(4), 1), false},
+		{"slow stream of a quiet pull split", withMeter(split(4), 1<<50), true},
 	} {
 		f := &faults{}
 		repo, desc, data := setup(t, f, 5<<20+123)

@@ -301,11 +301,12 @@ func download(ctx context.Context, repo *registry.Repository, plan *artifact.Pla
 	defer u.Close()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(concurrency(opts.Concurrency))
+	meter := &store.Meter{} // the layers' fetches together: a busy machine is not a thin link
 	for _, e := range plan.Entries {
 		g.Go(func() error {
 			p := opts.Progress
 			p.emit(Event{Kind: EventStart, Phase: PhaseDownload, Path: e.Path, Digest: e.Layer.Digest, Size: e.Layer.Size})
-			blob, err := blobs.Fetch(gctx, e.Layer, repo, store.FetchOptions{Parallel: opts.Ranges, Progress: p.bytes(PhaseDownload, e.Path, e.Layer.Digest)})
+			blob, err := blobs.Fetch(gctx, e.Layer, repo, store.FetchOptions{Parallel: opts.Ranges, Meter: meter, Progress: p.bytes(PhaseDownload, e.Path, e.Layer.Digest)})
 			if err != nil {
 				return fmt.Errorf("%s: %w", e.Path, err)
 			}
