@@ -448,9 +448,7 @@ func (fe *fetch) copy(ctx context.Context, i int, rc io.Reader) (int64, error) {
 			if fe.opts.Progress != nil {
 				fe.opts.Progress(int64(n))
 			}
-			if fe.opts.Meter != nil {
-				fe.opts.Meter.add(int64(n))
-			}
+			fe.opts.Meter.add(int64(n))
 			wb.Wrote(off)
 			if i == 0 {
 				fe.maybeSplit(s.Off+s.Done, off, since)

@@ -31,7 +31,11 @@ type Meter struct {
 	full   bool      // a window has completed, so recent holds a rate
 }
 
+// add counts n bytes; a nil Meter counts nothing.
 func (m *Meter) add(n int64) {
+	if m == nil {
+		return
+	}
 	now := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -63,13 +63,12 @@ Production belongs on a real registry.`,
 		},
 	}
 	err := app.RunContext(ctx, args)
-	switch {
-	case err == nil:
+	if err == nil {
 		return 0
-	case usage:
-		fmt.Fprintf(stderr, "vessel-registry: %v\n", err)
-		return 2
 	}
 	fmt.Fprintf(stderr, "vessel-registry: %v\n", err)
+	if usage {
+		return 2
+	}
 	return 1
 }
