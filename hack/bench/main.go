@@ -1,9 +1,10 @@
 // Command bench compares vessel and oras pushing, re-pushing, pulling and
 // copying the same generated model against local registries (CNCF
 // Distribution with filesystem storage, and olareg served by
-// vessel-registry), times vessel signing the pushed model and resuming an interrupted
-// pull, checks vessel's peak memory on a large sparse model, and prints
-// Markdown tables of median wall times, throughput and peak memory.
+// vessel-registry), times vessel signing the pushed model and resuming an
+// interrupted pull, checks vessel's peak memory on a large sparse model,
+// and prints Markdown tables of median wall times, throughput and peak
+// memory.
 //
 //	go run ./hack/bench                                 # 1 GiB and 4 GiB, both registries, 5 runs, 8 GiB RSS check
 //	go run ./hack/bench -sizes 64MiB -runs 1 -rss-size 0  # quick smoke check
