@@ -14,30 +14,18 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/vessel-oci/vessel/internal/testutil"
 )
 
-// referenceTestdata is model-transparency/tests/<sub> in shared/testdata/oms.
+// referenceTestdata is model-transparency/tests/<sub> in testdata/oms.
 func referenceTestdata(t *testing.T, sub ...string) string {
 	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = filepath.Dir(dir)
-	}
-	p := filepath.Join(append([]string{dir, "..", "shared", "testdata", "oms", "model-transparency", "tests"}, sub...)...)
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("OMS test data: %v (shared/ must sit beside the repository)", err)
-	}
-	return p
+	return testutil.Testdata(t, append([]string{"oms", "model-transparency", "tests"}, sub...)...)
 }
 
 // fixture rebuilds one of the reference's test models (tests/conftest.py,
-// as shared/testdata/oms/README.md describes them) and returns its path;
+// as testdata/oms/README.md describes them) and returns its path;
 // its base name is the model name the goldens record.
 func fixture(t *testing.T, name string) string {
 	t.Helper()

@@ -10,31 +10,14 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/root"
 
 	"github.com/vessel-oci/vessel/attest"
+	"github.com/vessel-oci/vessel/internal/testutil"
 	"github.com/vessel-oci/vessel/oms"
 )
 
-// testdata is shared/testdata/oms, beside the repository (read-only in CI).
+// testdata is the repository's testdata/oms (see its README).
 func testdata(t testing.TB, elem ...string) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	base := filepath.Join(dir, "..", "shared", "testdata", "oms")
-	if _, err := os.Stat(base); err != nil {
-		t.Fatalf("OMS test data: %v (shared/ must sit beside the repository)", err)
-	}
-	return filepath.Join(append([]string{base}, elem...)...)
+	return testutil.Testdata(t, append([]string{"oms"}, elem...)...)
 }
 
 func readFile(t testing.TB, path string) []byte {

@@ -22,7 +22,7 @@ func isVerificationFailure(err error) bool {
 }
 
 // TestSpecVectors: model-signing-spec test-vectors/v1.0: valid/ verifies
-// (with the key, CA and identity shared/testdata/oms/README.md names),
+// (with the key, CA and identity testdata/oms/README.md names),
 // invalid/ and invalid-payload/ are refused by every verifier.
 func TestSpecVectors(t *testing.T) {
 	t.Parallel()

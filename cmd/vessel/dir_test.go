@@ -14,18 +14,10 @@ import (
 	"github.com/vessel-oci/vessel/oms"
 )
 
-// omsData is shared/testdata/oms, beside the repository (read-only in CI).
+// omsData is the repository's testdata/oms (see its README).
 func omsData(t *testing.T, elem ...string) string {
 	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", "..")) // cmd/vessel -> repository root
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := filepath.Join(root, "..", "shared", "testdata", "oms")
-	if _, err := os.Stat(base); err != nil {
-		t.Fatalf("OMS test data: %v (shared/ must sit beside the repository)", err)
-	}
-	return filepath.Join(append([]string{base}, elem...)...)
+	return testutil.Testdata(t, append([]string{"oms"}, elem...)...)
 }
 
 func refTests(t *testing.T, elem ...string) string {

@@ -117,3 +117,29 @@ func Entries(t testing.TB, dir string) []string {
 	}
 	return names
 }
+
+// Testdata returns the path of elem under the repository's testdata/
+// directory (found from the test's working directory up to go.mod), and
+// fails the test when it is missing.
+func Testdata(t testing.TB, elem ...string) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("testdata: no go.mod above the test directory")
+		}
+		dir = parent
+	}
+	p := filepath.Join(append([]string{dir, "testdata"}, elem...)...)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("testdata: %v", err)
+	}
+	return p
+}
