@@ -17,7 +17,7 @@ FUZZ_TARGETS := \
 	./attest:FuzzParsePolicy:15000x \
 	./oms:FuzzVerifyBundle:25000x
 
-.PHONY: all build tools test unit fuzz e2e demo bench clean
+.PHONY: all build tools test unit cross fuzz e2e demo bench clean
 
 all: build
 
@@ -35,12 +35,22 @@ tools:
 # Everything CI runs: vet, unit tests, brief fuzzing, end-to-end tests
 # against real registry processes and real third-party clients, and the
 # demo (the newcomer's first command must keep working).
-test: unit fuzz e2e demo
+test: unit cross fuzz e2e demo
 
 unit:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/...
 	$(GO) test -race -count=1 ./...
+
+# vessel builds for macOS and Windows too (ML engineers push from
+# laptops): vet every package, tests included, for each of them.
+CROSS := darwin/arm64 darwin/amd64 windows/amd64
+cross:
+	@set -e; for p in $(CROSS); do \
+		echo "vet GOOS=$${p%/*} GOARCH=$${p#*/}"; \
+		GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) vet ./...; \
+		GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) vet -tags e2e ./e2e/...; \
+	done
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

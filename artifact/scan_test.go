@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"syscall"
 	"testing"
 
 	"github.com/vessel-oci/vessel/internal/testutil"
@@ -244,39 +243,6 @@ func TestScanSymlinks(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestScanRefusesSpecialFiles(t *testing.T) {
-	t.Parallel()
-	t.Run("fifo", func(t *testing.T) {
-		t.Parallel()
-		root := t.TempDir()
-		testutil.WriteTree(t, root, map[string]string{"model.bin": "w"})
-		if err := syscall.Mkfifo(filepath.Join(root, "pipe"), 0o644); err != nil {
-			t.Skipf("mkfifo: %v", err)
-		}
-		if _, err := Scan(root, ScanOptions{}); !errors.Is(err, ErrUnsupportedFile) {
-			t.Errorf("Scan with a fifo = %v, want ErrUnsupportedFile", err)
-		}
-		// AllowSymlinks is about links only.
-		if _, err := Scan(root, ScanOptions{AllowSymlinks: true}); !errors.Is(err, ErrUnsupportedFile) {
-			t.Errorf("Scan with a fifo, AllowSymlinks = %v, want ErrUnsupportedFile", err)
-		}
-	})
-	t.Run("symlink to fifo", func(t *testing.T) {
-		t.Parallel()
-		root := t.TempDir()
-		if err := syscall.Mkfifo(filepath.Join(root, "pipe"), 0o644); err != nil {
-			t.Skipf("mkfifo: %v", err)
-		}
-		if err := os.Symlink("pipe", filepath.Join(root, "link")); err != nil {
-			t.Fatal(err)
-		}
-		// The fifo itself is excluded; the link to it is still refused.
-		if _, err := Scan(root, ScanOptions{AllowSymlinks: true, Exclude: []string{"pipe"}}); !errors.Is(err, ErrUnsupportedFile) {
-			t.Errorf("Scan with a link to a fifo = %v, want ErrUnsupportedFile", err)
-		}
-	})
 }
 
 func TestScanRefusesBadNames(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/vessel-oci/vessel/internal/fsx"
 	"github.com/vessel-oci/vessel/internal/iox"
 )
 
@@ -205,7 +206,7 @@ func (u *Unpacker) writeFile(name string, mode fs.FileMode, r io.Reader, limit i
 		r = io.LimitReader(r, limit)
 	}
 	buf := copyBuffers.Get().(*[]byte)
-	_, err = io.CopyBuffer(&writeback{Writeback: iox.Writeback{F: f}}, r, *buf)
+	_, err = io.CopyBuffer(&writeback{Writeback: fsx.Writeback{F: f}}, r, *buf)
 	copyBuffers.Put(buf)
 	if err == nil {
 		err = f.Sync()
@@ -444,7 +445,7 @@ var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &
 
 // writeback is a writer that hands what it wrote to disk writeback.
 type writeback struct {
-	iox.Writeback
+	fsx.Writeback
 	off int64
 }
 

@@ -20,6 +20,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/registry/remote"
+
+	"github.com/vessel-oci/vessel/internal/fsx"
 )
 
 const (
@@ -186,7 +188,10 @@ func (r *Repository) saveState(path string, repo *remote.Repository, desc ocispe
 		Location:   loc.String(),
 	})
 	if err == nil {
-		err = writeFileAtomic(path, data)
+		err = os.MkdirAll(filepath.Dir(path), 0o700)
+	}
+	if err == nil {
+		err = fsx.WriteFile(path, data, 0o600, fsx.Replaceable)
 	}
 	if err != nil {
 		r.opts.logger().Warn("cannot save upload state", "digest", desc.Digest, "error", err)
@@ -200,26 +205,4 @@ func (r *Repository) dropState(path string) {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		r.opts.logger().Warn("cannot remove upload state", "path", path, "error", err)
 	}
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".upload-*") // created 0600
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
 }

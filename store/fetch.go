@@ -14,9 +14,9 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/sys/unix"
 
 	"github.com/vessel-oci/vessel/artifact"
+	"github.com/vessel-oci/vessel/internal/fsx"
 	"github.com/vessel-oci/vessel/internal/iox"
 )
 
@@ -163,12 +163,7 @@ func fetchPartial(ctx context.Context, partial string, desc ocispec.Descriptor, 
 	}
 	defer f.Close()
 	kept = st.present()
-	// Reserve the blob's blocks up front: a full disk fails now, not after
-	// most of the blob came over the network, and writes then skip the
-	// filesystem's block reservation one page at a time. KEEP_SIZE: the
-	// file's size still says how far it was written. Advisory where the
-	// filesystem cannot (EOPNOTSUPP); ENOSPC is final.
-	if err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_KEEP_SIZE, 0, desc.Size); errors.Is(err, unix.ENOSPC) {
+	if err := fsx.Preallocate(f, desc.Size); err != nil {
 		if kept == 0 {
 			removePartial(partial)
 		}
@@ -428,7 +423,7 @@ func (fe *fetch) copy(ctx context.Context, i int, rc io.Reader) (int64, error) {
 	buf := buffers.Get().(*[]byte)
 	defer buffers.Put(buf)
 	var written int64
-	wb := iox.Writeback{F: fe.f, Started: off}
+	wb := fsx.Writeback{F: fe.f, Started: off}
 	since := time.Now()
 	for off < end {
 		n, err := r.Read((*buf)[:min(int64(len(*buf)), end-off)])
@@ -570,7 +565,7 @@ func (fe *fetch) save() {
 	data := fe.st.encode()
 	fe.mu.Unlock()
 	// Best effort: without a record the next fetch starts over.
-	_ = writeAtomic(fe.path+".json", data)
+	_ = fsx.WriteFile(fe.path+".json", data, 0o644, fsx.Replaceable)
 }
 
 func removePartial(p string) {
@@ -581,12 +576,3 @@ func removePartial(p string) {
 // buffers are 256 KiB: a socket read rarely brings more, and a pull holds
 // one per range in flight.
 var buffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
-
-// writeAtomic replaces name with data through a temporary file beside it.
-func writeAtomic(name string, data []byte) error {
-	tmp := name + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, name)
-}

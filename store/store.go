@@ -27,9 +27,9 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sys/unix"
 
 	"github.com/vessel-oci/vessel/artifact"
+	"github.com/vessel-oci/vessel/internal/fsx"
 	"github.com/vessel-oci/vessel/internal/iox"
 )
 
@@ -130,17 +130,17 @@ func (s *Store) Prune() (int64, error) {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		var st unix.Stat_t
-		if err := unix.Lstat(p, &st); err != nil {
+		fi, err := os.Lstat(p)
+		if err != nil {
 			return err
 		}
-		if st.Nlink > 1 {
-			return nil
+		if n, ok := fsx.LinkCount(fi); !ok || n > 1 || !fi.Mode().IsRegular() {
+			return nil // shared, or not known to be unshared
 		}
 		if err := os.Remove(p); err != nil {
 			return err
 		}
-		freed += st.Size
+		freed += fi.Size()
 		return nil
 	})
 	if err != nil {

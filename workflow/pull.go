@@ -16,10 +16,10 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/sys/unix"
 
 	"github.com/vessel-oci/vessel/artifact"
 	"github.com/vessel-oci/vessel/attest"
+	"github.com/vessel-oci/vessel/internal/fsx"
 	"github.com/vessel-oci/vessel/registry"
 	"github.com/vessel-oci/vessel/store"
 )
@@ -213,7 +213,12 @@ func Pull(ctx context.Context, repo *registry.Repository, dest string, opts Pull
 		}
 	}
 	if sig != nil && sig.inside != "" {
-		if err := writeNew(filepath.Join(staging, sig.inside), sig.data); err != nil {
+		p := filepath.Join(staging, sig.inside)
+		err := os.MkdirAll(filepath.Dir(p), 0o755)
+		if err == nil {
+			err = fsx.CreateNew(p, sig.data, 0o644)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("pull %s: signature: %w", m.Ref, err)
 		}
 	}
@@ -223,7 +228,11 @@ func Pull(ctx context.Context, repo *registry.Repository, dest string, opts Pull
 	res := &PullResult{Reference: m.Ref.String(), Digest: m.Desc.Digest, Kind: m.Plan.Kind, Destination: dest, Files: files, Verification: v}
 	if sig != nil {
 		if sig.inside == "" {
-			if err := writeAtomic(sig.path, sig.data); err != nil {
+			err := os.MkdirAll(filepath.Dir(sig.path), 0o755)
+			if err == nil {
+				err = fsx.WriteFile(sig.path, sig.data, 0o644, fsx.Durable)
+			}
+			if err != nil {
 				return nil, fmt.Errorf("pull %s: signature (the files are in place): %w", m.Ref, err)
 			}
 		}
@@ -320,7 +329,7 @@ func download(ctx context.Context, repo *registry.Repository, plan *artifact.Pla
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	return u.TarFiles(), syncDirs(staging)
+	return u.TarFiles(), fsx.SyncDirs(staging)
 }
 
 // place writes an entry's file or files from its stored blob. A tar layer
@@ -366,8 +375,8 @@ func checkDestination(dest string, force bool) error {
 }
 
 // commit moves the finished staging directory to dest. When dest exists it
-// swaps the two in one step (renameat2 RENAME_EXCHANGE), so there is no
-// moment without a complete directory; the old contents are left in staging
+// swaps the two (fsx.Exchange: one step where the filesystem can), so
+// there is no moment with a partial directory; the old contents are left in staging
 // for the caller to remove.
 func commit(staging, dest string) error {
 	if err := os.Chmod(staging, 0o755); err != nil {
@@ -378,48 +387,12 @@ func commit(staging, dest string) error {
 	case errors.Is(err, fs.ErrNotExist):
 		err = os.Rename(staging, dest)
 	case err == nil:
-		err = unix.Renameat2(unix.AT_FDCWD, staging, unix.AT_FDCWD, dest, unix.RENAME_EXCHANGE)
-		if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL) {
-			err = swapByRename(staging, dest)
-		}
+		err = fsx.Exchange(staging, dest)
 	}
 	if err != nil {
 		return fmt.Errorf("move into place: %w", err)
 	}
-	return syncDir(filepath.Dir(dest))
-}
-
-// swapByRename is the fallback where the filesystem cannot exchange: a
-// short window exists in which dest is missing, never one where it is partial.
-func swapByRename(staging, dest string) error {
-	old := staging + ".old"
-	if err := os.Rename(dest, old); err != nil {
-		return err
-	}
-	if err := os.Rename(staging, dest); err != nil {
-		_ = os.Rename(old, dest)
-		return err
-	}
-	return os.Rename(old, staging)
-}
-
-// syncDirs fsyncs every directory under root, so new entries survive a crash.
-func syncDirs(root string) error {
-	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.IsDir() {
-			return err
-		}
-		return syncDir(p)
-	})
-}
-
-func syncDir(p string) error {
-	d, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return fsx.SyncDir(filepath.Dir(dest))
 }
 
 // sigFile is where an OMS bundle goes: inside is its path relative to the
@@ -453,37 +426,4 @@ func signatureFile(dest, path string, v *Verification, m *Resolved) (*sigFile, e
 		}
 	}
 	return s, nil
-}
-
-// writeNew creates a file that must not exist yet, and syncs it.
-func writeNew(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// writeAtomic replaces path with data through a temporary file beside it.
-func writeAtomic(path string, data []byte) error {
-	tmp := path + ".vessel-tmp"
-	_ = os.Remove(tmp)
-	if err := writeNew(tmp, data); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
 }

@@ -3,11 +3,10 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/sys/unix"
 
+	"github.com/vessel-oci/vessel/internal/fsx"
 	"github.com/vessel-oci/vessel/store"
 )
 
@@ -45,29 +44,11 @@ func pullStore(c *cli.Context, dest string) (*store.Store, error) {
 		verbosef(c, "content store %s: %v; using a private one beside %s", dir, err, dest)
 		return nil, nil
 	}
-	if !sameDevice(s.Dir(), dest) {
+	if !fsx.SameFilesystem(s.Dir(), dest) {
 		verbosef(c, "content store %s is on another filesystem than %s; using a private one beside it", s.Dir(), dest)
 		return nil, nil
 	}
 	return s, nil
-}
-
-// sameDevice reports whether a and the nearest existing ancestor of b are
-// on one filesystem.
-func sameDevice(a, b string) bool {
-	var sa, sb unix.Stat_t
-	if unix.Stat(a, &sa) != nil {
-		return false
-	}
-	b, _ = filepath.Abs(b)
-	for unix.Stat(b, &sb) != nil {
-		parent := filepath.Dir(b)
-		if parent == b {
-			return false
-		}
-		b = parent
-	}
-	return sa.Dev == sb.Dev
 }
 
 func verbosef(c *cli.Context, format string, a ...any) {

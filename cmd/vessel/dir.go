@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vessel-oci/vessel/attest"
+	"github.com/vessel-oci/vessel/internal/fsx"
 	"github.com/vessel-oci/vessel/oms"
 )
 
@@ -269,32 +270,11 @@ verify-dir accept it.`,
 			if err != nil {
 				return err
 			}
-			if err := writeFileAtomic(sig, bundle); err != nil {
+			if err := fsx.WriteFile(sig, bundle, 0o644, fsx.Durable); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "Signed     %s\nSignature  %s\n", a[0], sig)
 			return nil
 		},
 	}
-}
-
-// writeFileAtomic writes data to path through a temporary file beside it.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command bench compares vessel and oras pushing, re-pushing, pulling and
 // copying the same generated model against local registries (CNCF
 // Distribution with filesystem storage, and olareg served by

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/vessel-oci/vessel/internal/fsx"
 )
 
 const (
@@ -40,10 +42,7 @@ const (
 )
 
 // key is what identifies the content of a file without reading it.
-type key struct {
-	Dev, Ino           uint64
-	Size, Mtime, Ctime int64 // times in Unix nanoseconds
-}
+type key = fsx.Identity
 
 type entry struct {
 	key
@@ -115,7 +114,7 @@ func (c *Cache) Stat(path string) (Stamp, error) {
 	if err != nil {
 		return Stamp{}, err
 	}
-	k, ok := keyOf(fi)
+	k, ok := fsx.IdentityOf(fi)
 	return Stamp{path: abs, key: k, size: fi.Size(), at: at, ok: ok}, nil
 }
 
@@ -196,7 +195,11 @@ func (c *Cache) Save() error {
 	for _, e := range all {
 		fmt.Fprintf(&buf, "%s %d %d %d %d %d %d %s\n", e.digest, e.Dev, e.Ino, e.Size, e.Mtime, e.Ctime, e.used, strconv.Quote(e.path))
 	}
-	if err := writeAtomic(c.file, buf.Bytes()); err != nil {
+	err := os.MkdirAll(filepath.Dir(c.file), 0o700)
+	if err == nil {
+		err = fsx.WriteFile(c.file, buf.Bytes(), 0o600, fsx.Replaceable)
+	}
+	if err != nil {
 		return fmt.Errorf("save digest cache %s: %w", c.file, err)
 	}
 	c.entries = make(map[string]entry, len(all))
@@ -205,28 +208,6 @@ func (c *Cache) Save() error {
 	}
 	c.dirty = false
 	return nil
-}
-
-// writeAtomic writes data to a temporary file next to name and renames it
-// into place, so readers see the old file or the new one, never a mix.
-func writeAtomic(name string, data []byte) error {
-	dir := filepath.Dir(name)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name()) // a no-op after the rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), name)
 }
 
 var errCorrupt = errors.New("corrupt digest cache")

@@ -1,13 +1,10 @@
 // Package iox holds the small I/O helpers that several vessel packages
-// stream through: reader wrappers and early disk writeback.
+// stream through: reader wrappers (filesystem specifics are in fsx).
 package iox
 
 import (
 	"context"
 	"io"
-	"os"
-
-	"golang.org/x/sys/unix"
 )
 
 // CountingReader calls Fn with the byte count of every read, for progress.
@@ -43,28 +40,4 @@ func (c *ContextReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.R.Read(p)
-}
-
-// writebackChunk is how much is written before the kernel is asked to
-// start writing it to disk.
-const writebackChunk = 8 << 20
-
-// Writeback starts disk writeback of a file being written front to back,
-// a chunk at a time as soon as it is written (sync_file_range, which does
-// not wait), so the fsync that makes the file durable before its rename
-// waits only for the tail. Without it, fsync of a large model costs about
-// as long as downloading it.
-type Writeback struct {
-	F       *os.File
-	Started int64 // offset where the bytes not yet handed to writeback start
-}
-
-// Wrote records that the file now holds bytes up to end.
-func (w *Writeback) Wrote(end int64) {
-	if end-w.Started < writebackChunk {
-		return
-	}
-	// Advisory: an error only means writeback starts later, at fsync.
-	_ = unix.SyncFileRange(int(w.F.Fd()), w.Started, end-w.Started, unix.SYNC_FILE_RANGE_WRITE)
-	w.Started = end
 }

@@ -1,0 +1,159 @@
+// Package fsx holds vessel's filesystem specifics behind one small,
+// portable API: atomic writes, directory fsync, the exchange rename that
+// swaps a pulled directory into place, block preallocation, early
+// writeback, lock files, same-filesystem checks and file identities.
+//
+// Linux gets the fast or atomic system calls (renameat2, fallocate,
+// sync_file_range, flock); other systems get portable equivalents whose
+// differences are documented on each function and in the README.
+package fsx
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// Durability says what an atomic write promises after a crash.
+type Durability int
+
+const (
+	// Durable fsyncs the file before the rename and the directory after
+	// it: once WriteFile returns, the new content survives a crash.
+	Durable Durability = iota
+	// Replaceable skips both fsyncs, for records whose loss after a crash
+	// only costs work (a progress record, a cache): readers still see the
+	// old content or the new, never a mix.
+	Replaceable
+)
+
+// WriteFile replaces path with data through a temporary file created
+// beside it (O_EXCL, a random name, so nothing planted there is followed)
+// and renamed over path, whose directory must exist.
+func WriteFile(path string, data []byte, perm fs.FileMode, d Durability) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if err == nil && d == Durable {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if d == Durable {
+		return SyncDir(dir)
+	}
+	return nil
+}
+
+// CreateNew creates path, which must not exist yet (O_EXCL: a planted
+// file or link there is an error, never followed), writes data and
+// fsyncs it.
+func CreateNew(path string, data []byte, perm fs.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// SyncDirs fsyncs every directory under root, so new entries survive a
+// crash.
+func SyncDirs(root string) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		return SyncDir(p)
+	})
+}
+
+// Exchange swaps the directories (or files) a and b, both of which
+// exist. Where the filesystem can (Linux renameat2 RENAME_EXCHANGE) this
+// is one atomic step; elsewhere b is moved aside and a put in its place,
+// leaving a short window in which b is missing, never one in which it is
+// partial. Afterwards a holds what b held.
+func Exchange(a, b string) error {
+	err := exchange(a, b)
+	if errors.Is(err, errors.ErrUnsupported) {
+		err = swapByRename(a, b)
+	}
+	return err
+}
+
+func swapByRename(a, b string) error {
+	old := a + ".old"
+	if err := os.Rename(b, old); err != nil {
+		return err
+	}
+	if err := os.Rename(a, b); err != nil {
+		_ = os.Rename(old, b)
+		return err
+	}
+	return os.Rename(old, a)
+}
+
+// SameFilesystem reports whether a and the nearest existing ancestor of b
+// are on one filesystem (where a hard link from one to the other works).
+func SameFilesystem(a, b string) bool {
+	ia, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	b, _ = filepath.Abs(b)
+	for {
+		ib, err := os.Stat(b)
+		if err == nil {
+			return sameDevice(a, ia, b, ib)
+		}
+		parent := filepath.Dir(b)
+		if parent == b {
+			return false
+		}
+		b = parent
+	}
+}
+
+// Identity is what tells one version of a file from another without
+// reading it: device, inode, size and change times.
+type Identity struct {
+	Dev, Ino     uint64
+	Size         int64
+	Mtime, Ctime int64 // nanoseconds
+}
+
+// IdentityOf returns fi's identity. ok is false where the system does not
+// expose one (then nothing may be cached by it).
+func IdentityOf(fi fs.FileInfo) (id Identity, ok bool) {
+	if !fi.Mode().IsRegular() {
+		return Identity{}, false
+	}
+	return identityOf(fi)
+}
+
+// LinkCount returns how many names fi's file has; ok is false where the
+// system does not say (then the caller must assume it is shared).
+func LinkCount(fi fs.FileInfo) (n uint64, ok bool) { return linkCount(fi) }

@@ -1,0 +1,35 @@
+package fsx
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/windows"
+)
+
+// SyncDir does nothing on Windows: NTFS makes a rename durable with its
+// journal, and a directory handle cannot be flushed.
+func SyncDir(string) error { return nil }
+
+func sameDevice(a string, _ fs.FileInfo, b string, _ fs.FileInfo) bool {
+	a, _ = filepath.Abs(a)
+	b, _ = filepath.Abs(b)
+	return strings.EqualFold(filepath.VolumeName(a), filepath.VolumeName(b))
+}
+
+// linkCount is unknown from a FileInfo on Windows.
+func linkCount(fs.FileInfo) (uint64, bool) { return 0, false }
+
+// TryLock takes an exclusive lock on f without waiting (LockFileEx). ok is
+// false when another process holds it.
+func TryLock(f *os.File) (ok bool, err error) {
+	ol := new(windows.Overlapped)
+	err = windows.LockFileEx(windows.Handle(f.Fd()), windows.LOCKFILE_EXCLUSIVE_LOCK|windows.LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, ol)
+	if errors.Is(err, windows.ERROR_LOCK_VIOLATION) {
+		return false, nil
+	}
+	return err == nil, err
+}
