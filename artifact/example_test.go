@@ -13,12 +13,13 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/vessel-oci/vessel/artifact"
+	"github.com/vessel-oci/vessel/errdef"
 )
 
 func ExampleCleanPath() {
 	for _, p := range []string{"./weights/model.safetensors", "tokenizer/", "../etc/passwd", "/abs", "a/../b", `C:\x`} {
 		clean, err := artifact.CleanPath(p)
-		if errors.Is(err, artifact.ErrUnsafePath) {
+		if errors.Is(err, errdef.ErrUnsafePath) {
 			fmt.Printf("%-30q refused\n", p)
 			continue
 		}

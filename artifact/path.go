@@ -5,6 +5,8 @@ import (
 	"path"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/vessel-oci/vessel/errdef"
 )
 
 // Path limits. Linux allows 4096 bytes for a whole path and 255 for a name;
@@ -20,7 +22,7 @@ const (
 // repairs anything suspicious, so "a/../b" is an error, not "b".
 func CleanPath(p string) (string, error) {
 	bad := func(why string) (string, error) {
-		return "", fmt.Errorf("%w: %q: %s", ErrUnsafePath, p, why)
+		return "", fmt.Errorf("%w: %q: %s", errdef.ErrUnsafePath, p, why)
 	}
 	switch {
 	case p == "":
@@ -84,14 +86,14 @@ func newPathSet() *pathSet {
 // addFile claims clean path p as a regular file.
 func (s *pathSet) addFile(p string) error {
 	if s.files[p] {
-		return fmt.Errorf("%w: %q: duplicate path", ErrUnsafePath, p)
+		return fmt.Errorf("%w: %q: duplicate path", errdef.ErrUnsafePath, p)
 	}
 	if s.dirs[p] {
-		return fmt.Errorf("%w: %q: is both a file and a directory", ErrUnsafePath, p)
+		return fmt.Errorf("%w: %q: is both a file and a directory", errdef.ErrUnsafePath, p)
 	}
 	for d := path.Dir(p); d != "."; d = path.Dir(d) {
 		if s.files[d] {
-			return fmt.Errorf("%w: %q: parent %q is a file", ErrUnsafePath, p, d)
+			return fmt.Errorf("%w: %q: parent %q is a file", errdef.ErrUnsafePath, p, d)
 		}
 	}
 	s.files[p] = true
@@ -105,7 +107,7 @@ func (s *pathSet) addFile(p string) error {
 func (s *pathSet) addDir(p string) error {
 	for d := p; d != "."; d = path.Dir(d) {
 		if s.files[d] {
-			return fmt.Errorf("%w: %q: is both a file and a directory", ErrUnsafePath, d)
+			return fmt.Errorf("%w: %q: is both a file and a directory", errdef.ErrUnsafePath, d)
 		}
 	}
 	for d := p; d != "." && !s.dirs[d]; d = path.Dir(d) {

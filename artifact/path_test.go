@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/vessel-oci/vessel/errdef"
 )
 
 func TestCleanPath(t *testing.T) {
@@ -94,8 +96,8 @@ func TestCleanPath(t *testing.T) {
 	}
 	for _, tc := range refused {
 		got, err := CleanPath(tc.in)
-		if !errors.Is(err, ErrUnsafePath) {
-			t.Errorf("%s: CleanPath(%.80q) = %.80q, %v; want ErrUnsafePath", tc.name, tc.in, got, err)
+		if !errors.Is(err, errdef.ErrUnsafePath) {
+			t.Errorf("%s: CleanPath(%.80q) = %.80q, %v; want errdef.ErrUnsafePath", tc.name, tc.in, got, err)
 		}
 		if err != nil && got != "" {
 			t.Errorf("%s: CleanPath(%q) returned %q with an error", tc.name, tc.in, got)
@@ -138,8 +140,8 @@ func TestPathSet(t *testing.T) {
 			if o.ok && err != nil {
 				t.Errorf("%s: op %d (%q): unexpected error %v", tc.name, i, o.p, err)
 			}
-			if !o.ok && !errors.Is(err, ErrUnsafePath) {
-				t.Errorf("%s: op %d (%q): got %v, want ErrUnsafePath", tc.name, i, o.p, err)
+			if !o.ok && !errors.Is(err, errdef.ErrUnsafePath) {
+				t.Errorf("%s: op %d (%q): got %v, want errdef.ErrUnsafePath", tc.name, i, o.p, err)
 			}
 		}
 	}
@@ -156,8 +158,8 @@ func FuzzCleanPath(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in string) {
 		out, err := CleanPath(in)
 		if err != nil {
-			if !errors.Is(err, ErrUnsafePath) {
-				t.Fatalf("CleanPath(%q): error %v does not wrap ErrUnsafePath", in, err)
+			if !errors.Is(err, errdef.ErrUnsafePath) {
+				t.Fatalf("CleanPath(%q): error %v does not wrap errdef.ErrUnsafePath", in, err)
 			}
 			if out != "" {
 				t.Fatalf("CleanPath(%q) returned %q with an error", in, out)

@@ -11,6 +11,8 @@ import (
 	modelspec "github.com/modelpack/model-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/vessel-oci/vessel/errdef"
 )
 
 // Limits cap what a manifest may ask of the puller. The zero value of each
@@ -111,7 +113,7 @@ func ParseManifest(data []byte, limits Limits) (*Plan, error) {
 		return nil, fmt.Errorf("%w: manifest has no layers", ErrNotModel)
 	}
 	if n := len(m.Layers); n > limits.maxLayers() {
-		return nil, fmt.Errorf("%w: manifest has %d layers, more than the %d allowed", ErrLimit, n, limits.maxLayers())
+		return nil, fmt.Errorf("%w: manifest has %d layers, more than the %d allowed", errdef.ErrLimit, n, limits.maxLayers())
 	}
 	p := &Plan{Manifest: m, Kind: kindOfManifest(m), limits: limits}
 	if p.Kind == "" {
@@ -126,7 +128,7 @@ func ParseManifest(data []byte, limits Limits) (*Plan, error) {
 			return nil, fmt.Errorf("layer %d (%s): %w", i, l.Digest, err)
 		}
 		if named[e.Path] {
-			return nil, fmt.Errorf("layer %d (%s): %w: %q: named by two layers", i, l.Digest, ErrUnsafePath, e.Path)
+			return nil, fmt.Errorf("layer %d (%s): %w: %q: named by two layers", i, l.Digest, errdef.ErrUnsafePath, e.Path)
 		}
 		named[e.Path] = true
 		if e.Format == FormatRaw {
@@ -167,7 +169,7 @@ func (p *Plan) entry(l ocispec.Descriptor) (Entry, error) {
 		return Entry{}, fmt.Errorf("%w: digest algorithm %q not accepted", ErrNotModel, l.Digest.Algorithm())
 	}
 	if l.Size < 0 || l.Size > p.limits.maxLayerSize() {
-		return Entry{}, fmt.Errorf("%w: declared size %d outside 0..%d", ErrLimit, l.Size, p.limits.maxLayerSize())
+		return Entry{}, fmt.Errorf("%w: declared size %d outside 0..%d", errdef.ErrLimit, l.Size, p.limits.maxLayerSize())
 	}
 	e := Entry{Layer: l, Mode: 0o644, DeclaredSize: -1}
 	var raw string
@@ -184,7 +186,7 @@ func (p *Plan) entry(l ocispec.Descriptor) (Entry, error) {
 		e.Format = genericLayerFormat(l.Annotations)
 	}
 	if raw == "" {
-		return Entry{}, fmt.Errorf("%w: layer names no file path", ErrUnsafePath)
+		return Entry{}, fmt.Errorf("%w: layer names no file path", errdef.ErrUnsafePath)
 	}
 	clean, err := CleanPath(raw)
 	if err != nil {
@@ -203,7 +205,7 @@ func (e *Entry) readMetadata(s string) error {
 		return nil
 	}
 	if len(s) > maxAnnotation {
-		return fmt.Errorf("%w: file metadata annotation is %d bytes", ErrLimit, len(s))
+		return fmt.Errorf("%w: file metadata annotation is %d bytes", errdef.ErrLimit, len(s))
 	}
 	var md struct {
 		Mode     uint32 `json:"mode"`
@@ -219,11 +221,11 @@ func (e *Entry) readMetadata(s string) error {
 	isReg := md.Typeflag == 0 || md.Typeflag == '0'
 	if md.Size != nil && isReg {
 		if *md.Size < 0 {
-			return fmt.Errorf("%w: file metadata declares size %d", ErrSizeMismatch, *md.Size)
+			return fmt.Errorf("%w: file metadata declares size %d", errdef.ErrSizeMismatch, *md.Size)
 		}
 		e.DeclaredSize = *md.Size
 		if e.Format == FormatRaw && *md.Size != e.Layer.Size {
-			return fmt.Errorf("%w: file metadata says %d bytes, layer says %d", ErrSizeMismatch, *md.Size, e.Layer.Size)
+			return fmt.Errorf("%w: file metadata says %d bytes, layer says %d", errdef.ErrSizeMismatch, *md.Size, e.Layer.Size)
 		}
 	}
 	return nil
@@ -255,7 +257,7 @@ func (p *Plan) ApplyConfig(data []byte) (*modelspec.Model, error) {
 		// An uncompressed layer (raw or plain tar) is its own diff ID; the
 		// unpacker checks only the blob digest for those.
 		if (e.Format == FormatRaw || e.Format == FormatTar) && ids[i] != e.Layer.Digest {
-			return nil, fmt.Errorf("%s: %w: config diff ID %s differs from %s layer digest %s", e.Path, ErrDigestMismatch, ids[i], e.Format, e.Layer.Digest)
+			return nil, fmt.Errorf("%s: %w: config diff ID %s differs from %s layer digest %s", e.Path, errdef.ErrDigestMismatch, ids[i], e.Format, e.Layer.Digest)
 		}
 		e.DiffID = ids[i]
 	}

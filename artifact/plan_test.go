@@ -13,6 +13,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/vessel-oci/vessel/errdef"
 )
 
 const (
@@ -273,18 +275,18 @@ func TestParseManifest(t *testing.T) {
 			delete(m, "schemaVersion")
 		}), Limits{}, ErrNotModel},
 		{"no layers", modelManifest(t), Limits{}, ErrNotModel},
-		{"too many layers", modelManifest(t, tooMany...), Limits{MaxLayers: 3}, ErrLimit},
+		{"too many layers", modelManifest(t, tooMany...), Limits{MaxLayers: 3}, errdef.ErrLimit},
 		{"negative size", modelManifest(t, func() ocispec.Descriptor {
 			d := mpLayer(t, modelspec.MediaTypeModelWeightRaw, "w", w1, 0, -1)
 			d.Size = -1
 			return d
-		}()), Limits{}, ErrLimit},
-		{"oversized", modelManifest(t, rawLayer(t, "w1.bin", w1)), Limits{MaxLayerSize: int64(len(w1)) - 1}, ErrLimit},
+		}()), Limits{}, errdef.ErrLimit},
+		{"oversized", modelManifest(t, rawLayer(t, "w1.bin", w1)), Limits{MaxLayerSize: int64(len(w1)) - 1}, errdef.ErrLimit},
 		{"over the default size cap", modelManifest(t, func() ocispec.Descriptor {
 			d := mpLayer(t, modelspec.MediaTypeModelWeightRaw, "w", w1, 0, -1)
 			d.Size = 1<<40 + 1
 			return d
-		}()), Limits{}, ErrLimit},
+		}()), Limits{}, errdef.ErrLimit},
 		{"bad digest", modelManifest(t, func() ocispec.Descriptor {
 			d := sha256Layer
 			d.Digest = "sha256:xyz"
@@ -305,25 +307,25 @@ func TestParseManifest(t *testing.T) {
 			d.Digest = digest.Digest("md5:" + strings.Repeat("a", 32))
 			return d
 		}()), Limits{}, ErrNotModel},
-		{"escaping path", modelManifest(t, rawLayer(t, "../escape", w1)), Limits{}, ErrUnsafePath},
-		{"escaping path in the middle", modelManifest(t, rawLayer(t, "a/../../escape", w1)), Limits{}, ErrUnsafePath},
-		{"absolute path", modelManifest(t, rawLayer(t, "/etc/passwd", w1)), Limits{}, ErrUnsafePath},
-		{"backslash path", modelManifest(t, rawLayer(t, `..\escape`, w1)), Limits{}, ErrUnsafePath},
-		{"escaping title of ORAS file", orasManifest(t, orasLayer("../escape", ociLayerTar, w1)), Limits{}, ErrUnsafePath},
-		{"escaping title of ORAS directory", orasManifest(t, orasLayer("/abs", ociLayerTgz, tgz, "io.deis.oras.content.unpack", "true")), Limits{}, ErrUnsafePath},
-		{"escaping legacy path", bytesReplace(legacy, "weights/w1.bin", "../w1.bin"), Limits{}, ErrUnsafePath},
-		{"tar layer with escaping path", modelManifest(t, mpLayer(t, modelspec.MediaTypeModelWeightGzip, "../x", tgz, 0, -1)), Limits{}, ErrUnsafePath},
-		{"duplicate paths", modelManifest(t, rawLayer(t, "w.bin", w1), rawLayer(t, "w.bin", w2)), Limits{}, ErrUnsafePath},
-		{"duplicate paths after cleaning", modelManifest(t, rawLayer(t, "w.bin", w1), rawLayer(t, "./w.bin", w2)), Limits{}, ErrUnsafePath},
-		{"duplicate ORAS titles", orasManifest(t, orasLayer("w.bin", ociLayerTar, w1), orasLayer("w.bin", ociLayerTar, w2)), Limits{}, ErrUnsafePath},
+		{"escaping path", modelManifest(t, rawLayer(t, "../escape", w1)), Limits{}, errdef.ErrUnsafePath},
+		{"escaping path in the middle", modelManifest(t, rawLayer(t, "a/../../escape", w1)), Limits{}, errdef.ErrUnsafePath},
+		{"absolute path", modelManifest(t, rawLayer(t, "/etc/passwd", w1)), Limits{}, errdef.ErrUnsafePath},
+		{"backslash path", modelManifest(t, rawLayer(t, `..\escape`, w1)), Limits{}, errdef.ErrUnsafePath},
+		{"escaping title of ORAS file", orasManifest(t, orasLayer("../escape", ociLayerTar, w1)), Limits{}, errdef.ErrUnsafePath},
+		{"escaping title of ORAS directory", orasManifest(t, orasLayer("/abs", ociLayerTgz, tgz, "io.deis.oras.content.unpack", "true")), Limits{}, errdef.ErrUnsafePath},
+		{"escaping legacy path", bytesReplace(legacy, "weights/w1.bin", "../w1.bin"), Limits{}, errdef.ErrUnsafePath},
+		{"tar layer with escaping path", modelManifest(t, mpLayer(t, modelspec.MediaTypeModelWeightGzip, "../x", tgz, 0, -1)), Limits{}, errdef.ErrUnsafePath},
+		{"duplicate paths", modelManifest(t, rawLayer(t, "w.bin", w1), rawLayer(t, "w.bin", w2)), Limits{}, errdef.ErrUnsafePath},
+		{"duplicate paths after cleaning", modelManifest(t, rawLayer(t, "w.bin", w1), rawLayer(t, "./w.bin", w2)), Limits{}, errdef.ErrUnsafePath},
+		{"duplicate ORAS titles", orasManifest(t, orasLayer("w.bin", ociLayerTar, w1), orasLayer("w.bin", ociLayerTar, w2)), Limits{}, errdef.ErrUnsafePath},
 		{"duplicate tar layer paths", modelManifest(t,
 			mpLayer(t, modelspec.MediaTypeModelWeightGzip, "weights", tgz, 0, -1),
-			mpLayer(t, modelspec.MediaTypeModelWeightGzip, "weights", w1, 0, -1)), Limits{}, ErrUnsafePath},
-		{"file then file below it", modelManifest(t, rawLayer(t, "a", w1), rawLayer(t, "a/b", w2)), Limits{}, ErrUnsafePath},
-		{"file below then file", modelManifest(t, rawLayer(t, "a/b", w1), rawLayer(t, "a", w2)), Limits{}, ErrUnsafePath},
-		{"raw file and tar layer at one path", modelManifest(t, rawLayer(t, "a", w1), mpLayer(t, modelspec.MediaTypeModelWeightGzip, "a", tgz, 0, -1)), Limits{}, ErrUnsafePath},
-		{"missing path annotation", modelManifest(t, without(rawLayer(t, "w1.bin", w1), modelspec.AnnotationFilepath)), Limits{}, ErrUnsafePath},
-		{"blank path annotation", modelManifest(t, withMeta(rawLayer(t, "w1.bin", w1), modelspec.AnnotationFilepath, "  ")), Limits{}, ErrUnsafePath},
+			mpLayer(t, modelspec.MediaTypeModelWeightGzip, "weights", w1, 0, -1)), Limits{}, errdef.ErrUnsafePath},
+		{"file then file below it", modelManifest(t, rawLayer(t, "a", w1), rawLayer(t, "a/b", w2)), Limits{}, errdef.ErrUnsafePath},
+		{"file below then file", modelManifest(t, rawLayer(t, "a/b", w1), rawLayer(t, "a", w2)), Limits{}, errdef.ErrUnsafePath},
+		{"raw file and tar layer at one path", modelManifest(t, rawLayer(t, "a", w1), mpLayer(t, modelspec.MediaTypeModelWeightGzip, "a", tgz, 0, -1)), Limits{}, errdef.ErrUnsafePath},
+		{"missing path annotation", modelManifest(t, without(rawLayer(t, "w1.bin", w1), modelspec.AnnotationFilepath)), Limits{}, errdef.ErrUnsafePath},
+		{"blank path annotation", modelManifest(t, withMeta(rawLayer(t, "w1.bin", w1), modelspec.AnnotationFilepath, "  ")), Limits{}, errdef.ErrUnsafePath},
 		{"ORAS layer without title", orasManifest(t, orasLayer("a", ociLayerTar, w1), without(orasLayer("b", ociLayerTar, w2), ocispec.AnnotationTitle)), Limits{}, ErrNotModel},
 		{"image, not a model", marshalManifest(t, ocispec.Manifest{
 			Versioned: specs.Versioned{SchemaVersion: 2},
@@ -331,12 +333,12 @@ func TestParseManifest(t *testing.T) {
 			Config:    ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromString("{}"), Size: 2},
 			Layers:    []ocispec.Descriptor{{MediaType: ociLayerTgz, Digest: digest.FromBytes(tgz), Size: int64(len(tgz))}},
 		}), Limits{}, ErrNotModel},
-		{"metadata size differs from raw layer size", modelManifest(t, mpLayer(t, modelspec.MediaTypeModelWeightRaw, "w1.bin", w1, 0o644, int64(len(w1))+1)), Limits{}, ErrSizeMismatch},
+		{"metadata size differs from raw layer size", modelManifest(t, mpLayer(t, modelspec.MediaTypeModelWeightRaw, "w1.bin", w1, 0o644, int64(len(w1))+1)), Limits{}, errdef.ErrSizeMismatch},
 		{"metadata size negative", modelManifest(t, withMeta(mpLayer(t, modelspec.MediaTypeModelWeightGzip, "w1.bin", tgz, 0, -1),
-			modelspec.AnnotationFileMetadata, `{"name":"w1.bin","size":-5,"typeflag":48}`)), Limits{}, ErrSizeMismatch},
+			modelspec.AnnotationFileMetadata, `{"name":"w1.bin","size":-5,"typeflag":48}`)), Limits{}, errdef.ErrSizeMismatch},
 		{"metadata not JSON", modelManifest(t, withMeta(rawLayer(t, "w1.bin", w1), modelspec.AnnotationFileMetadata, "{")), Limits{}, ErrNotModel},
 		{"metadata wrong type", modelManifest(t, withMeta(rawLayer(t, "w1.bin", w1), modelspec.AnnotationFileMetadata, `{"size":"12"}`)), Limits{}, ErrNotModel},
-		{"metadata too large", modelManifest(t, withMeta(rawLayer(t, "w1.bin", w1), modelspec.AnnotationFileMetadata, `{"name":"`+strings.Repeat("x", 64<<10)+`"}`)), Limits{}, ErrLimit},
+		{"metadata too large", modelManifest(t, withMeta(rawLayer(t, "w1.bin", w1), modelspec.AnnotationFileMetadata, `{"name":"`+strings.Repeat("x", 64<<10)+`"}`)), Limits{}, errdef.ErrLimit},
 		{"unknown ModelPack layer media type", modelManifest(t, mpLayer(t, "application/vnd.cncf.model.weight.v1.zip", "w1.bin", w1, 0, -1)), Limits{}, ErrNotModel},
 		{"OCI layer in a ModelPack manifest", modelManifest(t, mpLayer(t, ociLayerTar, "w1.bin", w1, 0, -1)), Limits{}, ErrNotModel},
 	}
@@ -447,8 +449,8 @@ func TestApplyConfig(t *testing.T) {
 	}{
 		{"too few diff IDs", modelConfig(t, raw.Digest, diffGz), ErrNotModel},
 		{"too many diff IDs", modelConfig(t, raw.Digest, diffGz, tr.Digest, tr.Digest), ErrNotModel},
-		{"raw diff ID differs from layer digest", modelConfig(t, other, diffGz, tr.Digest), ErrDigestMismatch},
-		{"tar diff ID differs from layer digest", modelConfig(t, raw.Digest, diffGz, other), ErrDigestMismatch},
+		{"raw diff ID differs from layer digest", modelConfig(t, other, diffGz, tr.Digest), errdef.ErrDigestMismatch},
+		{"tar diff ID differs from layer digest", modelConfig(t, raw.Digest, diffGz, other), errdef.ErrDigestMismatch},
 		{"invalid diff ID", modelConfig(t, raw.Digest, "sha256:nope", tr.Digest), ErrNotModel},
 		{"not JSON", []byte("{"), ErrNotModel},
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/internal/testutil"
 )
 
@@ -253,10 +254,10 @@ func TestScanRefusesBadNames(t *testing.T) {
 		want error
 	}{
 		{"invalid UTF-8", "w\xff.bin", ErrUnsupportedFile},
-		{"control character", "w\x01.bin", ErrUnsafePath},
-		{"newline", "w\n.bin", ErrUnsafePath},
-		{"backslash", `w\x.bin`, ErrUnsafePath},
-		{"drive letter", "c:w.bin", ErrUnsafePath},
+		{"control character", "w\x01.bin", errdef.ErrUnsafePath},
+		{"newline", "w\n.bin", errdef.ErrUnsafePath},
+		{"backslash", `w\x.bin`, errdef.ErrUnsafePath},
+		{"drive letter", "c:w.bin", errdef.ErrUnsafePath},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

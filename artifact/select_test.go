@@ -13,6 +13,8 @@ import (
 
 	modelspec "github.com/modelpack/model-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/vessel-oci/vessel/errdef"
 )
 
 // selectPlan is a model with raw files at several depths and one tar layer.
@@ -200,7 +202,7 @@ func TestUnpackSelectedTarTampered(t *testing.T) {
 	evil := bytes.Replace(tarBlob, []byte("original"), []byte("tampered"), 1)
 	_, staging := newStaging(t)
 	u := newUnpacker(t, staging, s)
-	if err := u.Write(context.Background(), s.Entries[0], bytes.NewReader(evil), nil); !errors.Is(err, ErrDigestMismatch) {
+	if err := u.Write(context.Background(), s.Entries[0], bytes.NewReader(evil), nil); !errors.Is(err, errdef.ErrDigestMismatch) {
 		t.Fatalf("tampered skipped entry: err = %v, want digest mismatch", err)
 	}
 }
@@ -218,8 +220,8 @@ func TestUnpackSelectedTarRefusesLinks(t *testing.T) {
 	}
 	_, staging := newStaging(t)
 	u := newUnpacker(t, staging, s)
-	if err := u.Write(context.Background(), s.Entries[0], bytes.NewReader(tarBlob), nil); !errors.Is(err, ErrUnsupportedEntry) {
-		t.Fatalf("unselected symlink: err = %v, want ErrUnsupportedEntry", err)
+	if err := u.Write(context.Background(), s.Entries[0], bytes.NewReader(tarBlob), nil); !errors.Is(err, errdef.ErrUnsupportedEntry) {
+		t.Fatalf("unselected symlink: err = %v, want errdef.ErrUnsupportedEntry", err)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/internal/fsx"
 	"github.com/vessel-oci/vessel/internal/iox"
 )
@@ -94,7 +95,7 @@ func (u *Unpacker) Close() error {
 // and size as it streams, and writes its file or files. progress, if not
 // nil, is told how many blob bytes were read.
 func (u *Unpacker) Write(ctx context.Context, e Entry, r io.Reader, progress func(n int64)) error {
-	vr := NewVerifyReader(&iox.ContextReader{Ctx: ctx, R: iox.Counting(r, progress)}, e.Layer)
+	vr := errdef.NewVerifyReader(&iox.ContextReader{Ctx: ctx, R: iox.Counting(r, progress)}, e.Layer)
 	var err error
 	if e.Format == FormatRaw {
 		err = u.writeRaw(e, vr)
@@ -176,7 +177,7 @@ var processUmask = sync.OnceValue(func() fs.FileMode {
 	return 0o022
 })
 
-func (u *Unpacker) writeRaw(e Entry, vr *VerifyReader) error {
+func (u *Unpacker) writeRaw(e Entry, vr *errdef.VerifyReader) error {
 	if err := u.writeFile(e.Path, e.Mode, vr, -1); err != nil {
 		return err
 	}
@@ -217,7 +218,7 @@ func (u *Unpacker) writeFile(name string, mode fs.FileMode, r io.Reader, limit i
 	return err
 }
 
-func (u *Unpacker) writeTar(e Entry, vr *VerifyReader) (err error) {
+func (u *Unpacker) writeTar(e Entry, vr *errdef.VerifyReader) (err error) {
 	src := &errTrap{r: vr}
 	// Registered first so it runs after the decoders are closed.
 	defer func() {
@@ -279,7 +280,7 @@ func (u *Unpacker) writeTar(e Entry, vr *VerifyReader) (err error) {
 		return err
 	}
 	if diff != nil && diff.Digest() != e.DiffID {
-		return fmt.Errorf("%w: uncompressed content is %s, config says %s", ErrDigestMismatch, diff.Digest(), e.DiffID)
+		return fmt.Errorf("%w: uncompressed content is %s, config says %s", errdef.ErrDigestMismatch, diff.Digest(), e.DiffID)
 	}
 	return nil
 }
@@ -298,7 +299,7 @@ func (u *Unpacker) extract(r io.Reader, all bool) error {
 			return nil
 		}
 		if err != nil {
-			if errors.Is(err, ErrLimit) { // from capReader: too much, not malformed
+			if errors.Is(err, errdef.ErrLimit) { // from capReader: too much, not malformed
 				return err
 			}
 			return fmt.Errorf("%w: tar: %v", ErrNotModel, err)
@@ -315,7 +316,7 @@ func (u *Unpacker) extract(r io.Reader, all bool) error {
 		// bound what it writes.
 		for k := range hdr.PAXRecords {
 			if strings.HasPrefix(k, "GNU.sparse.") {
-				return fmt.Errorf("%w: tar entry %q is a sparse file", ErrUnsupportedEntry, name)
+				return fmt.Errorf("%w: tar entry %q is a sparse file", errdef.ErrUnsupportedEntry, name)
 			}
 		}
 		switch hdr.Typeflag {
@@ -334,7 +335,7 @@ func (u *Unpacker) extract(r io.Reader, all bool) error {
 			}
 		case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // TypeRegA still appears in old archives.
 			if hdr.Size < 0 {
-				return fmt.Errorf("%w: tar entry %q declares size %d", ErrSizeMismatch, name, hdr.Size)
+				return fmt.Errorf("%w: tar entry %q declares size %d", errdef.ErrSizeMismatch, name, hdr.Size)
 			}
 			if !all && !u.include.matches(name) {
 				continue
@@ -354,7 +355,7 @@ func (u *Unpacker) extract(r io.Reader, all bool) error {
 			u.tarFiles[name] = digest.NewDigest(digest.SHA256, h)
 			u.mu.Unlock()
 		default:
-			return fmt.Errorf("%w: tar entry %q has type %q (only regular files and directories are unpacked)", ErrUnsupportedEntry, name, hdr.Typeflag)
+			return fmt.Errorf("%w: tar entry %q has type %q (only regular files and directories are unpacked)", errdef.ErrUnsupportedEntry, name, hdr.Typeflag)
 		}
 	}
 }
@@ -384,13 +385,13 @@ func (t *errTrap) Read(p []byte) (int, error) {
 }
 
 // badData marks the errors of a decoder (gzip, zstd, tar) as ErrNotModel,
-// so they are told apart from failures to write. ErrLimit, from the cap
+// so they are told apart from failures to write. errdef.ErrLimit, from the cap
 // below, is a verdict already and passes unchanged.
 type badData struct{ r io.Reader }
 
 func (b badData) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
-	if err != nil && err != io.EOF && !errors.Is(err, ErrNotModel) && !errors.Is(err, ErrLimit) {
+	if err != nil && err != io.EOF && !errors.Is(err, ErrNotModel) && !errors.Is(err, errdef.ErrLimit) {
 		err = fmt.Errorf("%w: %w", ErrNotModel, err)
 	}
 	return n, err
@@ -401,7 +402,7 @@ func (b badData) Read(p []byte) (int, error) {
 // the cause, whatever the decoders made of it. If the layer did not decode,
 // the rest of the blob is read and checked: a tampered blob is a digest
 // mismatch, not a malformed model.
-func tarFailure(err error, src *errTrap, vr *VerifyReader) error {
+func tarFailure(err error, src *errTrap, vr *errdef.VerifyReader) error {
 	if src.err != nil {
 		return src.err
 	}
@@ -428,7 +429,7 @@ func (c *capReader) Read(p []byte) (int, error) {
 	if c.left <= 0 {
 		var one [1]byte
 		if n, _ := c.r.Read(one[:]); n > 0 {
-			return 0, fmt.Errorf("%w: layer unpacks to more than its declared size", ErrLimit)
+			return 0, fmt.Errorf("%w: layer unpacks to more than its declared size", errdef.ErrLimit)
 		}
 		return 0, io.EOF
 	}

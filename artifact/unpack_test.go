@@ -26,6 +26,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/vessel-oci/vessel/errdef"
 )
 
 // newStaging returns an empty staging directory inside a parent that holds
@@ -121,11 +123,11 @@ func TestUnpackRawRefused(t *testing.T) {
 		body io.Reader
 		want error
 	}{
-		{"wrong content", context.Background(), strings.NewReader("the fake weights"), ErrDigestMismatch},
-		{"short", context.Background(), bytes.NewReader(w[:len(w)-1]), ErrSizeMismatch},
-		{"empty", context.Background(), bytes.NewReader(nil), ErrSizeMismatch},
-		{"long", context.Background(), io.MultiReader(bytes.NewReader(w), strings.NewReader("!")), ErrSizeMismatch},
-		{"long, one byte at a time", context.Background(), iotest.OneByteReader(io.MultiReader(bytes.NewReader(w), strings.NewReader("!"))), ErrSizeMismatch},
+		{"wrong content", context.Background(), strings.NewReader("the fake weights"), errdef.ErrDigestMismatch},
+		{"short", context.Background(), bytes.NewReader(w[:len(w)-1]), errdef.ErrSizeMismatch},
+		{"empty", context.Background(), bytes.NewReader(nil), errdef.ErrSizeMismatch},
+		{"long", context.Background(), io.MultiReader(bytes.NewReader(w), strings.NewReader("!")), errdef.ErrSizeMismatch},
+		{"long, one byte at a time", context.Background(), iotest.OneByteReader(io.MultiReader(bytes.NewReader(w), strings.NewReader("!"))), errdef.ErrSizeMismatch},
 		{"read error", context.Background(), io.MultiReader(bytes.NewReader(w[:3]), iotest.ErrReader(io.ErrClosedPipe)), io.ErrClosedPipe},
 		{"cancelled", cancelled, bytes.NewReader(w), context.Canceled},
 	}
@@ -153,7 +155,7 @@ func TestUnpackSHA512(t *testing.T) {
 		_, staging := newStaging(t)
 		u := newUnpacker(t, staging, p)
 		err := u.Write(context.Background(), p.Entries[0], strings.NewReader(body), nil)
-		if ok := body == "weights"; ok != (err == nil) || (!ok && !errors.Is(err, ErrDigestMismatch)) {
+		if ok := body == "weights"; ok != (err == nil) || (!ok && !errors.Is(err, errdef.ErrDigestMismatch)) {
 			t.Errorf("Write(%q) against a sha512 digest = %v", body, err)
 		}
 	}
@@ -253,26 +255,26 @@ func TestUnpackTarRefused(t *testing.T) {
 		files []tarFile
 		want  error
 	}{
-		{"dotdot", []tarFile{reg("../evil", "x")}, ErrUnsafePath},
-		{"dotdot after a good file", []tarFile{reg("ok", "fine"), reg("../evil", "x")}, ErrUnsafePath},
-		{"dotdot inside", []tarFile{reg("a/../../evil", "x")}, ErrUnsafePath},
-		{"dotdot directory", []tarFile{dirEntry("../evil/")}, ErrUnsafePath},
-		{"absolute", []tarFile{reg("/evil", "x")}, ErrUnsafePath},
-		{"absolute directory", []tarFile{dirEntry("/evil/")}, ErrUnsafePath},
-		{"backslash", []tarFile{reg(`..\evil`, "x")}, ErrUnsafePath},
-		{"root", []tarFile{dirEntry("./")}, ErrUnsafePath},
-		{"duplicate entry", []tarFile{reg("a", "1"), reg("a", "2")}, ErrUnsafePath},
-		{"file below a file", []tarFile{reg("a", "1"), reg("a/b", "2")}, ErrUnsafePath},
-		{"directory over a file", []tarFile{reg("a", "1"), dirEntry("a/")}, ErrUnsafePath},
-		{"file over a directory", []tarFile{dirEntry("a/"), reg("a", "1")}, ErrUnsafePath},
-		{"symlink", []tarFile{hdr("link", tar.TypeSymlink)}, ErrUnsupportedEntry},
-		{"symlink then write through it", []tarFile{{Hdr: tar.Header{Name: "link", Typeflag: tar.TypeSymlink, Linkname: ".."}}, reg("link/evil", "x")}, ErrUnsupportedEntry},
-		{"hardlink", []tarFile{reg("target", "t"), hdr("hard", tar.TypeLink)}, ErrUnsupportedEntry},
-		{"char device", []tarFile{hdr("null", tar.TypeChar)}, ErrUnsupportedEntry},
-		{"block device", []tarFile{hdr("sda", tar.TypeBlock)}, ErrUnsupportedEntry},
-		{"fifo", []tarFile{hdr("pipe", tar.TypeFifo)}, ErrUnsupportedEntry},
-		{"contiguous file", []tarFile{hdr("cont", tar.TypeCont)}, ErrUnsupportedEntry},
-		{"old GNU sparse", []tarFile{{Hdr: tar.Header{Name: "sparse", Typeflag: tar.TypeGNUSparse, Format: tar.FormatGNU}}}, ErrUnsupportedEntry},
+		{"dotdot", []tarFile{reg("../evil", "x")}, errdef.ErrUnsafePath},
+		{"dotdot after a good file", []tarFile{reg("ok", "fine"), reg("../evil", "x")}, errdef.ErrUnsafePath},
+		{"dotdot inside", []tarFile{reg("a/../../evil", "x")}, errdef.ErrUnsafePath},
+		{"dotdot directory", []tarFile{dirEntry("../evil/")}, errdef.ErrUnsafePath},
+		{"absolute", []tarFile{reg("/evil", "x")}, errdef.ErrUnsafePath},
+		{"absolute directory", []tarFile{dirEntry("/evil/")}, errdef.ErrUnsafePath},
+		{"backslash", []tarFile{reg(`..\evil`, "x")}, errdef.ErrUnsafePath},
+		{"root", []tarFile{dirEntry("./")}, errdef.ErrUnsafePath},
+		{"duplicate entry", []tarFile{reg("a", "1"), reg("a", "2")}, errdef.ErrUnsafePath},
+		{"file below a file", []tarFile{reg("a", "1"), reg("a/b", "2")}, errdef.ErrUnsafePath},
+		{"directory over a file", []tarFile{reg("a", "1"), dirEntry("a/")}, errdef.ErrUnsafePath},
+		{"file over a directory", []tarFile{dirEntry("a/"), reg("a", "1")}, errdef.ErrUnsafePath},
+		{"symlink", []tarFile{hdr("link", tar.TypeSymlink)}, errdef.ErrUnsupportedEntry},
+		{"symlink then write through it", []tarFile{{Hdr: tar.Header{Name: "link", Typeflag: tar.TypeSymlink, Linkname: ".."}}, reg("link/evil", "x")}, errdef.ErrUnsupportedEntry},
+		{"hardlink", []tarFile{reg("target", "t"), hdr("hard", tar.TypeLink)}, errdef.ErrUnsupportedEntry},
+		{"char device", []tarFile{hdr("null", tar.TypeChar)}, errdef.ErrUnsupportedEntry},
+		{"block device", []tarFile{hdr("sda", tar.TypeBlock)}, errdef.ErrUnsupportedEntry},
+		{"fifo", []tarFile{hdr("pipe", tar.TypeFifo)}, errdef.ErrUnsupportedEntry},
+		{"contiguous file", []tarFile{hdr("cont", tar.TypeCont)}, errdef.ErrUnsupportedEntry},
+		{"old GNU sparse", []tarFile{{Hdr: tar.Header{Name: "sparse", Typeflag: tar.TypeGNUSparse, Format: tar.FormatGNU}}}, errdef.ErrUnsupportedEntry},
 	}
 	for _, tc := range tests {
 		for _, tf := range tarFormats[:2] {
@@ -317,8 +319,8 @@ func TestUnpackSparseRefused(t *testing.T) {
 			p := mustPlan(t, Limits{}, mpLayer(t, tf.mediaType, "sparse.bin", blob, 0, -1))
 			parent, staging := newStaging(t)
 			u := newUnpacker(t, staging, p)
-			if err := u.Write(context.Background(), p.Entries[0], bytes.NewReader(blob), nil); !errors.Is(err, ErrUnsupportedEntry) {
-				t.Errorf("Write = %v, want ErrUnsupportedEntry", err)
+			if err := u.Write(context.Background(), p.Entries[0], bytes.NewReader(blob), nil); !errors.Is(err, errdef.ErrUnsupportedEntry) {
+				t.Errorf("Write = %v, want errdef.ErrUnsupportedEntry", err)
 			}
 			if got := readTree(t, staging); len(got) != 0 {
 				t.Errorf("wrote %q", keys(got))
@@ -362,12 +364,12 @@ func TestUnpackDuplicatesAcrossLayers(t *testing.T) {
 					if err := writeRaw(); err != nil {
 						t.Fatal(err)
 					}
-					if err := writeTar(); !errors.Is(err, ErrUnsafePath) {
-						t.Errorf("tar layer after raw = %v, want ErrUnsafePath", err)
+					if err := writeTar(); !errors.Is(err, errdef.ErrUnsafePath) {
+						t.Errorf("tar layer after raw = %v, want errdef.ErrUnsafePath", err)
 					}
 				} else {
-					if err := writeTar(); !errors.Is(err, ErrUnsafePath) {
-						t.Errorf("tar layer before raw = %v, want ErrUnsafePath", err)
+					if err := writeTar(); !errors.Is(err, errdef.ErrUnsafePath) {
+						t.Errorf("tar layer before raw = %v, want errdef.ErrUnsafePath", err)
 					}
 					if err := writeRaw(); err != nil {
 						t.Fatal(err)
@@ -392,8 +394,8 @@ func TestUnpackDuplicatesAcrossLayers(t *testing.T) {
 		if err := u.Write(context.Background(), p.Entries[0], bytes.NewReader(a), nil); err != nil {
 			t.Fatal(err)
 		}
-		if err := u.Write(context.Background(), p.Entries[1], bytes.NewReader(b), nil); !errors.Is(err, ErrUnsafePath) {
-			t.Errorf("second tar layer repeating a file = %v, want ErrUnsafePath", err)
+		if err := u.Write(context.Background(), p.Entries[1], bytes.NewReader(b), nil); !errors.Is(err, errdef.ErrUnsafePath) {
+			t.Errorf("second tar layer repeating a file = %v, want errdef.ErrUnsafePath", err)
 		}
 		if b, _ := os.ReadFile(filepath.Join(staging, "dup")); string(b) != "first" {
 			t.Errorf("dup holds %q, want the first layer's bytes", b)
@@ -448,8 +450,8 @@ func TestUnpackDecompressionBomb(t *testing.T) {
 			parent, staging := newStaging(t)
 			u := newUnpacker(t, staging, p)
 			err := u.Write(context.Background(), p.Entries[0], bytes.NewReader(tc.blob), nil)
-			if !errors.Is(err, ErrLimit) {
-				t.Fatalf("Write = %v, want ErrLimit", err)
+			if !errors.Is(err, errdef.ErrLimit) {
+				t.Fatalf("Write = %v, want errdef.ErrLimit", err)
 			}
 			var written int64
 			if fi, err := os.Stat(filepath.Join(staging, "bomb.bin")); err == nil {
@@ -485,8 +487,8 @@ func TestUnpackDecompressionBomb(t *testing.T) {
 		p := mustPlan(t, Limits{}, mpLayer(t, modelspec.MediaTypeModelWeightGzip, "first", blob, 0o644, 0))
 		_, staging := newStaging(t)
 		u := newUnpacker(t, staging, p)
-		if err := u.Write(context.Background(), p.Entries[0], bytes.NewReader(blob), nil); !errors.Is(err, ErrLimit) {
-			t.Errorf("Write = %v, want ErrLimit", err)
+		if err := u.Write(context.Background(), p.Entries[0], bytes.NewReader(blob), nil); !errors.Is(err, errdef.ErrLimit) {
+			t.Errorf("Write = %v, want errdef.ErrLimit", err)
 		}
 	})
 }
@@ -505,10 +507,10 @@ func TestUnpackCompressedRefused(t *testing.T) {
 			diffID digest.Digest
 			want   error
 		}{
-			{"short", context.Background(), bytes.NewReader(blob[:len(blob)/2]), "", ErrSizeMismatch},
-			{"long", context.Background(), io.MultiReader(bytes.NewReader(blob), strings.NewReader("trailing")), "", ErrSizeMismatch},
+			{"short", context.Background(), bytes.NewReader(blob[:len(blob)/2]), "", errdef.ErrSizeMismatch},
+			{"long", context.Background(), io.MultiReader(bytes.NewReader(blob), strings.NewReader("trailing")), "", errdef.ErrSizeMismatch},
 			{"cancelled", cancelled, bytes.NewReader(blob), "", context.Canceled},
-			{"diff ID mismatch", context.Background(), bytes.NewReader(blob), digest.FromString("another tar"), ErrDigestMismatch},
+			{"diff ID mismatch", context.Background(), bytes.NewReader(blob), digest.FromString("another tar"), errdef.ErrDigestMismatch},
 		}
 		for _, tc := range tests {
 			if tc.diffID != "" && tf.format == FormatTar {
@@ -554,8 +556,8 @@ func TestUnpackTamperedBlob(t *testing.T) {
 				_, staging := newStaging(t)
 				u := newUnpacker(t, staging, p)
 				err := u.Write(context.Background(), p.Entries[0], bytes.NewReader(tampered), nil)
-				if !errors.Is(err, ErrDigestMismatch) {
-					t.Errorf("byte %d of %d flipped: Write = %v, want ErrDigestMismatch", off, len(blob), err)
+				if !errors.Is(err, errdef.ErrDigestMismatch) {
+					t.Errorf("byte %d of %d flipped: Write = %v, want errdef.ErrDigestMismatch", off, len(blob), err)
 				}
 			}
 		})
@@ -589,7 +591,7 @@ func TestUnpackAuthenticButBroken(t *testing.T) {
 			_, staging := newStaging(t)
 			u := newUnpacker(t, staging, p)
 			err := u.Write(context.Background(), p.Entries[0], bytes.NewReader(tc.blob), nil)
-			if !errors.Is(err, ErrNotModel) || errors.Is(err, ErrDigestMismatch) {
+			if !errors.Is(err, ErrNotModel) || errors.Is(err, errdef.ErrDigestMismatch) {
 				t.Errorf("Write = %v, want ErrNotModel and no digest mismatch", err)
 			}
 		})
@@ -606,7 +608,7 @@ func TestUnpackAuthenticButBroken(t *testing.T) {
 		}
 		u := newUnpacker(t, staging, p)
 		err := u.Write(context.Background(), p.Entries[0], bytes.NewReader(blob), nil)
-		if !errors.Is(err, fs.ErrExist) || errors.Is(err, ErrNotModel) || errors.Is(err, ErrDigestMismatch) {
+		if !errors.Is(err, fs.ErrExist) || errors.Is(err, ErrNotModel) || errors.Is(err, errdef.ErrDigestMismatch) {
 			t.Errorf("Write = %v, want fs.ErrExist only", err)
 		}
 	})

@@ -20,6 +20,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature/dsse"
+
+	"github.com/vessel-oci/vessel/errdef"
 )
 
 var subject = digest.FromString("the model manifest")
@@ -177,13 +179,13 @@ func TestVerifyBundleRefusals(t *testing.T) {
 		keys    []TrustedKey
 		want    error
 	}{
-		{"wrong key", good, subject, []TrustedKey{other}, ErrBadSignature},
-		{"no keys", good, subject, nil, ErrUntrusted},
-		{"other subject", good, digest.FromString("x"), []TrustedKey{key}, ErrSubjectMismatch},
-		{"tampered payload", tamperedJSON, subject, []TrustedKey{key}, ErrBadSignature},
-		{"not JSON", []byte("{"), subject, []TrustedKey{key}, ErrBadSignature},
-		{"empty", nil, subject, []TrustedKey{key}, ErrBadSignature},
-		{"too large", make([]byte, MaxBundleSize+1), subject, []TrustedKey{key}, ErrBadSignature},
+		{"wrong key", good, subject, []TrustedKey{other}, errdef.ErrBadSignature},
+		{"no keys", good, subject, nil, errdef.ErrUntrusted},
+		{"other subject", good, digest.FromString("x"), []TrustedKey{key}, errdef.ErrSubjectMismatch},
+		{"tampered payload", tamperedJSON, subject, []TrustedKey{key}, errdef.ErrBadSignature},
+		{"not JSON", []byte("{"), subject, []TrustedKey{key}, errdef.ErrBadSignature},
+		{"empty", nil, subject, []TrustedKey{key}, errdef.ErrBadSignature},
+		{"too large", make([]byte, MaxBundleSize+1), subject, []TrustedKey{key}, errdef.ErrBadSignature},
 	}
 	for _, tt := range tests {
 		if _, err := VerifyBundle(tt.bundle, tt.subject, tt.keys); !errors.Is(err, tt.want) {
@@ -215,10 +217,10 @@ func TestVerifyClassic(t *testing.T) {
 	if got, err := VerifyClassic(l, payload, subject, []TrustedKey{key}); err != nil || got.Signer != "release" {
 		t.Fatalf("classic: %+v, %v", got, err)
 	}
-	if _, err := VerifyClassic(l, payload, subject, []TrustedKey{other}); !errors.Is(err, ErrBadSignature) {
+	if _, err := VerifyClassic(l, payload, subject, []TrustedKey{other}); !errors.Is(err, errdef.ErrBadSignature) {
 		t.Fatalf("wrong key: %v", err)
 	}
-	if _, err := VerifyClassic(l, payload, digest.FromString("x"), []TrustedKey{key}); !errors.Is(err, ErrSubjectMismatch) {
+	if _, err := VerifyClassic(l, payload, digest.FromString("x"), []TrustedKey{key}); !errors.Is(err, errdef.ErrSubjectMismatch) {
 		t.Fatalf("other digest: %v", err)
 	}
 	if ClassicTag(subject) != "sha256-"+subject.Encoded()+".sig" {
@@ -284,8 +286,8 @@ scopes:
 			t.Errorf("ScopeFor(%q) = %v, %v; want %q", name, s, err, want)
 		}
 	}
-	if _, err := p.ScopeFor("elsewhere.example/m"); !errors.Is(err, ErrUntrusted) {
-		t.Errorf("unmatched name: err = %v, want ErrUntrusted", err)
+	if _, err := p.ScopeFor("elsewhere.example/m"); !errors.Is(err, errdef.ErrUntrusted) {
+		t.Errorf("unmatched name: err = %v, want errdef.ErrUntrusted", err)
 	}
 	if s, _ := p.ScopeFor("registry.example/team/llama"); s.Need() != 2 || len(s.Keys()) != 2 {
 		t.Errorf("threshold scope: need %d, %d keys", s.Need(), len(s.Keys()))
@@ -384,8 +386,8 @@ scopes:
 		"no builder":    `{"buildDefinition":{"resolvedDependencies":[{"name":"dataset"}]}}`,
 		"not an object": `[1]`,
 	} {
-		if err := prov.Evaluate(json.RawMessage(pred)); !errors.Is(err, ErrUntrusted) {
-			t.Errorf("%s: err = %v, want ErrUntrusted", name, err)
+		if err := prov.Evaluate(json.RawMessage(pred)); !errors.Is(err, errdef.ErrUntrusted) {
+			t.Errorf("%s: err = %v, want errdef.ErrUntrusted", name, err)
 		}
 	}
 	for name, bad := range map[string]string{

@@ -25,6 +25,8 @@ import (
 	sigopts "github.com/sigstore/sigstore/pkg/signature/options"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/vessel-oci/vessel/errdef"
 )
 
 // Well-known types.
@@ -110,13 +112,13 @@ type Verified struct {
 // statement's subject must include subject.
 func VerifyBundle(data []byte, subject digest.Digest, keys []TrustedKey) (*Verified, error) {
 	if len(data) > MaxBundleSize {
-		return nil, fmt.Errorf("%w: bundle is %d bytes (cap %d)", ErrBadSignature, len(data), MaxBundleSize)
+		return nil, fmt.Errorf("%w: bundle is %d bytes (cap %d)", errdef.ErrBadSignature, len(data), MaxBundleSize)
 	}
 	var b bundle.Bundle
 	if err := b.UnmarshalJSON(data); err != nil {
-		return nil, fmt.Errorf("%w: bundle: %v", ErrBadSignature, err)
+		return nil, fmt.Errorf("%w: bundle: %v", errdef.ErrBadSignature, err)
 	}
-	var lastErr error = fmt.Errorf("%w: no trusted keys", ErrUntrusted)
+	var lastErr error = fmt.Errorf("%w: no trusted keys", errdef.ErrUntrusted)
 	for _, k := range keys {
 		v, err := verifyWithKey(&b, k)
 		if err != nil {
@@ -125,7 +127,7 @@ func VerifyBundle(data []byte, subject digest.Digest, keys []TrustedKey) (*Verif
 		}
 		// Only now, with the signature proven, is the statement worth reading.
 		if !coversSubject(v.statement, subject) {
-			return nil, fmt.Errorf("%w: signed statement is about %s, not %s", ErrSubjectMismatch, subjectsOf(v.statement), subject)
+			return nil, fmt.Errorf("%w: signed statement is about %s, not %s", errdef.ErrSubjectMismatch, subjectsOf(v.statement), subject)
 		}
 		return v, nil
 	}
@@ -171,10 +173,10 @@ func verifyWithKey(b *bundle.Bundle, k TrustedKey) (*Verified, error) {
 	// signature over another artifact is told apart from a bad signature.
 	res, err := v.Verify(b, verify.NewPolicy(verify.WithoutArtifactUnsafe(), verify.WithKey()))
 	if err != nil {
-		return nil, fmt.Errorf("%w: key %s: %v", ErrBadSignature, k.Name, err)
+		return nil, fmt.Errorf("%w: key %s: %v", errdef.ErrBadSignature, k.Name, err)
 	}
 	if res.Statement == nil {
-		return nil, fmt.Errorf("%w: bundle holds no in-toto statement", ErrBadSignature)
+		return nil, fmt.Errorf("%w: bundle holds no in-toto statement", errdef.ErrBadSignature)
 	}
 	out := &Verified{Signer: k.Name, statement: res.Statement}
 	if pub, err := k.Verifier.PublicKey(); err == nil {

@@ -10,6 +10,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sigstore/sigstore/pkg/signature/dsse"
+
+	"github.com/vessel-oci/vessel/errdef"
 )
 
 // cosign's classic signatures: a manifest tagged "sha256-<hex>.sig" whose
@@ -45,7 +47,7 @@ func ClassicLayers(m ocispec.Manifest) []ocispec.Descriptor {
 func VerifyClassic(layer ocispec.Descriptor, payload []byte, subject digest.Digest, keys []TrustedKey) (*Verified, error) {
 	sig, err := base64.StdEncoding.DecodeString(layer.Annotations[classicSigAnnotation])
 	if err != nil {
-		return nil, fmt.Errorf("%w: classic signature is not base64: %v", ErrBadSignature, err)
+		return nil, fmt.Errorf("%w: classic signature is not base64: %v", errdef.ErrBadSignature, err)
 	}
 	var signer *TrustedKey
 	for i, k := range keys {
@@ -55,7 +57,7 @@ func VerifyClassic(layer ocispec.Descriptor, payload []byte, subject digest.Dige
 		}
 	}
 	if signer == nil {
-		return nil, fmt.Errorf("%w: classic signature verifies with no trusted key", ErrBadSignature)
+		return nil, fmt.Errorf("%w: classic signature verifies with no trusted key", errdef.ErrBadSignature)
 	}
 	var p struct {
 		Critical struct {
@@ -66,13 +68,13 @@ func VerifyClassic(layer ocispec.Descriptor, payload []byte, subject digest.Dige
 		} `json:"critical"`
 	}
 	if err := json.Unmarshal(payload, &p); err != nil {
-		return nil, fmt.Errorf("%w: simple-signing payload: %v", ErrBadSignature, err)
+		return nil, fmt.Errorf("%w: simple-signing payload: %v", errdef.ErrBadSignature, err)
 	}
 	if p.Critical.Type != classicType {
-		return nil, fmt.Errorf("%w: simple-signing type %q", ErrBadSignature, p.Critical.Type)
+		return nil, fmt.Errorf("%w: simple-signing type %q", errdef.ErrBadSignature, p.Critical.Type)
 	}
 	if p.Critical.Image.Digest != subject.String() {
-		return nil, fmt.Errorf("%w: signed payload names %s, not %s", ErrSubjectMismatch, p.Critical.Image.Digest, subject)
+		return nil, fmt.Errorf("%w: signed payload names %s, not %s", errdef.ErrSubjectMismatch, p.Critical.Image.Digest, subject)
 	}
 	v := &Verified{Signer: signer.Name, PredicateType: CosignSignPredicate}
 	if pub, err := signer.Verifier.PublicKey(); err == nil {
@@ -99,10 +101,10 @@ func VerifyDSSE(envelope []byte, subject digest.Digest, keys []TrustedKey) (*Ver
 		Payload     string `json:"payload"`
 	}
 	if err := json.Unmarshal(envelope, &env); err != nil {
-		return nil, fmt.Errorf("%w: DSSE envelope: %v", ErrBadSignature, err)
+		return nil, fmt.Errorf("%w: DSSE envelope: %v", errdef.ErrBadSignature, err)
 	}
 	if env.PayloadType != InTotoPayloadType {
-		return nil, fmt.Errorf("%w: DSSE payload type %q", ErrBadSignature, env.PayloadType)
+		return nil, fmt.Errorf("%w: DSSE payload type %q", errdef.ErrBadSignature, env.PayloadType)
 	}
 	var signer *TrustedKey
 	for i, k := range keys {
@@ -112,11 +114,11 @@ func VerifyDSSE(envelope []byte, subject digest.Digest, keys []TrustedKey) (*Ver
 		}
 	}
 	if signer == nil {
-		return nil, fmt.Errorf("%w: DSSE envelope verifies with no trusted key", ErrBadSignature)
+		return nil, fmt.Errorf("%w: DSSE envelope verifies with no trusted key", errdef.ErrBadSignature)
 	}
 	payload, err := base64.StdEncoding.DecodeString(env.Payload)
 	if err != nil {
-		return nil, fmt.Errorf("%w: DSSE payload: %v", ErrBadSignature, err)
+		return nil, fmt.Errorf("%w: DSSE payload: %v", errdef.ErrBadSignature, err)
 	}
 	var st struct {
 		Type          string `json:"_type"`
@@ -126,17 +128,17 @@ func VerifyDSSE(envelope []byte, subject digest.Digest, keys []TrustedKey) (*Ver
 		} `json:"subject"`
 	}
 	if err := json.Unmarshal(payload, &st); err != nil {
-		return nil, fmt.Errorf("%w: statement: %v", ErrBadSignature, err)
+		return nil, fmt.Errorf("%w: statement: %v", errdef.ErrBadSignature, err)
 	}
 	if !strings.HasPrefix(st.Type, "https://in-toto.io/Statement/") {
-		return nil, fmt.Errorf("%w: statement type %q", ErrBadSignature, st.Type)
+		return nil, fmt.Errorf("%w: statement type %q", errdef.ErrBadSignature, st.Type)
 	}
 	covered := false
 	for _, s := range st.Subject {
 		covered = covered || s.Digest[subject.Algorithm().String()] == subject.Encoded()
 	}
 	if !covered {
-		return nil, fmt.Errorf("%w: attestation is not about %s", ErrSubjectMismatch, subject)
+		return nil, fmt.Errorf("%w: attestation is not about %s", errdef.ErrSubjectMismatch, subject)
 	}
 	v := &Verified{Signer: signer.Name, PredicateType: st.PredicateType, Statement: payload}
 	if pub, err := signer.Verifier.PublicKey(); err == nil {

@@ -2,15 +2,9 @@ package attest
 
 import "errors"
 
-// Every error here is a verification failure except ErrKey and ErrPolicyFile,
-// which are the user's configuration.
+// The user's configuration errors. A signature that does not verify, or a
+// policy not met, fails with errdef's verification errors.
 var (
-	// ErrBadSignature: a signature or bundle is malformed or does not verify.
-	ErrBadSignature = errors.New("bad signature")
-	// ErrSubjectMismatch: a signature is over a different artifact.
-	ErrSubjectMismatch = errors.New("signature subject mismatch")
-	// ErrUntrusted: the policy's trust requirements are not met.
-	ErrUntrusted = errors.New("not trusted")
 	// ErrKey: a key file cannot be read or used.
 	ErrKey = errors.New("key")
 	// ErrPolicyFile: a trust policy file is malformed.

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/vessel-oci/vessel/errdef"
 )
 
 // Policy says, per registry/repository scope, whose signatures are trusted
@@ -250,19 +252,19 @@ func (r *Requirement) Signed(signer string) bool {
 func (r *Requirement) Evaluate(predicate json.RawMessage) error {
 	var doc any
 	if err := json.Unmarshal(predicate, &doc); err != nil {
-		return fmt.Errorf("%w: predicate is not JSON: %v", ErrUntrusted, err)
+		return fmt.Errorf("%w: predicate is not JSON: %v", errdef.ErrUntrusted, err)
 	}
 	for _, c := range r.Checks {
 		v, ok := lookup(doc, c.Path)
 		switch {
 		case !ok:
-			return fmt.Errorf("%w: %s: %s is missing", ErrUntrusted, r.Type, c.Path)
+			return fmt.Errorf("%w: %s: %s is missing", errdef.ErrUntrusted, r.Type, c.Path)
 		case c.Equals != "" && fmt.Sprint(v) != c.Equals:
-			return fmt.Errorf("%w: %s: %s is %q, want %q", ErrUntrusted, r.Type, c.Path, fmt.Sprint(v), c.Equals)
+			return fmt.Errorf("%w: %s: %s is %q, want %q", errdef.ErrUntrusted, r.Type, c.Path, fmt.Sprint(v), c.Equals)
 		case c.re != nil && !c.re.MatchString(fmt.Sprint(v)):
-			return fmt.Errorf("%w: %s: %s is %q, which does not match %q", ErrUntrusted, r.Type, c.Path, fmt.Sprint(v), c.Matches)
+			return fmt.Errorf("%w: %s: %s is %q, which does not match %q", errdef.ErrUntrusted, r.Type, c.Path, fmt.Sprint(v), c.Matches)
 		case c.Contains != nil && !containsObject(v, c.Contains):
-			return fmt.Errorf("%w: %s: %s has no element with %v", ErrUntrusted, r.Type, c.Path, c.Contains)
+			return fmt.Errorf("%w: %s: %s has no element with %v", errdef.ErrUntrusted, r.Type, c.Path, c.Contains)
 		}
 	}
 	return nil
@@ -371,7 +373,7 @@ func (p *Policy) ScopeFor(name string) (*Scope, error) {
 		}
 	}
 	if best == nil {
-		return nil, fmt.Errorf("%w: no policy scope matches %s", ErrUntrusted, name)
+		return nil, fmt.Errorf("%w: no policy scope matches %s", errdef.ErrUntrusted, name)
 	}
 	return best, nil
 }

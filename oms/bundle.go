@@ -10,6 +10,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/vessel-oci/vessel/attest"
+	"github.com/vessel-oci/vessel/errdef"
 )
 
 // bundleMediaTypes are the Sigstore bundle versions a verifier reads.
@@ -54,25 +55,25 @@ type bundleJSON struct {
 // material present, a DSSE envelope with a payload and a signature.
 func parseBundle(data []byte) (*bundleJSON, error) {
 	if len(data) > MaxBundleSize {
-		return nil, fmt.Errorf("%w: %d bytes (cap %d)", ErrBadBundle, len(data), MaxBundleSize)
+		return nil, fmt.Errorf("%w: %d bytes (cap %d)", errdef.ErrBadBundle, len(data), MaxBundleSize)
 	}
 	var b bundleJSON
 	if err := json.Unmarshal(data, &b); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadBundle, err)
+		return nil, fmt.Errorf("%w: %v", errdef.ErrBadBundle, err)
 	}
 	switch {
 	case !bundleMediaTypes[b.MediaType]:
-		return nil, fmt.Errorf("%w: media type %q is not a Sigstore bundle v0.1-v0.3", ErrBadBundle, b.MediaType)
+		return nil, fmt.Errorf("%w: media type %q is not a Sigstore bundle v0.1-v0.3", errdef.ErrBadBundle, b.MediaType)
 	case b.VerificationMaterial == nil:
-		return nil, fmt.Errorf("%w: no verificationMaterial", ErrBadBundle)
+		return nil, fmt.Errorf("%w: no verificationMaterial", errdef.ErrBadBundle)
 	case b.DSSEEnvelope == nil:
-		return nil, fmt.Errorf("%w: no dsseEnvelope (an OMS bundle signs a DSSE envelope)", ErrBadBundle)
+		return nil, fmt.Errorf("%w: no dsseEnvelope (an OMS bundle signs a DSSE envelope)", errdef.ErrBadBundle)
 	case len(b.DSSEEnvelope.Payload) == 0:
-		return nil, fmt.Errorf("%w: empty DSSE payload", ErrBadBundle)
+		return nil, fmt.Errorf("%w: empty DSSE payload", errdef.ErrBadBundle)
 	case b.DSSEEnvelope.PayloadType != attest.InTotoPayloadType:
-		return nil, fmt.Errorf("%w: DSSE payload type %q, want %s", ErrBadBundle, b.DSSEEnvelope.PayloadType, attest.InTotoPayloadType)
+		return nil, fmt.Errorf("%w: DSSE payload type %q, want %s", errdef.ErrBadBundle, b.DSSEEnvelope.PayloadType, attest.InTotoPayloadType)
 	case len(b.DSSEEnvelope.Signatures) == 0 || len(b.DSSEEnvelope.Signatures[0].Sig) == 0:
-		return nil, fmt.Errorf("%w: DSSE envelope has no signature", ErrBadBundle)
+		return nil, fmt.Errorf("%w: DSSE envelope has no signature", errdef.ErrBadBundle)
 	}
 	return &b, nil
 }
@@ -135,5 +136,5 @@ func verifyDSSE(v signature.Verifier, b *bundleJSON) error {
 	if v.VerifySignature(bytes.NewReader(sig), bytes.NewReader(paeCompat(env.PayloadType, env.Payload))) == nil {
 		return nil
 	}
-	return fmt.Errorf("%w: DSSE signature: %v", attest.ErrBadSignature, err)
+	return fmt.Errorf("%w: DSSE signature: %v", errdef.ErrBadSignature, err)
 }

@@ -4,19 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/vessel-oci/vessel/errdef"
 )
 
-// Sentinel errors. A signature that does not verify wraps
-// attest.ErrBadSignature, a signer that is not trusted attest.ErrUntrusted.
+// Sentinel errors of requests vessel cannot do. A bundle that is malformed
+// or does not verify, an untrusted signer and a model that differs from
+// its signature fail with errdef's verification errors.
 var (
-	// ErrBadBundle: the bundle or the statement it carries is malformed, is
-	// not an OMS signature, or is inconsistent (its root digest does not
-	// match its resources).
-	ErrBadBundle = errors.New("bad OMS bundle")
-	// ErrMismatch: the model is not what was signed: a file differs, is
-	// missing, or is present but unsigned, or it holds a symbolic link or
-	// special file that the signature does not allow.
-	ErrMismatch = errors.New("model does not match its signature")
 	// ErrUnsupported: a valid request vessel does not do (a hash or key
 	// type, or a combination of options).
 	ErrUnsupported = errors.New("unsupported")
@@ -28,7 +23,7 @@ var (
 )
 
 // MismatchError lists how a model differs from its signature. It wraps
-// ErrMismatch.
+// errdef.ErrModelMismatch.
 type MismatchError struct {
 	// Missing are signed files that are not in the model.
 	Missing []string
@@ -55,7 +50,7 @@ func (e *MismatchError) Error() string {
 	add("missing", e.Missing)
 	add("unsigned", e.Unsigned)
 	add("changed", e.Changed)
-	return ErrMismatch.Error() + ": " + strings.Join(parts, "; ")
+	return errdef.ErrModelMismatch.Error() + ": " + strings.Join(parts, "; ")
 }
 
-func (e *MismatchError) Unwrap() error { return ErrMismatch }
+func (e *MismatchError) Unwrap() error { return errdef.ErrModelMismatch }

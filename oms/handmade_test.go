@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/vessel-oci/vessel/attest"
+	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/oms"
 )
 
@@ -178,13 +179,13 @@ func TestCertificateMethod(t *testing.T) {
 		verifier oms.Verifier
 		want     error
 	}{
-		{"other CA", sign(leaf, leaf.cert, inter.cert), otherVerifier, attest.ErrUntrusted},
-		{"no intermediate", sign(leaf, leaf.cert), caVerifier, attest.ErrUntrusted},
-		{"expired leaf", sign(expired, expired.cert, inter.cert), caVerifier, attest.ErrUntrusted},
-		{"leaf may not sign", sign(noUsage, noUsage.cert, inter.cert), caVerifier, attest.ErrUntrusted},
-		{"signed by another key", handBundle(t, chainMaterial(leaf.cert, inter.cert), st, inter.key, crypto.SHA256, oms.PAE), caVerifier, attest.ErrBadSignature},
-		{"key bundle", handBundle(t, map[string]any{"publicKey": map[string]any{"hint": "x"}}, st, leaf.key, crypto.SHA256, oms.PAE), caVerifier, attest.ErrUntrusted},
-		{"garbage certificate", handBundle(t, map[string]any{"x509CertificateChain": map[string]any{"certificates": []any{map[string]any{"rawBytes": []byte("junk")}}}}, st, leaf.key, crypto.SHA256, oms.PAE), caVerifier, oms.ErrBadBundle},
+		{"other CA", sign(leaf, leaf.cert, inter.cert), otherVerifier, errdef.ErrUntrusted},
+		{"no intermediate", sign(leaf, leaf.cert), caVerifier, errdef.ErrUntrusted},
+		{"expired leaf", sign(expired, expired.cert, inter.cert), caVerifier, errdef.ErrUntrusted},
+		{"leaf may not sign", sign(noUsage, noUsage.cert, inter.cert), caVerifier, errdef.ErrUntrusted},
+		{"signed by another key", handBundle(t, chainMaterial(leaf.cert, inter.cert), st, inter.key, crypto.SHA256, oms.PAE), caVerifier, errdef.ErrBadSignature},
+		{"key bundle", handBundle(t, map[string]any{"publicKey": map[string]any{"hint": "x"}}, st, leaf.key, crypto.SHA256, oms.PAE), caVerifier, errdef.ErrUntrusted},
+		{"garbage certificate", handBundle(t, map[string]any{"x509CertificateChain": map[string]any{"certificates": []any{map[string]any{"rawBytes": []byte("junk")}}}}, st, leaf.key, crypto.SHA256, oms.PAE), caVerifier, errdef.ErrBadBundle},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -238,7 +239,7 @@ func TestLegacyPredicate(t *testing.T) {
 		}
 	}
 	writeFile(t, filepath.Join(dir, "signme-2"), "changed!")
-	if _, err := oms.Verify(ctx, dir, handBundle(t, material, st, key, crypto.SHA384, oms.PAECompat), refKeyVerifier(t), oms.VerifyOptions{}); !errors.Is(err, oms.ErrMismatch) {
+	if _, err := oms.Verify(ctx, dir, handBundle(t, material, st, key, crypto.SHA384, oms.PAECompat), refKeyVerifier(t), oms.VerifyOptions{}); !errors.Is(err, errdef.ErrModelMismatch) {
 		t.Fatalf("changed file: err = %v", err)
 	}
 }
@@ -340,7 +341,7 @@ func TestVerifyModelPath(t *testing.T) {
 	if err := os.Symlink(dir, link); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := oms.Verify(ctx, link, b, refKeyVerifier(t), oms.VerifyOptions{}); !errors.Is(err, oms.ErrMismatch) {
+	if _, err := oms.Verify(ctx, link, b, refKeyVerifier(t), oms.VerifyOptions{}); !errors.Is(err, errdef.ErrModelMismatch) {
 		t.Fatalf("linked model path: err = %v", err)
 	}
 	if _, err := oms.Verify(ctx, link, b, refKeyVerifier(t), oms.VerifyOptions{AllowSymlinks: true}); err != nil {
@@ -349,10 +350,10 @@ func TestVerifyModelPath(t *testing.T) {
 	if _, err := oms.Verify(ctx, filepath.Join(dir, "nope"), b, refKeyVerifier(t), oms.VerifyOptions{}); err == nil {
 		t.Fatal("missing model verified")
 	}
-	if _, err := oms.Verify(ctx, dir, b, nil, oms.VerifyOptions{}); !errors.Is(err, attest.ErrUntrusted) {
+	if _, err := oms.Verify(ctx, dir, b, nil, oms.VerifyOptions{}); !errors.Is(err, errdef.ErrUntrusted) {
 		t.Fatalf("no verifier: err = %v", err)
 	}
-	if _, err := oms.Verify(ctx, dir, b, oms.KeyVerifier(), oms.VerifyOptions{}); !errors.Is(err, attest.ErrUntrusted) {
+	if _, err := oms.Verify(ctx, dir, b, oms.KeyVerifier(), oms.VerifyOptions{}); !errors.Is(err, errdef.ErrUntrusted) {
 		t.Fatalf("no keys: err = %v", err)
 	}
 }
@@ -384,7 +385,7 @@ func TestSingleFileSpecName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := oms.Verify(ctx, file, b, refKeyVerifier(t), oms.VerifyOptions{}); !errors.Is(err, oms.ErrMismatch) {
+	if _, err := oms.Verify(ctx, file, b, refKeyVerifier(t), oms.VerifyOptions{}); !errors.Is(err, errdef.ErrModelMismatch) {
 		t.Fatalf("other name: err = %v", err)
 	}
 }

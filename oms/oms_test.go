@@ -14,6 +14,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 
 	"github.com/vessel-oci/vessel/attest"
+	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/oms"
 )
 
@@ -152,7 +153,7 @@ func TestTamper(t *testing.T) {
 			data[len(data)/2] ^= 1
 			writeFile(t, p, string(data))
 			_, mis, err := verify(dir, b, opts)
-			if mis == nil || len(mis.Changed) != 1 || !strings.HasPrefix(mis.Changed[0], "model.safetensors") || !errors.Is(err, oms.ErrMismatch) {
+			if mis == nil || len(mis.Changed) != 1 || !strings.HasPrefix(mis.Changed[0], "model.safetensors") || !errors.Is(err, errdef.ErrModelMismatch) {
 				t.Fatalf("err = %v", err)
 			}
 		})
@@ -245,7 +246,7 @@ func TestTamper(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, _, err := verify(dir, b, opts)
-			if !errors.Is(err, oms.ErrMismatch) || !errors.Is(err, oms.ErrRefused) {
+			if !errors.Is(err, errdef.ErrModelMismatch) || !errors.Is(err, oms.ErrRefused) {
 				t.Fatalf("err = %v", err)
 			}
 			// Followed, it is an unsigned file.
@@ -269,7 +270,7 @@ func TestTamper(t *testing.T) {
 			if err := os.Symlink("../config.json", p); err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := verify(dir, b, unsigned); !errors.Is(err, oms.ErrRefused) || !errors.Is(err, oms.ErrMismatch) {
+			if _, _, err := verify(dir, b, unsigned); !errors.Is(err, oms.ErrRefused) || !errors.Is(err, errdef.ErrModelMismatch) {
 				t.Fatalf("signed file now a link: err = %v", err)
 			}
 		})
@@ -316,7 +317,7 @@ func TestSymlinks(t *testing.T) {
 	}
 	// The target's content is what was signed.
 	writeFile(t, outside, "other weights")
-	if _, err := oms.Verify(ctx, dir, b, refKeyVerifier(t), oms.VerifyOptions{}); !errors.Is(err, oms.ErrMismatch) {
+	if _, err := oms.Verify(ctx, dir, b, refKeyVerifier(t), oms.VerifyOptions{}); !errors.Is(err, errdef.ErrModelMismatch) {
 		t.Fatalf("changed link target: err = %v", err)
 	}
 }
@@ -514,20 +515,20 @@ func TestBundleTampering(t *testing.T) {
 		{"payload changed", edit(func(m map[string]any) {
 			p := strings.Replace(string(payload(m)), `"files"`, `"shards"`, 1)
 			env(m)["payload"] = base64.StdEncoding.EncodeToString([]byte(p))
-		}), attest.ErrBadSignature},
+		}), errdef.ErrBadSignature},
 		{"signature changed", edit(func(m map[string]any) {
 			s := env(m)["signatures"].([]any)[0].(map[string]any)
 			sig, _ := base64.StdEncoding.DecodeString(s["sig"].(string))
 			sig[len(sig)-1] ^= 1
 			s["sig"] = base64.StdEncoding.EncodeToString(sig)
-		}), attest.ErrBadSignature},
+		}), errdef.ErrBadSignature},
 		{"other key's hint", edit(func(m map[string]any) {
 			m["verificationMaterial"].(map[string]any)["publicKey"] = map[string]any{"hint": strings.Repeat("ab", 32)}
-		}), attest.ErrUntrusted},
-		{"no signature", edit(func(m map[string]any) { env(m)["signatures"] = []any{} }), oms.ErrBadBundle},
-		{"other payload type", edit(func(m map[string]any) { env(m)["payloadType"] = "text/plain" }), oms.ErrBadBundle},
-		{"other media type", edit(func(m map[string]any) { m["mediaType"] = "application/json" }), oms.ErrBadBundle},
-		{"too large", append(good, make([]byte, oms.MaxBundleSize)...), oms.ErrBadBundle},
+		}), errdef.ErrUntrusted},
+		{"no signature", edit(func(m map[string]any) { env(m)["signatures"] = []any{} }), errdef.ErrBadBundle},
+		{"other payload type", edit(func(m map[string]any) { env(m)["payloadType"] = "text/plain" }), errdef.ErrBadBundle},
+		{"other media type", edit(func(m map[string]any) { m["mediaType"] = "application/json" }), errdef.ErrBadBundle},
+		{"too large", append(good, make([]byte, oms.MaxBundleSize)...), errdef.ErrBadBundle},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/vessel-oci/vessel/errdef"
 )
 
 // Well-known values of the OMS format.
@@ -321,10 +323,10 @@ func parseStatement(payload []byte) (*signedManifest, error) {
 		Predicate     json.RawMessage `json:"predicate"`
 	}
 	if err := json.Unmarshal(payload, &st); err != nil {
-		return nil, fmt.Errorf("%w: statement: %v", ErrBadBundle, err)
+		return nil, fmt.Errorf("%w: statement: %v", errdef.ErrBadBundle, err)
 	}
 	if st.Type != statementType {
-		return nil, fmt.Errorf("%w: statement type %q, want %s", ErrBadBundle, st.Type, statementType)
+		return nil, fmt.Errorf("%w: statement type %q, want %s", errdef.ErrBadBundle, st.Type, statementType)
 	}
 	m := &signedManifest{predicateType: st.PredicateType, files: map[string]*signedFile{}}
 	switch st.PredicateType {
@@ -339,10 +341,10 @@ func parseStatement(payload []byte) (*signedManifest, error) {
 		}
 		return m.complete()
 	default:
-		return nil, fmt.Errorf("%w: predicate type %q is not %s", ErrBadBundle, st.PredicateType, PredicateType)
+		return nil, fmt.Errorf("%w: predicate type %q is not %s", errdef.ErrBadBundle, st.PredicateType, PredicateType)
 	}
 	if len(st.Subject) != 1 {
-		return nil, fmt.Errorf("%w: statement has %d subjects, want 1", ErrBadBundle, len(st.Subject))
+		return nil, fmt.Errorf("%w: statement has %d subjects, want 1", errdef.ErrBadBundle, len(st.Subject))
 	}
 	m.model, m.root = st.Subject[0].Name, st.Subject[0].Digest["sha256"]
 
@@ -361,15 +363,15 @@ func parseStatement(payload []byte) (*signedManifest, error) {
 		} `json:"serialization"`
 	}
 	if err := json.Unmarshal(st.Predicate, &pred); err != nil {
-		return nil, fmt.Errorf("%w: predicate: %v", ErrBadBundle, err)
+		return nil, fmt.Errorf("%w: predicate: %v", errdef.ErrBadBundle, err)
 	}
 	s := pred.Serialization
 	if s == nil || s.Method == nil || s.HashType == nil || s.AllowSymlinks == nil {
-		return nil, fmt.Errorf("%w: predicate has no serialization method, hash_type and allow_symlinks", ErrBadBundle)
+		return nil, fmt.Errorf("%w: predicate has no serialization method, hash_type and allow_symlinks", errdef.ErrBadBundle)
 	}
 	m.ser = Serialization{Method: *s.Method, HashType: *s.HashType, AllowSymlinks: *s.AllowSymlinks}
 	if _, ok := hashSize[m.ser.HashType]; !ok {
-		return nil, fmt.Errorf("%w: hash type %q is not in the OMS algorithm registry", ErrBadBundle, m.ser.HashType)
+		return nil, fmt.Errorf("%w: hash type %q is not in the OMS algorithm registry", errdef.ErrBadBundle, m.ser.HashType)
 	}
 	switch m.ser.Method {
 	case MethodFiles:
@@ -381,21 +383,21 @@ func parseStatement(payload []byte) (*signedManifest, error) {
 			f, err = s.ShardSize.Float64()
 		}
 		if s.ShardSize == nil || err != nil || f < 1 || f > maxShardSize || f != math.Trunc(f) {
-			return nil, fmt.Errorf("%w: shards without a positive whole shard_size", ErrBadBundle)
+			return nil, fmt.Errorf("%w: shards without a positive whole shard_size", errdef.ErrBadBundle)
 		}
 		m.ser.ShardSize = int64(f)
 	default:
-		return nil, fmt.Errorf("%w: serialization method %q is not files or shards", ErrBadBundle, m.ser.Method)
+		return nil, fmt.Errorf("%w: serialization method %q is not files or shards", errdef.ErrBadBundle, m.ser.Method)
 	}
 	m.ser.IgnorePaths = s.IgnorePaths
 
 	root := sha256.New()
 	for _, r := range pred.Resources {
 		if r.Name == nil || r.Algorithm == nil || r.Digest == nil {
-			return nil, fmt.Errorf("%w: resource without name, algorithm and digest", ErrBadBundle)
+			return nil, fmt.Errorf("%w: resource without name, algorithm and digest", errdef.ErrBadBundle)
 		}
 		if !m.ser.acceptsAlgorithm(*r.Algorithm) {
-			return nil, fmt.Errorf("%w: resource %q: algorithm %q does not fit hash type %s", ErrBadBundle, *r.Name, *r.Algorithm, m.ser.HashType)
+			return nil, fmt.Errorf("%w: resource %q: algorithm %q does not fit hash type %s", errdef.ErrBadBundle, *r.Name, *r.Algorithm, m.ser.HashType)
 		}
 		if err := m.add(*r.Name, m.ser.HashType, *r.Digest); err != nil {
 			return nil, err
@@ -404,7 +406,7 @@ func parseStatement(payload []byte) (*signedManifest, error) {
 		root.Write(b)
 	}
 	if got := hex.EncodeToString(root.Sum(nil)); got != m.root {
-		return nil, fmt.Errorf("%w: subject digest %q is not the root digest of the resources (%s)", ErrBadBundle, m.root, got)
+		return nil, fmt.Errorf("%w: subject digest %q is not the root digest of the resources (%s)", errdef.ErrBadBundle, m.root, got)
 	}
 	return m.complete()
 }
@@ -413,19 +415,19 @@ func parseStatement(payload []byte) (*signedManifest, error) {
 func (m *signedManifest) add(name, hashType, digestHex string) error {
 	d, err := hex.DecodeString(digestHex)
 	if err != nil || len(d) != hashSize[hashType] {
-		return fmt.Errorf("%w: resource %q: digest %q is not a hex %s digest", ErrBadBundle, name, digestHex, hashType)
+		return fmt.Errorf("%w: resource %q: digest %q is not a hex %s digest", errdef.ErrBadBundle, name, digestHex, hashType)
 	}
 	file := name
 	var start, end int64
 	if m.ser.Method == MethodShards {
 		var ok bool
 		if file, start, end, ok = splitShardName(name); !ok {
-			return fmt.Errorf("%w: resource %q is not a shard name (path:start:end)", ErrBadBundle, name)
+			return fmt.Errorf("%w: resource %q is not a shard name (path:start:end)", errdef.ErrBadBundle, name)
 		}
 	}
 	file, err = canonicalName(file)
 	if err != nil {
-		return fmt.Errorf("%w: resource %q: %v", ErrBadBundle, name, err)
+		return fmt.Errorf("%w: resource %q: %v", errdef.ErrBadBundle, name, err)
 	}
 	f := m.files[file]
 	if f == nil {
@@ -435,14 +437,14 @@ func (m *signedManifest) add(name, hashType, digestHex string) error {
 	m.resources++
 	if m.ser.Method == MethodFiles {
 		if f.digest != nil {
-			return fmt.Errorf("%w: resource %q listed twice", ErrBadBundle, name)
+			return fmt.Errorf("%w: resource %q listed twice", errdef.ErrBadBundle, name)
 		}
 		f.digest = d
 		return nil
 	}
 	for _, s := range f.shards {
 		if s.start == start && s.end == end {
-			return fmt.Errorf("%w: resource %q listed twice", ErrBadBundle, name)
+			return fmt.Errorf("%w: resource %q listed twice", errdef.ErrBadBundle, name)
 		}
 	}
 	f.shards = append(f.shards, shard{start: start, end: end, digest: d})
@@ -451,7 +453,7 @@ func (m *signedManifest) add(name, hashType, digestHex string) error {
 
 func (m *signedManifest) complete() (*signedManifest, error) {
 	if len(m.files) == 0 {
-		return nil, fmt.Errorf("%w: the statement signs no files", ErrBadBundle)
+		return nil, fmt.Errorf("%w: the statement signs no files", errdef.ErrBadBundle)
 	}
 	for _, f := range m.files {
 		slices.SortFunc(f.shards, func(a, b shard) int { return cmp.Compare(a.start, b.start) })

@@ -8,12 +8,13 @@ import (
 	"testing"
 
 	"github.com/vessel-oci/vessel/attest"
+	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/oms"
 )
 
 // isVerificationFailure is what the CLI maps to exit code 3.
 func isVerificationFailure(err error) bool {
-	for _, target := range []error{oms.ErrBadBundle, oms.ErrMismatch, attest.ErrBadSignature, attest.ErrUntrusted} {
+	for _, target := range []error{errdef.ErrBadBundle, errdef.ErrModelMismatch, errdef.ErrBadSignature, errdef.ErrUntrusted} {
 		if errors.Is(err, target) {
 			return true
 		}
@@ -189,13 +190,13 @@ func TestReferenceSignaturesRefused(t *testing.T) {
 		verifier oms.Verifier
 		want     error
 	}{
-		{"other key", "v1.0.1-elliptic-key", otherKey(), attest.ErrBadSignature},
-		{"key bundle, CA verifier", "v1.0.1-elliptic-key", refCertVerifier(t), attest.ErrUntrusted},
-		{"other identity", "v1.0.1-sigstore", refSigstoreVerifier(t, "someone@example.com", refIssuer), attest.ErrUntrusted},
-		{"other issuer", "v1.0.1-sigstore", refSigstoreVerifier(t, refIdentity, "https://accounts.google.com"), attest.ErrUntrusted},
+		{"other key", "v1.0.1-elliptic-key", otherKey(), errdef.ErrBadSignature},
+		{"key bundle, CA verifier", "v1.0.1-elliptic-key", refCertVerifier(t), errdef.ErrUntrusted},
+		{"other identity", "v1.0.1-sigstore", refSigstoreVerifier(t, "someone@example.com", refIssuer), errdef.ErrUntrusted},
+		{"other issuer", "v1.0.1-sigstore", refSigstoreVerifier(t, refIdentity, "https://accounts.google.com"), errdef.ErrUntrusted},
 		// sigstore-go refuses a v0.3 bundle with a certificate chain.
-		{"certificate bundle, sigstore verifier", "v1.0.1-certificate", refSigstoreVerifier(t, refIdentity, refIssuer), oms.ErrBadBundle},
-		{"sigstore bundle, key verifier", "v1.0.1-sigstore", refKeyVerifier(t), attest.ErrBadSignature},
+		{"certificate bundle, sigstore verifier", "v1.0.1-certificate", refSigstoreVerifier(t, refIdentity, refIssuer), errdef.ErrBadBundle},
+		{"sigstore bundle, key verifier", "v1.0.1-sigstore", refKeyVerifier(t), errdef.ErrBadSignature},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -214,7 +215,7 @@ func TestReferenceSignaturesRefused(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "signme-2"), "signme-X")
 	_, err := oms.Verify(context.Background(), dir, b, refCertVerifier(t), ignore)
 	var mis *oms.MismatchError
-	if !errors.As(err, &mis) || len(mis.Changed) != 1 || !errors.Is(err, oms.ErrMismatch) {
+	if !errors.As(err, &mis) || len(mis.Changed) != 1 || !errors.Is(err, errdef.ErrModelMismatch) {
 		t.Fatalf("changed file: err = %v", err)
 	}
 }

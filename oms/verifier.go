@@ -15,6 +15,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
 	"github.com/vessel-oci/vessel/attest"
+	"github.com/vessel-oci/vessel/errdef"
 )
 
 // Signing methods, as OMS names them.
@@ -47,14 +48,14 @@ func KeyVerifier(keys ...attest.TrustedKey) Verifier { return keyVerifier{keys: 
 type keyVerifier struct{ keys []attest.TrustedKey }
 
 func (k keyVerifier) verify(_ []byte, b *bundleJSON) ([]byte, *Result, error) {
-	var lastErr error = fmt.Errorf("%w: no trusted keys", attest.ErrUntrusted)
+	var lastErr error = fmt.Errorf("%w: no trusted keys", errdef.ErrUntrusted)
 	var hint string
 	if pk := b.VerificationMaterial.PublicKey; pk != nil {
 		hint = pk.Hint
 	}
 	for _, key := range k.keys {
 		if hint != "" && !hintNames(hint, key) {
-			lastErr = fmt.Errorf("%w: the bundle names key %s, not %s", attest.ErrUntrusted, hint, key.Name)
+			lastErr = fmt.Errorf("%w: the bundle names key %s, not %s", errdef.ErrUntrusted, hint, key.Name)
 			continue
 		}
 		if err := verifyDSSE(key.Verifier, b); err != nil {
@@ -117,13 +118,13 @@ type certificateVerifier struct {
 func (c *certificateVerifier) verify(_ []byte, b *bundleJSON) ([]byte, *Result, error) {
 	chain := b.VerificationMaterial.X509CertificateChain
 	if chain == nil || len(chain.Certificates) == 0 {
-		return nil, nil, fmt.Errorf("%w: the bundle has no x509CertificateChain (not the certificate method)", attest.ErrUntrusted)
+		return nil, nil, fmt.Errorf("%w: the bundle has no x509CertificateChain (not the certificate method)", errdef.ErrUntrusted)
 	}
 	certs := make([]*x509.Certificate, len(chain.Certificates))
 	for i, raw := range chain.Certificates {
 		cert, err := x509.ParseCertificate(raw.RawBytes)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: certificate %d: %v", ErrBadBundle, i, err)
+			return nil, nil, fmt.Errorf("%w: certificate %d: %v", errdef.ErrBadBundle, i, err)
 		}
 		certs[i] = cert
 	}
@@ -139,18 +140,18 @@ func (c *certificateVerifier) verify(_ []byte, b *bundleJSON) ([]byte, *Result, 
 		// The reference checks key usage below, not the EKU chain.
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
 	}); err != nil {
-		return nil, nil, fmt.Errorf("%w: signing certificate %q: %v", attest.ErrUntrusted, leaf.Subject, err)
+		return nil, nil, fmt.Errorf("%w: signing certificate %q: %v", errdef.ErrUntrusted, leaf.Subject, err)
 	}
 	if leaf.KeyUsage&x509.KeyUsageDigitalSignature == 0 && !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageCodeSigning) {
-		return nil, nil, fmt.Errorf("%w: certificate %q may not sign (no digitalSignature or codeSigning usage)", attest.ErrUntrusted, leaf.Subject)
+		return nil, nil, fmt.Errorf("%w: certificate %q may not sign (no digitalSignature or codeSigning usage)", errdef.ErrUntrusted, leaf.Subject)
 	}
 	pubPEM, err := cryptoutils.MarshalPublicKeyToPEM(leaf.PublicKey)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: certificate key: %v", attest.ErrUntrusted, err)
+		return nil, nil, fmt.Errorf("%w: certificate key: %v", errdef.ErrUntrusted, err)
 	}
 	v, err := attest.LoadPublicKey(pubPEM)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: certificate key: %v", attest.ErrUntrusted, err)
+		return nil, nil, fmt.Errorf("%w: certificate key: %v", errdef.ErrUntrusted, err)
 	}
 	if err := verifyDSSE(v, b); err != nil {
 		return nil, nil, fmt.Errorf("certificate %q: %w", leaf.Subject, err)
@@ -189,19 +190,19 @@ type sigstoreVerifier struct {
 func (s *sigstoreVerifier) verify(raw []byte, _ *bundleJSON) ([]byte, *Result, error) {
 	var b bundle.Bundle
 	if err := b.UnmarshalJSON(raw); err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrBadBundle, err)
+		return nil, nil, fmt.Errorf("%w: %v", errdef.ErrBadBundle, err)
 	}
 	res, err := s.v.Verify(&b, verify.NewPolicy(verify.WithoutArtifactUnsafe(), verify.WithCertificateIdentity(s.id)))
 	if err != nil {
 		var idErr *verify.ErrNoMatchingCertificateIdentity
 		if errors.As(err, &idErr) {
-			return nil, nil, fmt.Errorf("%w: %v", attest.ErrUntrusted, err)
+			return nil, nil, fmt.Errorf("%w: %v", errdef.ErrUntrusted, err)
 		}
-		return nil, nil, fmt.Errorf("%w: %v", attest.ErrBadSignature, err)
+		return nil, nil, fmt.Errorf("%w: %v", errdef.ErrBadSignature, err)
 	}
 	env := b.GetDsseEnvelope()
 	if env == nil || env.GetPayloadType() != attest.InTotoPayloadType {
-		return nil, nil, fmt.Errorf("%w: no in-toto DSSE envelope", ErrBadBundle)
+		return nil, nil, fmt.Errorf("%w: no in-toto DSSE envelope", errdef.ErrBadBundle)
 	}
 	out := &Result{Method: SigningSigstore}
 	if res.Signature != nil && res.Signature.Certificate != nil {

@@ -11,7 +11,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/vessel-oci/vessel/attest"
+	"github.com/vessel-oci/vessel/errdef"
 )
 
 // VerifyOptions are the settings of Verify; the zero value checks every
@@ -65,11 +65,11 @@ type Result struct {
 // Verify checks an OMS bundle (sig, the signature file's content) with v,
 // then checks the model at path (a directory or a single file) against the
 // signed file list, as `model_signing verify` does. It returns what it
-// proved; every failure to verify wraps ErrBadBundle, ErrMismatch,
-// attest.ErrBadSignature or attest.ErrUntrusted.
+// proved; every failure to verify wraps errdef.ErrBadBundle, errdef.ErrModelMismatch,
+// errdef.ErrBadSignature or errdef.ErrUntrusted.
 func Verify(ctx context.Context, path string, sig []byte, v Verifier, opts VerifyOptions) (*Result, error) {
 	if v == nil {
-		return nil, fmt.Errorf("verify %s: %w: no verifier", path, attest.ErrUntrusted)
+		return nil, fmt.Errorf("verify %s: %w: no verifier", path, errdef.ErrUntrusted)
 	}
 	b, err := parseBundle(sig)
 	if err != nil {
@@ -103,7 +103,7 @@ func checkModel(ctx context.Context, path string, m *signedManifest, opts Verify
 	}
 	files, refused, single, err := scan(ctx, path, ignore, m.ser.AllowSymlinks || opts.AllowSymlinks, logger(opts.Logger))
 	if errors.Is(err, ErrRefused) {
-		return 0, nil, fmt.Errorf("%w: %w", ErrMismatch, err)
+		return 0, nil, fmt.Errorf("%w: %w", errdef.ErrModelMismatch, err)
 	}
 	if err != nil {
 		return 0, nil, err
@@ -114,7 +114,7 @@ func checkModel(ctx context.Context, path string, m *signedManifest, opts Verify
 		// for a link to a directory, files under it) is a mismatch; one
 		// the signature does not cover is an unsigned file.
 		if !opts.IgnoreUnsignedFiles || m.covers(r.name) {
-			return 0, nil, fmt.Errorf("%w: %w", ErrMismatch, r.err)
+			return 0, nil, fmt.Errorf("%w: %w", errdef.ErrModelMismatch, r.err)
 		}
 		unsigned = append(unsigned, r.name)
 	}
@@ -261,7 +261,7 @@ func verifyIgnores(path string, m *signedManifest, opts VerifyOptions) ([]string
 // signature before downloading anything.
 func VerifySignedFiles(sig []byte, v Verifier) (*Result, map[string]string, error) {
 	if v == nil {
-		return nil, nil, fmt.Errorf("%w: no verifier", attest.ErrUntrusted)
+		return nil, nil, fmt.Errorf("%w: no verifier", errdef.ErrUntrusted)
 	}
 	b, err := parseBundle(sig)
 	if err != nil {

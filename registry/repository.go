@@ -19,13 +19,14 @@ import (
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/content/oci"
-	"oras.land/oras-go/v2/errdef"
+	oraserr "oras.land/oras-go/v2/errdef"
 	orasregistry "oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/credentials"
 	"oras.land/oras-go/v2/registry/remote/retry"
 
+	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/internal/iox"
 )
 
@@ -206,14 +207,29 @@ func (r *Repository) Resolve(ctx context.Context) (ocispec.Descriptor, error) {
 		return ocispec.Descriptor{}, fmt.Errorf("%w %s: name a tag or a digest", ErrBadReference, r.Ref)
 	}
 	desc, err := r.Target.Resolve(ctx, ref)
-	if errors.Is(err, errdef.ErrNotFound) {
-		return ocispec.Descriptor{}, fmt.Errorf("%s: %w", r.Ref, ErrNotFound)
+	if errors.Is(err, oraserr.ErrNotFound) {
+		return ocispec.Descriptor{}, fmt.Errorf("%s: %w", r.Ref, errdef.ErrNotFound)
 	}
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("%s: resolve: %w", r.Ref, err)
 	}
 	if r.Ref.Digest != "" && desc.Digest != r.Ref.Digest {
-		return ocispec.Descriptor{}, fmt.Errorf("resolve %s: %w: registry answered %s", r.Ref, ErrDigestMismatch, desc.Digest)
+		return ocispec.Descriptor{}, fmt.Errorf("resolve %s: %w: registry answered %s", r.Ref, errdef.ErrDigestMismatch, desc.Digest)
+	}
+	return desc, nil
+}
+
+// ResolveTag looks up another tag of the repository (cosign's classic
+// ".sig" and ".att" tags). A tag the registry says it does not have is
+// errdef.ErrNotFound; any other failure (an outage, a refusal, a timeout)
+// is returned as it is, so no caller mistakes it for "none".
+func (r *Repository) ResolveTag(ctx context.Context, tag string) (ocispec.Descriptor, error) {
+	desc, err := r.Target.Resolve(ctx, tag)
+	if errors.Is(err, oraserr.ErrNotFound) {
+		return ocispec.Descriptor{}, fmt.Errorf("%s: tag %s: %w", r.Ref, tag, errdef.ErrNotFound)
+	}
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("%s: resolve tag %s: %w", r.Ref, tag, err)
 	}
 	return desc, nil
 }
@@ -222,7 +238,7 @@ func (r *Repository) Resolve(ctx context.Context) (ocispec.Descriptor, error) {
 // MaxManifestSize and checked against desc's digest and size.
 func (r *Repository) FetchManifest(ctx context.Context, desc ocispec.Descriptor) ([]byte, error) {
 	if desc.Size < 0 || desc.Size > MaxManifestSize {
-		return nil, fmt.Errorf("fetch %s: %w: %d bytes (cap %d)", desc.Digest, ErrTooLarge, desc.Size, MaxManifestSize)
+		return nil, fmt.Errorf("fetch %s: %w: %d bytes (cap %d)", desc.Digest, errdef.ErrLimit, desc.Size, MaxManifestSize)
 	}
 	rc, err := r.Target.Fetch(ctx, desc)
 	if err != nil {
@@ -232,7 +248,7 @@ func (r *Repository) FetchManifest(ctx context.Context, desc ocispec.Descriptor)
 	data, err := content.ReadAll(rc, desc)
 	if err != nil {
 		if errors.Is(err, content.ErrMismatchedDigest) || errors.Is(err, content.ErrTrailingData) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("fetch %s: %w: %v", desc.Digest, ErrDigestMismatch, err)
+			return nil, fmt.Errorf("fetch %s: %w: %v", desc.Digest, errdef.ErrDigestMismatch, err)
 		}
 		return nil, fmt.Errorf("fetch %s: %w", desc.Digest, err)
 	}
@@ -240,7 +256,7 @@ func (r *Repository) FetchManifest(ctx context.Context, desc ocispec.Descriptor)
 }
 
 // FetchBlob opens a blob. The stream is not verified: callers check it as
-// it arrives (artifact.VerifyReader).
+// it arrives (errdef.VerifyReader).
 func (r *Repository) FetchBlob(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
 	rc, err := r.Target.Fetch(ctx, desc)
 	if err != nil {
@@ -280,7 +296,7 @@ func (r *Repository) PushBlob(ctx context.Context, desc ocispec.Descriptor, open
 			}{&iox.ContextReader{Ctx: ctx, R: rc}, rc}, nil
 		})
 	}
-	if err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
+	if err != nil && !errors.Is(err, oraserr.ErrAlreadyExists) {
 		return false, fmt.Errorf("upload %s: %w", desc.Digest, err)
 	}
 	return true, nil
@@ -301,7 +317,7 @@ func (r *Repository) PushManifest(ctx context.Context, desc ocispec.Descriptor, 
 		return nil
 	}
 	if !exists {
-		if err := r.Target.Push(ctx, desc, bytes.NewReader(data)); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
+		if err := r.Target.Push(ctx, desc, bytes.NewReader(data)); err != nil && !errors.Is(err, oraserr.ErrAlreadyExists) {
 			return fmt.Errorf("push manifest %s: %w", desc.Digest, err)
 		}
 	}
@@ -323,7 +339,7 @@ func (r *Repository) Referrers(ctx context.Context, desc ocispec.Descriptor, art
 		err := lister.Referrers(ctx, desc, artifactType, func(page []ocispec.Descriptor) error {
 			out = append(out, page...)
 			if len(out) > MaxReferrers {
-				return fmt.Errorf("%w: more than %d referrers", ErrTooLarge, MaxReferrers)
+				return fmt.Errorf("%w: more than %d referrers", errdef.ErrLimit, MaxReferrers)
 			}
 			return nil
 		})
@@ -337,7 +353,7 @@ func (r *Repository) Referrers(ctx context.Context, desc ocispec.Descriptor, art
 		return nil, fmt.Errorf("list referrers of %s: %w", desc.Digest, err)
 	}
 	if len(out) > MaxReferrers {
-		return nil, fmt.Errorf("list referrers of %s: %w: more than %d referrers", desc.Digest, ErrTooLarge, MaxReferrers)
+		return nil, fmt.Errorf("list referrers of %s: %w: more than %d referrers", desc.Digest, errdef.ErrLimit, MaxReferrers)
 	}
 	return out, nil
 }

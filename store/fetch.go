@@ -15,7 +15,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/vessel-oci/vessel/artifact"
+	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/internal/fsx"
 	"github.com/vessel-oci/vessel/internal/iox"
 )
@@ -90,10 +90,10 @@ type FetchOptions struct {
 // digest was wrong.
 func (s *Store) Fetch(ctx context.Context, desc ocispec.Descriptor, src Source, opts FetchOptions) (string, error) {
 	if err := desc.Digest.Validate(); err != nil {
-		return "", fmt.Errorf("content store: %w: %v", artifact.ErrDigestMismatch, err)
+		return "", fmt.Errorf("content store: %w: %v", errdef.ErrDigestMismatch, err)
 	}
 	if desc.Size < 0 {
-		return "", fmt.Errorf("content store: %w: negative size %d", artifact.ErrSizeMismatch, desc.Size)
+		return "", fmt.Errorf("content store: %w: negative size %d", errdef.ErrSizeMismatch, desc.Size)
 	}
 	partial := s.partial(desc.Digest)
 	unlock, err := lock(ctx, partial+".lock")
@@ -109,7 +109,7 @@ func (s *Store) Fetch(ctx context.Context, desc ocispec.Descriptor, src Source, 
 		return p, err
 	}
 	kept, err := fetchPartial(ctx, partial, desc, src, opts)
-	if kept > 0 && (errors.Is(err, artifact.ErrDigestMismatch) || errors.Is(err, artifact.ErrSizeMismatch)) {
+	if kept > 0 && (errors.Is(err, errdef.ErrDigestMismatch) || errors.Is(err, errdef.ErrSizeMismatch)) {
 		_, err = fetchPartial(ctx, partial, desc, src, opts)
 	}
 	if err != nil {
@@ -178,7 +178,7 @@ func fetchPartial(ctx context.Context, partial string, desc ocispec.Descriptor, 
 	if err == nil {
 		err = f.Sync()
 	}
-	if errors.Is(err, artifact.ErrDigestMismatch) || errors.Is(err, artifact.ErrSizeMismatch) {
+	if errors.Is(err, errdef.ErrDigestMismatch) || errors.Is(err, errdef.ErrSizeMismatch) {
 		removePartial(partial)
 	}
 	if err != nil {
@@ -388,7 +388,7 @@ func (fe *fetch) segment(ctx context.Context, i int, rc io.ReadCloser) error {
 		rc.Close()
 		rc = nil
 		if err == nil || ctx.Err() != nil || n == 0 || attempt == retries ||
-			errors.Is(err, artifact.ErrSizeMismatch) || errors.Is(err, errWrite) {
+			errors.Is(err, errdef.ErrSizeMismatch) || errors.Is(err, errWrite) {
 			return err
 		}
 	}
@@ -455,7 +455,7 @@ func (fe *fetch) copy(ctx context.Context, i int, rc io.Reader) (int64, error) {
 		if err == io.EOF && off < end {
 			// A clean end: the source says the blob is this short. (A cut
 			// connection is io.ErrUnexpectedEOF, and retried.)
-			return written, fmt.Errorf("%w: the blob ended at byte %d of %d", artifact.ErrSizeMismatch, off, fe.desc.Size)
+			return written, fmt.Errorf("%w: the blob ended at byte %d of %d", errdef.ErrSizeMismatch, off, fe.desc.Size)
 		}
 		if err != nil && err != io.EOF {
 			return written, err
@@ -466,7 +466,7 @@ func (fe *fetch) copy(ctx context.Context, i int, rc io.Reader) (int64, error) {
 	}
 	var one [1]byte
 	if n, _ := io.ReadFull(r, one[:]); n > 0 {
-		return written, fmt.Errorf("%w: more than the %d bytes asked for at %d", artifact.ErrSizeMismatch, end-s.Off-s.Done, s.Off+s.Done)
+		return written, fmt.Errorf("%w: more than the %d bytes asked for at %d", errdef.ErrSizeMismatch, end-s.Off-s.Done, s.Off+s.Done)
 	}
 	return written, nil
 }
@@ -486,7 +486,7 @@ func (fe *fetch) hash(ctx context.Context) error {
 // check compares the digest h computed with the blob's.
 func (fe *fetch) check(h hash.Hash) error {
 	if got := digest.NewDigest(fe.desc.Digest.Algorithm(), h); got != fe.desc.Digest {
-		return fmt.Errorf("%w: got %s", artifact.ErrDigestMismatch, got)
+		return fmt.Errorf("%w: got %s", errdef.ErrDigestMismatch, got)
 	}
 	return nil
 }

@@ -28,7 +28,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/vessel-oci/vessel/artifact"
+	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/internal/fsx"
 	"github.com/vessel-oci/vessel/internal/iox"
 )
@@ -82,7 +82,7 @@ func (s *Store) partial(d digest.Digest) string {
 // pulled directory, say), and is then removed and reported missing.
 func (s *Store) Get(ctx context.Context, desc ocispec.Descriptor) (string, bool, error) {
 	if err := desc.Digest.Validate(); err != nil {
-		return "", false, fmt.Errorf("content store: %w: %v", artifact.ErrDigestMismatch, err)
+		return "", false, fmt.Errorf("content store: %w: %v", errdef.ErrDigestMismatch, err)
 	}
 	p := s.path(desc.Digest)
 	f, err := os.Open(p)
@@ -93,7 +93,7 @@ func (s *Store) Get(ctx context.Context, desc ocispec.Descriptor) (string, bool,
 		return "", false, err
 	}
 	defer f.Close()
-	vr := artifact.NewVerifyReader(&iox.ContextReader{Ctx: ctx, R: f}, desc)
+	vr := errdef.NewVerifyReader(&iox.ContextReader{Ctx: ctx, R: f}, desc)
 	buf := buffers.Get().(*[]byte)
 	_, err = io.CopyBuffer(io.Discard, vr, *buf)
 	buffers.Put(buf)
@@ -103,7 +103,7 @@ func (s *Store) Get(ctx context.Context, desc ocispec.Descriptor) (string, bool,
 	switch {
 	case err == nil:
 		return p, true, nil
-	case errors.Is(err, artifact.ErrDigestMismatch) || errors.Is(err, artifact.ErrSizeMismatch):
+	case errors.Is(err, errdef.ErrDigestMismatch) || errors.Is(err, errdef.ErrSizeMismatch):
 		// Unlinks only the store's name: a pulled file sharing the inode stays.
 		if rerr := os.Remove(p); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 			return "", false, rerr

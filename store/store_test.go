@@ -18,7 +18,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/vessel-oci/vessel/artifact"
+	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/internal/testutil"
 	"github.com/vessel-oci/vessel/registry"
 	"github.com/vessel-oci/vessel/store"
@@ -340,7 +340,7 @@ func TestTamperedBlobIsRefusedAndNotKept(t *testing.T) {
 	repo, desc, _ := setup(t, f, 1<<20)
 	s := openStore(t)
 	_, err := s.Fetch(context.Background(), desc, repo, store.FetchOptions{})
-	if !errors.Is(err, artifact.ErrDigestMismatch) {
+	if !errors.Is(err, errdef.ErrDigestMismatch) {
 		t.Fatalf("tampered blob: %v, want a digest mismatch", err)
 	}
 	if left := partials(t, s); len(left) != 0 {

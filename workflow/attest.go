@@ -9,6 +9,7 @@ import (
 
 	"github.com/vessel-oci/vessel/artifact"
 	"github.com/vessel-oci/vessel/attest"
+	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/registry"
 )
 
@@ -72,7 +73,7 @@ func Attestations(ctx context.Context, repo *registry.Repository, policy *attest
 		return nil, fmt.Errorf("attestations %s: %w", m.Ref, err)
 	}
 	if scope.Reject {
-		return nil, fmt.Errorf("attestations %s: %w: policy scope %q rejects it", m.Ref, attest.ErrUntrusted, scope.Scope)
+		return nil, fmt.Errorf("attestations %s: %w: policy scope %q rejects it", m.Ref, errdef.ErrUntrusted, scope.Scope)
 	}
 	checks, err := findStatements(ctx, repo, m, scope.Keys())
 	if err != nil {

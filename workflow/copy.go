@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/vessel-oci/vessel/artifact"
 	"github.com/vessel-oci/vessel/attest"
+	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/registry"
 )
 
@@ -111,9 +113,12 @@ func Copy(ctx context.Context, src, dst *registry.Repository, opts CopyOptions) 
 		return nil, fmt.Errorf("copy %s to %s: %w", m.Ref, dst.Ref, err)
 	}
 	for _, tag := range []string{attest.ClassicTag(m.Desc.Digest), attest.ClassicAttestationTag(m.Desc.Digest)} {
-		d, err := src.Target.Resolve(ctx, tag)
+		d, err := src.ResolveTag(ctx, tag)
+		if errors.Is(err, errdef.ErrNotFound) {
+			continue
+		}
 		if err != nil {
-			continue // none (registries differ in how they say so)
+			return nil, fmt.Errorf("copy %s: cosign's classic signatures: %w", m.Ref, err)
 		}
 		if err := oras.CopyGraph(ctx, from, dst.Target, d, copyOpts.CopyGraphOptions); err != nil {
 			return nil, fmt.Errorf("copy %s: %s: %w", m.Ref, tag, err)
@@ -177,13 +182,13 @@ type verifyingSource struct {
 
 func (v verifyingSource) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
 	if err := d.Digest.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", registry.ErrDigestMismatch, d.Digest, err)
+		return nil, fmt.Errorf("%w: %s: %v", errdef.ErrDigestMismatch, d.Digest, err)
 	}
 	rc, err := v.Target.Fetch(ctx, d)
 	if err != nil {
 		return nil, err
 	}
-	return &verifiedStream{vr: artifact.NewVerifyReader(rc, d), size: d.Size, Closer: rc}, nil
+	return &verifiedStream{vr: errdef.NewVerifyReader(rc, d), size: d.Size, Closer: rc}, nil
 }
 
 // verifiedStream checks the digest on the read that brings the last
@@ -191,7 +196,7 @@ func (v verifyingSource) Fetch(ctx context.Context, d ocispec.Descriptor) (io.Re
 // stops reading there, and would pass bad bytes on for the destination
 // to refuse in its own words (or not at all).
 type verifiedStream struct {
-	vr         *artifact.VerifyReader
+	vr         *errdef.VerifyReader
 	size, read int64
 	io.Closer
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
-	"github.com/vessel-oci/vessel/attest"
+	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/internal/testutil"
 	"github.com/vessel-oci/vessel/registry"
 	"github.com/vessel-oci/vessel/workflow"
@@ -98,7 +98,7 @@ func copyRefusesUnsignedAndCorrupt(t *testing.T, dst target) {
 		t.Fatal(err)
 	}
 	// Not signed by the trusted key: refused, nothing tagged.
-	if _, err := workflow.Copy(ctx, open(t, srcRef), dst.open(t, "prod/m:v1"), workflow.CopyOptions{Policy: keyPolicy(other)}); !errors.Is(err, attest.ErrUntrusted) {
+	if _, err := workflow.Copy(ctx, open(t, srcRef), dst.open(t, "prod/m:v1"), workflow.CopyOptions{Policy: keyPolicy(other)}); !errors.Is(err, errdef.ErrUntrusted) {
 		t.Fatalf("untrusted source: %v", err)
 	}
 	if _, err := dst.open(t, "prod/m:v1").Resolve(ctx); err == nil {
@@ -110,7 +110,7 @@ func copyRefusesUnsignedAndCorrupt(t *testing.T, dst target) {
 			corruptLayoutBlob(t, layout, f.Digest)
 		}
 	}
-	if _, err := workflow.Copy(ctx, open(t, srcRef), dst.open(t, "prod/m:v1"), workflow.CopyOptions{Policy: keyPolicy(release)}); err == nil || !workflow.IsVerificationError(err) {
+	if _, err := workflow.Copy(ctx, open(t, srcRef), dst.open(t, "prod/m:v1"), workflow.CopyOptions{Policy: keyPolicy(release)}); err == nil || !errors.Is(err, errdef.ErrVerification) {
 		t.Fatalf("corrupt source: %v", err)
 	}
 	if _, err := dst.open(t, "prod/m:v1").Resolve(ctx); err == nil {
@@ -161,5 +161,43 @@ func TestCopyMountsWithinARegistry(t *testing.T) {
 	}
 	if m := mounts.Load(); m < int32(len(sampleModel)) || uploads.Load() != 0 {
 		t.Fatalf("%d mounts, %d uploads (result %+v)", m, uploads.Load(), res)
+	}
+}
+
+// A registry that fails (rather than says "no such tag") when asked for
+// cosign's classic .sig/.att tags must fail a copy and a verify: taking
+// the failure for "none" would promote the model without its classic
+// signatures, or verify it without looking at them.
+func TestClassicTagOutageIsAnError(t *testing.T) {
+	ctx := context.Background()
+	release := newKey(t, "release")
+	var failing atomic.Bool
+	host := testutil.Registry(t, testutil.Olareg, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if failing.Load() && strings.Contains(r.URL.Path, "/manifests/sha256-") &&
+				(strings.HasSuffix(r.URL.Path, ".sig") || strings.HasSuffix(r.URL.Path, ".att")) {
+				http.Error(w, "maintenance", http.StatusForbidden)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	if _, err := workflow.Push(ctx, open(t, host+"/staging/m:v1"), writeModel(t), workflow.PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := workflow.Sign(ctx, open(t, host+"/staging/m:v1"), release.signer); err != nil {
+		t.Fatal(err)
+	}
+	// With no classic tags and a healthy registry, both succeed.
+	if _, err := workflow.Verify(ctx, open(t, host+"/staging/m:v1"), keyPolicy(release)); err != nil {
+		t.Fatal(err)
+	}
+	failing.Store(true)
+	_, err := workflow.Copy(ctx, open(t, host+"/staging/m:v1"), open(t, host+"/prod/m:v1"), workflow.CopyOptions{Policy: keyPolicy(release)})
+	if err == nil || errors.Is(err, errdef.ErrNotFound) || !strings.Contains(err.Error(), ".sig") {
+		t.Errorf("copy while the classic tags fail: %v, want an error naming the tag", err)
+	}
+	if _, err := workflow.Verify(ctx, open(t, host+"/staging/m:v1"), keyPolicy(release)); err == nil || !strings.Contains(err.Error(), ".sig") {
+		t.Errorf("verify while the classic tags fail: %v, want an error naming the tag", err)
 	}
 }

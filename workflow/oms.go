@@ -11,6 +11,7 @@ import (
 
 	"github.com/vessel-oci/vessel/artifact"
 	"github.com/vessel-oci/vessel/attest"
+	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/oms"
 	"github.com/vessel-oci/vessel/registry"
 )
@@ -172,5 +173,5 @@ func mismatch(diff []string) error {
 		return nil
 	}
 	sort.Strings(diff)
-	return fmt.Errorf("%w: OMS signature does not match the model: %v", oms.ErrMismatch, diff)
+	return fmt.Errorf("%w: OMS signature does not match the model: %v", errdef.ErrModelMismatch, diff)
 }

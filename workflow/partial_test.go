@@ -16,7 +16,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/vessel-oci/vessel/artifact"
-	"github.com/vessel-oci/vessel/attest"
+	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/internal/testutil"
 	"github.com/vessel-oci/vessel/oms"
 	"github.com/vessel-oci/vessel/workflow"
@@ -155,10 +155,10 @@ func TestPartialPullRefusals(t *testing.T) {
 		// fetches says whether layers may be fetched before the refusal.
 		fetches bool
 	}{
-		{"tampered selected layer", workflow.PullOptions{Include: []string{"*.json"}}, artifact.ErrDigestMismatch, true},
+		{"tampered selected layer", workflow.PullOptions{Include: []string{"*.json"}}, errdef.ErrDigestMismatch, true},
 		{"no match", workflow.PullOptions{Include: []string{"*.bin", "weights/*"}}, artifact.ErrNoMatch, false},
 		{"bad glob", workflow.PullOptions{Include: []string{"[x"}}, path.ErrBadPattern, false},
-		{"unsigned under a policy", workflow.PullOptions{Include: []string{"README.md"}, Verify: workflow.PolicyCheck(keyPolicy(release))}, attest.ErrUntrusted, false},
+		{"unsigned under a policy", workflow.PullOptions{Include: []string{"README.md"}, Verify: workflow.PolicyCheck(keyPolicy(release))}, errdef.ErrUntrusted, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c.reset()
@@ -268,7 +268,7 @@ func TestPartialPullTarLayers(t *testing.T) {
 	pushReferrer(t, open(t, host+"/x/evil:v1"), resolve(t, open(t, host+"/x/evil:v1")), referrerBundle(t, open(t, host+"/x/tar:v1"), signed.OMS), oms.PredicateType)
 	parent = t.TempDir()
 	_, err = workflow.Pull(ctx, open(t, host+"/x/evil:v1"), filepath.Join(parent, "m"), workflow.PullOptions{Include: []string{"vocab.json"}, Verify: policy})
-	if !errors.Is(err, oms.ErrMismatch) || !strings.Contains(err.Error(), "vocab.json") {
+	if !errors.Is(err, errdef.ErrModelMismatch) || !strings.Contains(err.Error(), "vocab.json") {
 		t.Fatalf("mismatching selected tar file: %v", err)
 	}
 	if got := testutil.Entries(t, parent); len(got) != 0 {

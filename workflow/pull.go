@@ -18,7 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vessel-oci/vessel/artifact"
-	"github.com/vessel-oci/vessel/attest"
+	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/internal/fsx"
 	"github.com/vessel-oci/vessel/registry"
 	"github.com/vessel-oci/vessel/store"
@@ -182,7 +182,7 @@ func Pull(ctx context.Context, repo *registry.Repository, dest string, opts Pull
 		// blobs are linked into dest, after a verification failure nothing
 		// in it is worth resuming.
 		defer func() {
-			if err == nil || IsVerificationError(err) || !blobs.Resumable() {
+			if err == nil || errors.Is(err, errdef.ErrVerification) || !blobs.Resumable() {
 				os.RemoveAll(private)
 			}
 		}()
@@ -410,7 +410,7 @@ func signatureFile(dest, path string, v *Verification, m *Resolved) (*sigFile, e
 		return nil, nil
 	}
 	if v == nil || v.OMS == nil {
-		return nil, fmt.Errorf("%w: no OpenSSF model signature from a trusted signer to write to %s", attest.ErrUntrusted, path)
+		return nil, fmt.Errorf("%w: no OpenSSF model signature from a trusted signer to write to %s", errdef.ErrUntrusted, path)
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {

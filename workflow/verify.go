@@ -13,6 +13,7 @@ import (
 
 	"github.com/vessel-oci/vessel/artifact"
 	"github.com/vessel-oci/vessel/attest"
+	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/oms"
 	"github.com/vessel-oci/vessel/registry"
 )
@@ -82,7 +83,7 @@ type RequirementResult struct {
 
 // Verify resolves repo's reference and checks its signatures against the
 // policy. The returned Verification describes what was found even when the
-// error (wrapping attest.ErrUntrusted) says the policy is not met.
+// error (wrapping errdef.ErrUntrusted) says the policy is not met.
 func Verify(ctx context.Context, repo *registry.Repository, policy *attest.Policy) (*Verification, error) {
 	m, err := Resolve(ctx, repo, artifact.Limits{})
 	if err != nil {
@@ -115,7 +116,7 @@ func VerifyResolved(ctx context.Context, repo *registry.Repository, m *Resolved,
 	}
 	v.Scope = scope.Scope
 	if scope.Reject {
-		return v, fmt.Errorf("%w: policy scope %q rejects %s", attest.ErrUntrusted, scope.Scope, scopeName(m.Ref))
+		return v, fmt.Errorf("%w: policy scope %q rejects %s", errdef.ErrUntrusted, scope.Scope, scopeName(m.Ref))
 	}
 	v.Threshold = scope.Need()
 	all, err := findStatements(ctx, repo, m, scope.AllKeys())
@@ -124,7 +125,7 @@ func VerifyResolved(ctx context.Context, repo *registry.Repository, m *Resolved,
 	}
 	for _, c := range all {
 		if c.omsMismatch {
-			return v, fmt.Errorf("%w: %s %s: %s", oms.ErrMismatch, c.Source, c.Digest, c.Error)
+			return v, fmt.Errorf("%w: %s %s: %s", errdef.ErrModelMismatch, c.Source, c.Digest, c.Error)
 		}
 		if c.oms != nil && scope.Signs(c.Signer) {
 			if v.OMS == nil {
@@ -142,7 +143,7 @@ func VerifyResolved(ctx context.Context, repo *registry.Repository, m *Resolved,
 		if c.Verified && !scope.Signs(c.Signer) {
 			// A key trusted for some attestation only: its signature
 			// does not count towards the threshold.
-			c.Verified, c.Error = false, fmt.Sprintf("%v: signed by %s, which the scope trusts for attestations only", attest.ErrUntrusted, c.Signer)
+			c.Verified, c.Error = false, fmt.Sprintf("%v: signed by %s, which the scope trusts for attestations only", errdef.ErrUntrusted, c.Signer)
 		}
 		checks = append(checks, c)
 		if c.Verified {
@@ -166,7 +167,7 @@ func VerifyResolved(ctx context.Context, repo *registry.Repository, m *Resolved,
 	sort.Strings(v.Signers)
 	if len(signers) >= v.Threshold {
 		if len(failed) > 0 {
-			return v, fmt.Errorf("%w: %s: required attestations: %s", attest.ErrUntrusted, m.Desc.Digest, strings.Join(failed, "; "))
+			return v, fmt.Errorf("%w: %s: required attestations: %s", errdef.ErrUntrusted, m.Desc.Digest, strings.Join(failed, "; "))
 		}
 		v.Verified = true
 		return v, nil
@@ -185,7 +186,7 @@ func VerifyResolved(ctx context.Context, repo *registry.Repository, m *Resolved,
 	if len(why) > 0 {
 		msg += "; " + strings.Join(why, "; ")
 	}
-	return v, fmt.Errorf("%w: %s", attest.ErrUntrusted, msg)
+	return v, fmt.Errorf("%w: %s", errdef.ErrUntrusted, msg)
 }
 
 // requirement finds a verified attestation of r's type, by one of its
@@ -241,7 +242,7 @@ func findStatements(ctx context.Context, repo *registry.Repository, m *Resolved,
 			continue
 		}
 		if n++; n > MaxSignatureCandidates {
-			return nil, fmt.Errorf("%w: more than %d signature candidates for %s", registry.ErrTooLarge, MaxSignatureCandidates, subject.Digest)
+			return nil, fmt.Errorf("%w: more than %d signature candidates for %s", errdef.ErrLimit, MaxSignatureCandidates, subject.Digest)
 		}
 		c, err := checkReferrer(ctx, repo, r, m, keys)
 		if err != nil {
@@ -289,7 +290,7 @@ func checkReferrer(ctx context.Context, repo *registry.Repository, r ocispec.Des
 	// verified statement's type counts.
 	c.claimed = m.Annotations[attest.AnnotationBundlePredicateType]
 	if m.Subject == nil || m.Subject.Digest != subject.Digest {
-		c.Error = fmt.Sprintf("%v: referrer's subject is not %s", attest.ErrSubjectMismatch, subject.Digest)
+		c.Error = fmt.Sprintf("%v: referrer's subject is not %s", errdef.ErrSubjectMismatch, subject.Digest)
 		return c, nil
 	}
 	if layer.Size > attest.MaxBundleSize {
@@ -309,7 +310,7 @@ func checkReferrer(ctx context.Context, repo *registry.Repository, r ocispec.Des
 		// not the manifest: it binds by its file list instead.
 		sig, err := checkOMS(bundle, model, keys)
 		if err != nil {
-			c.Error, c.omsMismatch = err.Error(), errors.Is(err, oms.ErrMismatch)
+			c.Error, c.omsMismatch = err.Error(), errors.Is(err, errdef.ErrModelMismatch)
 			return c, nil
 		}
 		sig.Digest = r.Digest
@@ -328,9 +329,12 @@ func checkReferrer(ctx context.Context, repo *registry.Repository, r ocispec.Des
 // classicLayers fetches the manifest cosign tagged for subject (".sig" or
 // ".att") and returns its layers; none when there is no such tag.
 func classicLayers(ctx context.Context, repo *registry.Repository, tag string) ([]ocispec.Descriptor, *SignatureCheck, error) {
-	desc, err := repo.Target.Resolve(ctx, tag)
+	desc, err := repo.ResolveTag(ctx, tag)
+	if errors.Is(err, errdef.ErrNotFound) {
+		return nil, nil, nil
+	}
 	if err != nil {
-		return nil, nil, nil // no such tag (registries differ in how they say so)
+		return nil, nil, fmt.Errorf("cosign's classic signatures: %w", err)
 	}
 	data, err := repo.FetchManifest(ctx, desc)
 	if err != nil {
@@ -344,7 +348,7 @@ func classicLayers(ctx context.Context, repo *registry.Repository, tag string) (
 		return nil, &SignatureCheck{Source: "classic", Digest: desc.Digest, Error: "manifest is not JSON"}, nil
 	}
 	if len(m.Layers) > MaxSignatureCandidates {
-		return nil, nil, fmt.Errorf("%w: %s has %d layers", registry.ErrTooLarge, tag, len(m.Layers))
+		return nil, nil, fmt.Errorf("%w: %s has %d layers", errdef.ErrLimit, tag, len(m.Layers))
 	}
 	return m.Layers, nil, nil
 }
@@ -435,5 +439,5 @@ func checksOf(c *SignatureCheck) []SignatureCheck {
 }
 
 func isIntegrity(err error) bool {
-	return errors.Is(err, registry.ErrDigestMismatch) || errors.Is(err, registry.ErrTooLarge)
+	return errors.Is(err, errdef.ErrDigestMismatch) || errors.Is(err, errdef.ErrLimit)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
 	"github.com/vessel-oci/vessel/attest"
+	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/internal/testutil"
 	"github.com/vessel-oci/vessel/oms"
 	"github.com/vessel-oci/vessel/registry"
@@ -76,7 +77,7 @@ func TestSignVerifyPullEverywhere(t *testing.T) {
 			if err != nil || !v.Verified || len(v.Signers) != 1 || v.Signers[0] != "release" {
 				t.Fatalf("verify: %+v, %v", v, err)
 			}
-			if _, err := workflow.Verify(ctx, tg.open(t, "x/m:v1"), keyPolicy(other)); !errors.Is(err, attest.ErrUntrusted) || !workflow.IsVerificationError(err) {
+			if _, err := workflow.Verify(ctx, tg.open(t, "x/m:v1"), keyPolicy(other)); !errors.Is(err, errdef.ErrUntrusted) || !errors.Is(err, errdef.ErrVerification) {
 				t.Fatalf("verify with an untrusted key: %v", err)
 			}
 			dest := filepath.Join(t.TempDir(), "m")
@@ -86,7 +87,7 @@ func TestSignVerifyPullEverywhere(t *testing.T) {
 			assertSameTree(t, src, dest)
 			refused := filepath.Join(t.TempDir(), "m")
 			_, err = workflow.Pull(ctx, tg.open(t, "x/m:v1"), refused, workflow.PullOptions{Verify: workflow.PolicyCheck(keyPolicy(other))})
-			if !errors.Is(err, attest.ErrUntrusted) {
+			if !errors.Is(err, errdef.ErrUntrusted) {
 				t.Fatalf("pull with an untrusted key: %v", err)
 			}
 			if _, err := os.Stat(refused); !os.IsNotExist(err) {
@@ -112,7 +113,7 @@ func TestVerifyThreshold(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if v, err := workflow.Verify(ctx, tg.open(t, "x/m:v1"), policy); !errors.Is(err, attest.ErrUntrusted) || len(v.Signers) != 1 {
+	if v, err := workflow.Verify(ctx, tg.open(t, "x/m:v1"), policy); !errors.Is(err, errdef.ErrUntrusted) || len(v.Signers) != 1 {
 		t.Fatalf("one of two signers: %+v, %v", v, err)
 	}
 	if _, err := workflow.Sign(ctx, tg.open(t, "x/m:v1"), b.signer); err != nil {
@@ -210,7 +211,7 @@ func TestVerifyRefusals(t *testing.T) {
 	// A's genuine signature, attached to B: the statement is about A.
 	pushReferrer(t, tg.open(t, "x/b:v1"), descB, bundleA, attest.CosignSignPredicate)
 	v, err := workflow.Verify(ctx, tg.open(t, "x/b:v1"), keyPolicy(release))
-	if !errors.Is(err, attest.ErrUntrusted) || len(v.Signatures) != 1 || !strings.Contains(v.Signatures[0].Error, attest.ErrSubjectMismatch.Error()) {
+	if !errors.Is(err, errdef.ErrUntrusted) || len(v.Signatures) != 1 || !strings.Contains(v.Signatures[0].Error, errdef.ErrSubjectMismatch.Error()) {
 		t.Fatalf("signature over another digest: %+v, %v", v, err)
 	}
 
@@ -229,7 +230,7 @@ func TestVerifyRefusals(t *testing.T) {
 	}
 	pushReferrer(t, tg.open(t, "x/c:v1"), descA, corrupt, attest.CosignSignPredicate)
 	v, err = workflow.Verify(ctx, tg.open(t, "x/c:v1"), keyPolicy(release))
-	if !errors.Is(err, attest.ErrUntrusted) || len(v.Signatures) != 1 || !strings.Contains(v.Signatures[0].Error, attest.ErrBadSignature.Error()) {
+	if !errors.Is(err, errdef.ErrUntrusted) || len(v.Signatures) != 1 || !strings.Contains(v.Signatures[0].Error, errdef.ErrBadSignature.Error()) {
 		t.Fatalf("corrupted bundle: %+v, %v", v, err)
 	}
 
@@ -238,7 +239,7 @@ func TestVerifyRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := workflow.Verify(ctx, tg.open(t, "x/a:v1"), policy); !errors.Is(err, attest.ErrUntrusted) {
+	if _, err := workflow.Verify(ctx, tg.open(t, "x/a:v1"), policy); !errors.Is(err, errdef.ErrUntrusted) {
 		t.Fatalf("reject scope: %v", err)
 	}
 }
@@ -285,7 +286,7 @@ func TestVerifyLyingReferrersIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	v, err := workflow.Verify(ctx, tg.open(t, "x/b:v1"), keyPolicy(release))
-	if !errors.Is(err, attest.ErrUntrusted) || len(v.Signatures) != 1 || !strings.Contains(v.Signatures[0].Error, "subject") {
+	if !errors.Is(err, errdef.ErrUntrusted) || len(v.Signatures) != 1 || !strings.Contains(v.Signatures[0].Error, "subject") {
 		t.Fatalf("lying index: %+v, %v", v, err)
 	}
 }
@@ -430,7 +431,7 @@ scopes:
 	if _, err := workflow.Sign(ctx, tg.open(t, "x/m:v1"), ci.signer); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := workflow.Verify(ctx, tg.open(t, "x/m:v1"), policy); !errors.Is(err, attest.ErrUntrusted) {
+	if _, err := workflow.Verify(ctx, tg.open(t, "x/m:v1"), policy); !errors.Is(err, errdef.ErrUntrusted) {
 		t.Fatalf("signed by an attestation-only key: %v", err)
 	}
 	if _, err := workflow.Sign(ctx, tg.open(t, "x/m:v1"), release.signer); err != nil {
@@ -442,11 +443,11 @@ scopes:
 		t.Fatal(err)
 	}
 	v, err := workflow.Verify(ctx, tg.open(t, "x/m:v1"), policy)
-	if !errors.Is(err, attest.ErrUntrusted) || len(v.Attestations) != 1 || v.Attestations[0].Satisfied {
+	if !errors.Is(err, errdef.ErrUntrusted) || len(v.Attestations) != 1 || v.Attestations[0].Satisfied {
 		t.Fatalf("missing provenance: %+v, %v", v, err)
 	}
 	dest := filepath.Join(t.TempDir(), "m")
-	if _, err := workflow.Pull(ctx, tg.open(t, "x/m:v1"), dest, workflow.PullOptions{Verify: workflow.PolicyCheck(policy)}); !errors.Is(err, attest.ErrUntrusted) {
+	if _, err := workflow.Pull(ctx, tg.open(t, "x/m:v1"), dest, workflow.PullOptions{Verify: workflow.PolicyCheck(policy)}); !errors.Is(err, errdef.ErrUntrusted) {
 		t.Fatalf("pull without provenance: %v", err)
 	}
 	prov := func(builder string) json.RawMessage {
@@ -459,7 +460,7 @@ scopes:
 	if _, err := workflow.Attest(ctx, tg.open(t, "x/m:v1"), release.signer, attest.SLSAProvenance, prov("https://ci.example/runner")); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := workflow.Verify(ctx, tg.open(t, "x/m:v1"), policy); !errors.Is(err, attest.ErrUntrusted) || v.Attestations[0].Satisfied {
+	if v, err := workflow.Verify(ctx, tg.open(t, "x/m:v1"), policy); !errors.Is(err, errdef.ErrUntrusted) || v.Attestations[0].Satisfied {
 		t.Fatalf("provenance failing its checks: %+v, %v", v, err)
 	}
 	if _, err := workflow.Attest(ctx, tg.open(t, "x/m:v1"), ci.signer, attest.SLSAProvenance, prov("https://ci.example/runner")); err != nil {
@@ -505,7 +506,7 @@ func TestOMSSignatureTravelsWithTheModel(t *testing.T) {
 				t.Fatalf("verify-dir of the pulled model: %+v, %v", vr, err)
 			}
 			writeFile(t, dest, "README.md", "changed after the pull")
-			if _, err := oms.Verify(ctx, dest, sig, oms.KeyVerifier(release.trusted), oms.VerifyOptions{SignaturePath: sigPath}); !errors.Is(err, oms.ErrMismatch) {
+			if _, err := oms.Verify(ctx, dest, sig, oms.KeyVerifier(release.trusted), oms.VerifyOptions{SignaturePath: sigPath}); !errors.Is(err, errdef.ErrModelMismatch) {
 				t.Fatalf("changed file: %v", err)
 			}
 			// Outside the destination too.
@@ -520,7 +521,7 @@ func TestOMSSignatureTravelsWithTheModel(t *testing.T) {
 			}
 			// No verification: --signature cannot be honoured, nothing written.
 			none := filepath.Join(t.TempDir(), "m3")
-			if _, err := workflow.Pull(ctx, tg.open(t, "x/m:v1"), none, workflow.PullOptions{SignaturePath: filepath.Join(none, "model.sig")}); !errors.Is(err, attest.ErrUntrusted) {
+			if _, err := workflow.Pull(ctx, tg.open(t, "x/m:v1"), none, workflow.PullOptions{SignaturePath: filepath.Join(none, "model.sig")}); !errors.Is(err, errdef.ErrUntrusted) {
 				t.Fatalf("--signature without verification: %v", err)
 			}
 			if _, err := os.Stat(none); !os.IsNotExist(err) {
@@ -554,7 +555,7 @@ func TestOMSSignatureMismatchRefused(t *testing.T) {
 	pushReferrer(t, tg.open(t, "x/b:v1"), resolve(t, tg.open(t, "x/b:v1")), bundle, oms.PredicateType)
 	dest := filepath.Join(t.TempDir(), "b")
 	_, err = workflow.Pull(ctx, tg.open(t, "x/b:v1"), dest, workflow.PullOptions{Verify: workflow.PolicyCheck(keyPolicy(release))})
-	if !errors.Is(err, oms.ErrMismatch) || !workflow.IsVerificationError(err) || !strings.Contains(err.Error(), "README.md") {
+	if !errors.Is(err, errdef.ErrModelMismatch) || !errors.Is(err, errdef.ErrVerification) || !strings.Contains(err.Error(), "README.md") {
 		t.Fatalf("OMS signature of another model: %v", err)
 	}
 	if _, err := os.Stat(dest); !os.IsNotExist(err) {
@@ -635,7 +636,7 @@ func TestOMSWithTarLayers(t *testing.T) {
 	pushReferrer(t, tg.open(t, "x/evil:v1"), resolve(t, tg.open(t, "x/evil:v1")), omsBundle, oms.PredicateType)
 	parent := t.TempDir()
 	_, err = workflow.Pull(ctx, tg.open(t, "x/evil:v1"), filepath.Join(parent, "m"), workflow.PullOptions{Verify: workflow.PolicyCheck(keyPolicy(release))})
-	if !errors.Is(err, oms.ErrMismatch) || !strings.Contains(err.Error(), "vocab.json") {
+	if !errors.Is(err, errdef.ErrModelMismatch) || !strings.Contains(err.Error(), "vocab.json") {
 		t.Fatalf("mismatching tar content: %v", err)
 	}
 	if got, _ := os.ReadDir(parent); len(got) != 0 {

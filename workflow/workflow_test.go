@@ -19,6 +19,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/vessel-oci/vessel/artifact"
+	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/internal/testutil"
 	"github.com/vessel-oci/vessel/registry"
 	"github.com/vessel-oci/vessel/workflow"
@@ -222,7 +223,7 @@ func TestPullTamperedBlobWritesNothing(t *testing.T) {
 	before := testutil.HashTree(t, parent)
 	for _, dest := range []string{"new", "keep"} {
 		_, err = workflow.Pull(ctx, open(t, host+"/x/m:v1"), filepath.Join(parent, dest), workflow.PullOptions{Force: true})
-		if !errors.Is(err, artifact.ErrDigestMismatch) || !workflow.IsVerificationError(err) {
+		if !errors.Is(err, errdef.ErrDigestMismatch) || !errors.Is(err, errdef.ErrVerification) {
 			t.Fatalf("pull of tampered blob into %s: err = %v, want digest mismatch", dest, err)
 		}
 		if !strings.Contains(err.Error(), "model.safetensors") || !strings.Contains(err.Error(), victim.Load().(string)) {
@@ -247,7 +248,7 @@ func TestPullCorruptLayoutBlob(t *testing.T) {
 	}
 	dest := filepath.Join(t.TempDir(), "m")
 	_, err = workflow.Pull(ctx, open(t, "oci:"+layout+":v1"), dest, workflow.PullOptions{})
-	if !workflow.IsVerificationError(err) {
+	if !errors.Is(err, errdef.ErrVerification) {
 		t.Fatalf("err = %v, want a verification error", err)
 	}
 	if _, serr := os.Stat(dest); !os.IsNotExist(serr) {
@@ -304,7 +305,7 @@ func TestPullRefusesEscapingPath(t *testing.T) {
 	dest := filepath.Join(parent, "m")
 	blobGets.Store(0)
 	_, err := workflow.Pull(ctx, open(t, host+"/x/evil:v1"), dest, workflow.PullOptions{})
-	if !errors.Is(err, artifact.ErrUnsafePath) {
+	if !errors.Is(err, errdef.ErrUnsafePath) {
 		t.Fatalf("err = %v, want ErrUnsafePath", err)
 	}
 	if n := blobGets.Load(); n != 0 {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/vessel-oci/vessel/workflow"
+	"github.com/vessel-oci/vessel/errdef"
 )
 
 // Exit codes, documented in README.md.
@@ -89,7 +89,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch {
 	case errors.As(err, &ue):
 		return exitUsage
-	case workflow.IsVerificationError(err):
+	case errors.Is(err, errdef.ErrVerification):
 		fmt.Fprintln(stderr, "vessel: verification failed")
 		return exitVerification
 	}

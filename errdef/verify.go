@@ -1,4 +1,4 @@
-package artifact
+package errdef
 
 import (
 	"fmt"
@@ -13,8 +13,7 @@ import (
 // Verify then rejects short, long or mismatched content.
 //
 // Written here rather than using oras-go's content.VerifyReader because the
-// error must carry the digest actually received, and a resumed download
-// (issue 6) needs to seed the hash with bytes already on disk.
+// error must carry the digest actually received.
 type VerifyReader struct {
 	r    io.Reader
 	desc ocispec.Descriptor
