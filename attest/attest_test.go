@@ -402,3 +402,25 @@ scopes:
 		}
 	}
 }
+
+// The writer refuses what every reader would: a bundle over MaxBundleSize.
+func TestSignStatementRefusesAnUnreadableBundle(t *testing.T) {
+	s, k, _ := newCosignKey(t)
+	d := digest.FromString("model")
+	big := json.RawMessage(`{"blob":"` + strings.Repeat("a", MaxBundleSize*3/4) + `"}`)
+	st, err := Statement(d, "m", "https://example.com/big/v1", big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := SignStatement(context.Background(), s, st); err == nil || !strings.Contains(err.Error(), "attest.MaxBundleSize") {
+		t.Fatalf("a %d-byte statement: %v, want the cap named", len(st), err)
+	}
+	small, _ := Statement(d, "m", "https://example.com/big/v1", json.RawMessage(`{"blob":"`+strings.Repeat("a", MaxBundleSize/2)+`"}`))
+	b, err := SignStatement(context.Background(), s, small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := VerifyBundle(b, d, []TrustedKey{k}); err != nil {
+		t.Fatalf("a bundle under the cap must verify: %v", err)
+	}
+}

@@ -40,7 +40,11 @@ const (
 	InTotoPayloadType = "application/vnd.in-toto+json"
 )
 
-// MaxBundleSize caps a bundle read from a registry before it is parsed.
+// MaxBundleSize caps a signature or attestation bundle: VerifyBundle
+// refuses a larger one before parsing it, and SignStatement refuses to
+// make one, so nothing vessel writes is unreadable by vessel. OMS bundles,
+// which grow with the model's file count, have their own limit
+// (oms.BundleLimit).
 const MaxBundleSize = 4 << 20
 
 // Statement builds an in-toto v1 statement about one artifact digest.
@@ -86,6 +90,10 @@ func SignStatement(ctx context.Context, s Signer, statement []byte) ([]byte, err
 	b, err := cbundle.MakeNewBundle(pub, nil, statement, env, pubPEM, nil)
 	if err != nil {
 		return nil, fmt.Errorf("sign: bundle: %w", err)
+	}
+	if len(b) > MaxBundleSize {
+		return nil, fmt.Errorf("sign: the bundle would be %d bytes, over the %d-byte cap every reader applies (attest.MaxBundleSize): keep the predicate under about %d KiB, and store bulky evidence as an artifact of its own, named in the predicate by digest",
+			len(b), MaxBundleSize, MaxBundleSize*3/4>>10)
 	}
 	return b, nil
 }

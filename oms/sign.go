@@ -37,8 +37,8 @@ type SignOptions struct {
 	Logger *slog.Logger
 }
 
-// maxResources bounds the files and shards one bundle lists, so that a
-// signed bundle stays under MaxBundleSize.
+// maxResources bounds the files and shards one bundle lists (each costs
+// memory while the model is hashed); BundleLimit bounds the bundle.
 const maxResources = 100_000
 
 // Sign hashes the model at path (a directory, or a single file) and signs
@@ -84,8 +84,8 @@ func Sign(ctx context.Context, path string, signer attest.Signer, opts SignOptio
 	if err != nil {
 		return nil, fmt.Errorf("sign %s: %w", path, err)
 	}
-	if len(b) > MaxBundleSize {
-		return nil, fmt.Errorf("sign %s: %w: the bundle would be %d bytes (cap %d): use a larger shard size", path, ErrUnsupported, len(b), MaxBundleSize)
+	if err := CheckBundleSize(b, len(resources), NameBytes(resources)); err != nil {
+		return nil, fmt.Errorf("sign %s: %w", path, err)
 	}
 	return b, nil
 }

@@ -38,9 +38,10 @@ const (
 	// DefaultShardSize is the spec's (and the reference's) shard size.
 	DefaultShardSize = 1_000_000_000
 
-	// MaxBundleSize caps a bundle before it is parsed; Sign refuses to write
-	// a bundle larger than this (a model with too many files or shards).
-	MaxBundleSize = 16 << 20
+	// MaxBundleSize is the ceiling of every OMS bundle: the cap of a reader
+	// that does not know the model yet (verify-dir reads the signature
+	// file first), and the most BundleLimit allows.
+	MaxBundleSize = 64 << 20
 
 	statementType = "https://in-toto.io/Statement/v1"
 )
@@ -459,4 +460,49 @@ func (m *signedManifest) complete() (*signedManifest, error) {
 		slices.SortFunc(f.shards, func(a, b shard) int { return cmp.Compare(a.start, b.start) })
 	}
 	return m, nil
+}
+
+// BundleLimit is the largest OMS bundle for a model of files files (or
+// shards) whose names add up to nameBytes: what a signer may write, and
+// what a reader that knows the model (a pull, from its manifest) accepts.
+// It grows with the model, so a bundle of a large dataset stays readable
+// while a small model's signature cannot be padded to fill memory, and it
+// never exceeds MaxBundleSize. The allowance covers the reference's
+// pretty-printed JSON with every non-ASCII name byte escaped, base64
+// encoded into the envelope.
+func BundleLimit(files int, nameBytes int64) int64 {
+	const (
+		overhead = 64 << 10 // envelope, verification material, serialization
+		perFile  = 256      // {"name": "", "algorithm": "...", "digest": "<hex>"}, indented
+		perByte  = 4        // a name byte escaped (3) and base64 encoded (4/3)
+	)
+	if files < 0 || nameBytes < 0 || int64(files) > MaxBundleSize/perFile || nameBytes > MaxBundleSize/perByte {
+		return MaxBundleSize // and no product below can overflow
+	}
+	return min(overhead+int64(files)*perFile+nameBytes*perByte, MaxBundleSize)
+}
+
+// CheckBundleSize refuses a bundle that a reader of the model would refuse
+// (a writer calls it before storing one), saying which limit and what to
+// do instead.
+func CheckBundleSize(bundle []byte, files int, nameBytes int64) error {
+	limit := BundleLimit(files, nameBytes)
+	if int64(len(bundle)) <= limit {
+		return nil
+	}
+	hint := "sign sub-directories separately, or pack small files into fewer layers"
+	if limit == MaxBundleSize {
+		hint = fmt.Sprintf("no OMS bundle may exceed %d bytes (oms.MaxBundleSize): %s", int64(MaxBundleSize), hint)
+	}
+	return fmt.Errorf("%w: the OMS bundle for %d files would be %d bytes, over the %d bytes its readers accept (oms.BundleLimit): %s",
+		ErrUnsupported, files, len(bundle), limit, hint)
+}
+
+// NameBytes adds up the lengths of the resources' names, for BundleLimit.
+func NameBytes(rs []Resource) int64 {
+	var n int64
+	for _, r := range rs {
+		n += int64(len(r.Name))
+	}
+	return n
 }

@@ -237,8 +237,16 @@ func (r *Repository) ResolveTag(ctx context.Context, tag string) (ocispec.Descri
 // FetchManifest reads a manifest (or config, or any small blob) capped at
 // MaxManifestSize and checked against desc's digest and size.
 func (r *Repository) FetchManifest(ctx context.Context, desc ocispec.Descriptor) ([]byte, error) {
-	if desc.Size < 0 || desc.Size > MaxManifestSize {
-		return nil, fmt.Errorf("fetch %s: %w: %d bytes (cap %d)", desc.Digest, errdef.ErrLimit, desc.Size, MaxManifestSize)
+	return r.FetchCapped(ctx, desc, MaxManifestSize)
+}
+
+// FetchCapped reads a small blob whole, refusing one declared larger than
+// limit before asking for it, and checks it against desc's digest and
+// size. The limit is the parser's: the package that reads the bytes
+// knows how large they may be.
+func (r *Repository) FetchCapped(ctx context.Context, desc ocispec.Descriptor, limit int64) ([]byte, error) {
+	if desc.Size < 0 || desc.Size > limit {
+		return nil, fmt.Errorf("fetch %s: %w: %d bytes (cap %d)", desc.Digest, errdef.ErrLimit, desc.Size, limit)
 	}
 	rc, err := r.Target.Fetch(ctx, desc)
 	if err != nil {

@@ -95,7 +95,31 @@ func signOMS(ctx context.Context, repo *registry.Repository, m *Resolved, signer
 	if err != nil {
 		return "", err
 	}
+	if err := oms.CheckBundleSize(bundle, len(rs), oms.NameBytes(rs)); err != nil {
+		return "", err
+	}
 	return attachBundle(ctx, repo, m, bundle, oms.PredicateType)
+}
+
+// omsBundleLimit is the most an OMS bundle of m may be (oms.BundleLimit),
+// from its manifest alone: raw layers are one file each; an uncompressed
+// tar layer holds at most one file per 512 bytes, and its names take bytes
+// of it; a compressed one bounds nothing, so it allows the ceiling.
+func omsBundleLimit(m *Resolved) int64 {
+	files, names := 0, int64(0)
+	for _, e := range m.Plan.Entries {
+		switch e.Format {
+		case artifact.FormatRaw:
+			files++
+			names += int64(len(e.Path))
+		case artifact.FormatTar:
+			files += int(min(e.Layer.Size/512, oms.MaxBundleSize))
+			names += e.Layer.Size
+		default:
+			return oms.MaxBundleSize
+		}
+	}
+	return oms.BundleLimit(files, names)
 }
 
 func repoName(r registry.Reference) string {

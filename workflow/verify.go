@@ -293,11 +293,15 @@ func checkReferrer(ctx context.Context, repo *registry.Repository, r ocispec.Des
 		c.Error = fmt.Sprintf("%v: referrer's subject is not %s", errdef.ErrSubjectMismatch, subject.Digest)
 		return c, nil
 	}
-	if layer.Size > attest.MaxBundleSize {
-		c.Error = fmt.Sprintf("bundle is %d bytes (cap %d)", layer.Size, attest.MaxBundleSize)
+	limit := int64(attest.MaxBundleSize)
+	if c.claimed == oms.PredicateType {
+		limit = omsBundleLimit(model)
+	}
+	if layer.Size > limit {
+		c.Error = fmt.Sprintf("%v: bundle is %d bytes (cap %d)", errdef.ErrLimit, layer.Size, limit)
 		return c, nil
 	}
-	bundle, err := repo.FetchManifest(ctx, layer)
+	bundle, err := repo.FetchCapped(ctx, layer, limit)
 	if err != nil {
 		if isIntegrity(err) {
 			c.Error = err.Error()
@@ -360,7 +364,7 @@ func fetchSmall(ctx context.Context, repo *registry.Repository, l ocispec.Descri
 		c.Error = fmt.Sprintf("payload is %d bytes (cap %d)", l.Size, max)
 		return nil, nil
 	}
-	data, err := repo.FetchManifest(ctx, l)
+	data, err := repo.FetchCapped(ctx, l, max)
 	if err != nil && isIntegrity(err) {
 		c.Error = err.Error()
 		return nil, nil

@@ -8,11 +8,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -302,7 +304,7 @@ func referrerBundle(t *testing.T, repo *registry.Repository, d digest.Digest) []
 	if err := json.Unmarshal(data, &m); err != nil || len(m.Layers) != 1 {
 		t.Fatalf("referrer %s: %v", d, err)
 	}
-	b, err := repo.FetchManifest(context.Background(), m.Layers[0])
+	b, err := repo.FetchCapped(context.Background(), m.Layers[0], oms.MaxBundleSize)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -641,5 +643,40 @@ func TestOMSWithTarLayers(t *testing.T) {
 	}
 	if got, _ := os.ReadDir(parent); len(got) != 0 {
 		t.Fatalf("pull left %v", got)
+	}
+}
+
+// An OMS signature grows with the file count: about 30,000 files with
+// short names, or 17,000 with long ones as here, make one over 4 MiB. The
+// pull must read the bundle that signing wrote (it was capped at 4 MiB
+// when read, and not at all when written).
+func TestLargeOMSSignatureIsReadable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("17,000 files")
+	}
+	ctx := context.Background()
+	release := newKey(t, "release")
+	tg := targets(t)[0]
+	const n = 17000
+	tok := make(map[string]string, n)
+	for i := range n {
+		tok[fmt.Sprintf("tokenizer/shard-%03d/%s-%06d.json", i/1000, strings.Repeat("long-sample-name", 5), i)] = strconv.Itoa(i)
+	}
+	pushTarModel(t, tg.open(t, "x/many:v1"), tok)
+	res, err := workflow.Sign(ctx, tg.open(t, "x/many:v1"), release.signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := referrerBundle(t, tg.open(t, "x/many:v1"), res.OMS); len(b) <= attest.MaxBundleSize {
+		t.Fatalf("OMS bundle is %d bytes: the test needs one over attest.MaxBundleSize", len(b))
+	}
+	dest := filepath.Join(t.TempDir(), "m")
+	sig := filepath.Join(dest, "model.sig")
+	if _, err := workflow.Pull(ctx, tg.open(t, "x/many:v1"), dest, workflow.PullOptions{Verify: workflow.PolicyCheck(keyPolicy(release)), SignaturePath: sig}); err != nil {
+		t.Fatal(err)
+	}
+	bundle, _ := os.ReadFile(sig)
+	if vr, err := oms.Verify(ctx, dest, bundle, oms.KeyVerifier(release.trusted), oms.VerifyOptions{SignaturePath: sig}); err != nil || vr.Files != n+1 {
+		t.Fatalf("verify-dir: %+v, %v", vr, err)
 	}
 }

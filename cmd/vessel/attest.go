@@ -33,7 +33,7 @@ func (e *env) attestCommand() *cli.Command {
 			if c.String("key") == "" || c.String("type") == "" || c.String("predicate") == "" {
 				return usagef("attest: --key, --type and --predicate are required")
 			}
-			predicate, err := e.readInput(c.String("predicate"), 16<<20)
+			predicate, err := e.readInput(c.String("predicate"), attest.MaxBundleSize)
 			if err != nil {
 				return err
 			}
