@@ -1,7 +1,8 @@
 # vessel: the two commands a newcomer needs are `make demo` and `make test`.
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -s -w -X main.version=$(VERSION)
+COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
 # Fuzz targets run briefly by `make test`: package:Target:budget. Budgets
 # are execution counts (about 10 s each on a 2-core machine), not times:

@@ -19,8 +19,13 @@ const (
 	exitVerification = 3
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version and commit are set at build time with -ldflags "-X
+// main.version=... -X main.commit=..." (make build does); commit otherwise
+// comes from the Go toolchain's VCS stamp, where it made one.
+var (
+	version = "dev"
+	commit  = ""
+)
 
 // usageError marks a mistake in the command line.
 type usageError struct{ err error }
@@ -49,6 +54,8 @@ func NewApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		ErrWriter:      stderr,
 		ExitErrHandler: func(*cli.Context, error) {}, // Run maps errors to exit codes
 		OnUsageError:   onUsageError,
+		// The completion scripts ask vessel for the next words.
+		EnableBashCompletion: true,
 		Commands: []*cli.Command{
 			e.pushCommand(),
 			e.pullCommand(),
@@ -67,6 +74,8 @@ func NewApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			e.keygenCommand(),
 			e.loginCommand(),
 			e.logoutCommand(),
+			e.versionCommand(),
+			e.completionCommand(),
 		},
 	}
 	for _, c := range app.Commands {
@@ -80,7 +89,11 @@ func onUsageError(_ *cli.Context, err error, _ bool) error { return usageError{e
 // Run runs the app and returns the process exit code.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := NewApp(stdin, stdout, stderr)
-	err := app.RunContext(ctx, interspersed(app, args))
+	if len(args) == 0 || args[len(args)-1] != "--generate-bash-completion" {
+		// urfave/cli looks for the completion flag last; leave it there.
+		args = interspersed(app, args)
+	}
+	err := app.RunContext(ctx, args)
 	if err == nil {
 		return exitOK
 	}

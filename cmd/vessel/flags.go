@@ -122,7 +122,18 @@ func openRepo(c *cli.Context, s string) (*registry.Repository, error) {
 	if err != nil {
 		return nil, err
 	}
-	return registry.Open(c.Context, ref, registryOptions(c))
+	repo, err := registry.Open(c.Context, ref, registryOptions(c))
+	if err != nil {
+		return nil, err
+	}
+	tag, err := repo.ChooseOnlyTag(c.Context)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if tag != "" {
+		fmt.Fprintf(c.App.ErrWriter, "vessel: %s names no tag; using its only one, %s\n", s, tag)
+	}
+	return repo, nil
 }
 
 // keyValues parses repeated KEY=VALUE flags.
