@@ -39,7 +39,7 @@ func HashFile(ctx context.Context, f File, progress func(n int64)) (digest.Diges
 	}
 	defer fh.Close()
 	h := sha256.New()
-	buf := copyBuffers.Get().(*[]byte) // 1 MiB reads: about 5% faster than 32 KiB here
+	buf := copyBuffers.Get().(*[]byte) // 1 MiB reads: fewer system calls than 32 KiB
 	n, err := io.CopyBuffer(h, &iox.ContextReader{Ctx: ctx, R: iox.Counting(fh, progress)}, *buf)
 	copyBuffers.Put(buf)
 	if err != nil {

@@ -73,8 +73,7 @@ type Check struct {
 	re *regexp.Regexp
 }
 
-// SignerSpec names a trusted public key (keyless identities and KMS keys
-// come later, as other fields).
+// SignerSpec names a trusted public key.
 type SignerSpec struct {
 	Name string `json:"name"`
 	// Key is a PEM public key file, relative to the policy file.

@@ -72,10 +72,9 @@ func Push(ctx context.Context, repo *registry.Repository, dir string, opts PushO
 	cache := digestcache.Open(opts.DigestCache)
 	// Two stages: hashing, one file per CPU, hands each file to the upload
 	// stage as soon as its digest is known, so uploads of early files
-	// overlap hashing of later ones. (Hashing on half the CPUs left one
-	// idle while the first file was hashed and the last one sent: 4 GiB to
-	// olareg took 6.5 s, now 5.8 s.) A hasher waits for an upload slot,
-	// which bounds the files in flight.
+	// overlap hashing of later ones; one per CPU, since fewer leave a core
+	// idle while the first file is hashed and the last one sent. A hasher
+	// waits for an upload slot, which bounds the files in flight.
 	uploads, uctx := errgroup.WithContext(ctx)
 	uploads.SetLimit(concurrency(opts.Concurrency))
 	hashes, hctx := errgroup.WithContext(uctx)

@@ -1,9 +1,8 @@
 // Command vessel-registry is vessel's embedded OCI registry (package
 // server: olareg, OCI 1.1 with the referrers API) for local use, demos and
 // tests. It is its own binary, not a vessel subcommand, because olareg
-// v0.2.2 hashes a bcrypt password at package init (config.passHashEmpty,
-// about 50 ms of CPU): linked into vessel, every push, pull and sign paid
-// for it.
+// v0.2.2 hashes a bcrypt password at package init (config.passHashEmpty):
+// linked into vessel, every push, pull and sign would pay for it.
 package main
 
 import (
