@@ -3,18 +3,23 @@ package registry
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
 	"oras.land/oras-go/v2/registry"
 )
 
+// digestTag matches the tags cosign and the referrers tag schema write
+// ("sha256-<hex>", with ".sig" or ".att"), which name no model.
+var digestTag = regexp.MustCompile(`^sha(256|512)-[0-9a-f]+(\.sig|\.att)?$`)
+
 // MaxLayoutTags caps the tags read from an OCI layout or archive's index.
 const MaxLayoutTags = 10_000
 
 // ChooseOnlyTag completes a layout or archive reference that names no tag
 // or digest: when the layout holds exactly one tag (cosign's and the
-// referrers schema's sha256-... tags aside), the reference takes it and
+// referrers schema's sha256-<hex> tags aside), the reference takes it and
 // ChooseOnlyTag returns it; with none, or several (listed), it is an
 // ErrBadReference. A reference that names a tag or digest, or a registry
 // repository, is left as it is ("" returned).
@@ -22,14 +27,14 @@ func (r *Repository) ChooseOnlyTag(ctx context.Context) (string, error) {
 	if !r.Ref.IsLayout() || r.Ref.Ref() != "" {
 		return "", nil
 	}
-	lister, ok := r.Target.(registry.TagLister)
+	lister, ok := r.target.(registry.TagLister)
 	if !ok {
 		return "", nil
 	}
 	var tags []string
 	err := lister.Tags(ctx, "", func(page []string) error {
 		for _, t := range page {
-			if !strings.HasPrefix(t, "sha256-") && !strings.HasPrefix(t, "sha256:") {
+			if !digestTag.MatchString(t) {
 				tags = append(tags, t)
 			}
 		}

@@ -25,7 +25,7 @@ import (
 // which is how a download that went quiet is given up.
 func (r *Repository) FetchRange(ctx context.Context, desc ocispec.Descriptor, off, n int64) (rc io.ReadCloser, ranged bool, err error) {
 	whole := off == 0 && (n < 0 || n >= desc.Size)
-	repo, remoteRepo := r.Target.(*remote.Repository)
+	repo, remoteRepo := r.target.(*remote.Repository)
 	if !remoteRepo {
 		rc, err := r.FetchBlob(ctx, desc)
 		if err != nil || whole {

@@ -90,9 +90,12 @@ var (
 // with the reference that named it.
 type Repository struct {
 	Ref    Reference
-	Target Target
+	target Target
 	opts   Options
 }
+
+// Reference is the reference that named the repository (Ref).
+func (r *Repository) Reference() Reference { return r.Ref }
 
 // Open connects to the repository ref names. A missing layout directory is
 // an error unless opts.CreateLayout is set.
@@ -102,7 +105,7 @@ func Open(ctx context.Context, ref Reference, opts Options) (*Repository, error)
 		if err != nil {
 			return nil, fmt.Errorf("open OCI archive %s: %w", ref.Layout, err)
 		}
-		return &Repository{Ref: ref, Target: readOnly{store}}, nil
+		return &Repository{Ref: ref, target: readOnly{store}}, nil
 	}
 	if ref.IsLayout() {
 		if _, err := os.Stat(filepath.Join(ref.Layout, ocispec.ImageLayoutFile)); err != nil && !opts.CreateLayout {
@@ -112,7 +115,7 @@ func Open(ctx context.Context, ref Reference, opts Options) (*Repository, error)
 		if err != nil {
 			return nil, fmt.Errorf("open OCI layout %s: %w", ref.Layout, err)
 		}
-		return &Repository{Ref: ref, Target: store}, nil
+		return &Repository{Ref: ref, target: store}, nil
 	}
 	client, err := NewClient(ref.Registry, opts)
 	if err != nil {
@@ -131,7 +134,7 @@ func Open(ctx context.Context, ref Reference, opts Options) (*Repository, error)
 	// Distribution refuses deletes by default (405), which would fail a
 	// signature that was stored. Leave the untagged index, as cosign does.
 	repo.SkipReferrersGC = true
-	return &Repository{Ref: ref, Target: repo, opts: opts}, nil
+	return &Repository{Ref: ref, target: repo, opts: opts}, nil
 }
 
 // usePlainHTTP: asked for, or a loopback host with no TLS option given
@@ -196,7 +199,7 @@ func DockerCredentials() (credentials.Store, error) {
 
 // Pinned returns the same repository with its reference pinned to d.
 func (r *Repository) Pinned(d digest.Digest) *Repository {
-	return &Repository{Ref: r.Ref.WithDigest(d), Target: r.Target, opts: r.opts}
+	return &Repository{Ref: r.Ref.WithDigest(d), target: r.target, opts: r.opts}
 }
 
 // Resolve looks up the reference's tag or digest once and returns the
@@ -206,7 +209,7 @@ func (r *Repository) Resolve(ctx context.Context) (ocispec.Descriptor, error) {
 	if ref == "" {
 		return ocispec.Descriptor{}, fmt.Errorf("%w %s: name a tag or a digest", ErrBadReference, r.Ref)
 	}
-	desc, err := r.Target.Resolve(ctx, ref)
+	desc, err := r.target.Resolve(ctx, ref)
 	if errors.Is(err, oraserr.ErrNotFound) {
 		return ocispec.Descriptor{}, fmt.Errorf("%s: %w", r.Ref, errdef.ErrNotFound)
 	}
@@ -224,7 +227,7 @@ func (r *Repository) Resolve(ctx context.Context) (ocispec.Descriptor, error) {
 // errdef.ErrNotFound; any other failure (an outage, a refusal, a timeout)
 // is returned as it is, so no caller mistakes it for "none".
 func (r *Repository) ResolveTag(ctx context.Context, tag string) (ocispec.Descriptor, error) {
-	desc, err := r.Target.Resolve(ctx, tag)
+	desc, err := r.target.Resolve(ctx, tag)
 	if errors.Is(err, oraserr.ErrNotFound) {
 		return ocispec.Descriptor{}, fmt.Errorf("%s: tag %s: %w", r.Ref, tag, errdef.ErrNotFound)
 	}
@@ -248,7 +251,7 @@ func (r *Repository) FetchCapped(ctx context.Context, desc ocispec.Descriptor, l
 	if desc.Size < 0 || desc.Size > limit {
 		return nil, fmt.Errorf("fetch %s: %w: %d bytes (cap %d)", desc.Digest, errdef.ErrLimit, desc.Size, limit)
 	}
-	rc, err := r.Target.Fetch(ctx, desc)
+	rc, err := r.target.Fetch(ctx, desc)
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", desc.Digest, err)
 	}
@@ -266,7 +269,7 @@ func (r *Repository) FetchCapped(ctx context.Context, desc ocispec.Descriptor, l
 // FetchBlob opens a blob. The stream is not verified: callers check it as
 // it arrives (errdef.VerifyReader).
 func (r *Repository) FetchBlob(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
-	rc, err := r.Target.Fetch(ctx, desc)
+	rc, err := r.target.Fetch(ctx, desc)
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", desc.Digest, err)
 	}
@@ -275,7 +278,7 @@ func (r *Repository) FetchBlob(ctx context.Context, desc ocispec.Descriptor) (io
 
 // Exists reports whether the repository already has desc.
 func (r *Repository) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
-	ok, err := r.Target.Exists(ctx, desc)
+	ok, err := r.target.Exists(ctx, desc)
 	if err != nil {
 		return false, fmt.Errorf("check %s: %w", desc.Digest, err)
 	}
@@ -289,11 +292,11 @@ func (r *Repository) PushBlob(ctx context.Context, desc ocispec.Descriptor, open
 		return false, err
 	}
 	var err error
-	if remoteRepo, ok := r.Target.(*remote.Repository); ok {
+	if remoteRepo, ok := r.target.(*remote.Repository); ok {
 		err = r.pushRemoteBlob(ctx, remoteRepo, desc, open)
 	} else {
 		// A local store copies without looking at ctx: stop it on Ctrl-C.
-		err = pushMonolithic(ctx, r.Target, desc, func() (io.ReadCloser, error) {
+		err = pushMonolithic(ctx, r.target, desc, func() (io.ReadCloser, error) {
 			rc, err := open()
 			if err != nil {
 				return nil, err
@@ -318,19 +321,19 @@ func (r *Repository) PushManifest(ctx context.Context, desc ocispec.Descriptor, 
 	if err != nil {
 		return err
 	}
-	if rp, ok := r.Target.(orasregistry.ReferencePusher); ok && tag != "" && !exists {
+	if rp, ok := r.target.(orasregistry.ReferencePusher); ok && tag != "" && !exists {
 		if err := rp.PushReference(ctx, desc, bytes.NewReader(data), tag); err != nil {
 			return fmt.Errorf("push manifest %s as %s: %w", desc.Digest, tag, err)
 		}
 		return nil
 	}
 	if !exists {
-		if err := r.Target.Push(ctx, desc, bytes.NewReader(data)); err != nil && !errors.Is(err, oraserr.ErrAlreadyExists) {
+		if err := r.target.Push(ctx, desc, bytes.NewReader(data)); err != nil && !errors.Is(err, oraserr.ErrAlreadyExists) {
 			return fmt.Errorf("push manifest %s: %w", desc.Digest, err)
 		}
 	}
 	if tag != "" {
-		if err := r.Target.Tag(ctx, desc, tag); err != nil {
+		if err := r.target.Tag(ctx, desc, tag); err != nil {
 			return fmt.Errorf("tag %s as %s: %w", desc.Digest, tag, err)
 		}
 	}
@@ -343,7 +346,7 @@ func (r *Repository) PushManifest(ctx context.Context, desc ocispec.Descriptor, 
 // The entries are the registry's word only: callers fetch and check each.
 func (r *Repository) Referrers(ctx context.Context, desc ocispec.Descriptor, artifactType string) ([]ocispec.Descriptor, error) {
 	var out []ocispec.Descriptor
-	if lister, ok := r.Target.(orasregistry.ReferrerLister); ok {
+	if lister, ok := r.target.(orasregistry.ReferrerLister); ok {
 		err := lister.Referrers(ctx, desc, artifactType, func(page []ocispec.Descriptor) error {
 			out = append(out, page...)
 			if len(out) > MaxReferrers {
@@ -356,7 +359,7 @@ func (r *Repository) Referrers(ctx context.Context, desc ocispec.Descriptor, art
 		}
 		return out, nil
 	}
-	out, err := orasregistry.Referrers(ctx, r.Target, desc, artifactType)
+	out, err := orasregistry.Referrers(ctx, r.target, desc, artifactType)
 	if err != nil {
 		return nil, fmt.Errorf("list referrers of %s: %w", desc.Digest, err)
 	}

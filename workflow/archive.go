@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"time"
 
@@ -19,10 +18,6 @@ import (
 // an archive, beside the OCI layout. It is never trusted automatically: an
 // offline site reviews it and names the keys it accepts.
 const TrustDir = "vessel-trust"
-
-// digestTag matches the tags cosign and the referrers tag schema write
-// ("sha256-<hex>", with ".sig" or ".att"), which name no model.
-var digestTag = regexp.MustCompile(`^sha(256|512)-[0-9a-f]+(\.sig|\.att)?$`)
 
 // ExportOptions configure Export.
 type ExportOptions struct {
@@ -82,24 +77,8 @@ func Import(ctx context.Context, archive registry.Reference, dst *registry.Repos
 	if err != nil {
 		return nil, fmt.Errorf("import: %w", err)
 	}
-	if src.Ref.Ref() == "" {
-		var tags []string
-		if err := src.Target.(interface {
-			Tags(ctx context.Context, last string, fn func([]string) error) error
-		}).Tags(ctx, "", func(t []string) error {
-			for _, tag := range t {
-				if !digestTag.MatchString(tag) {
-					tags = append(tags, tag)
-				}
-			}
-			return nil
-		}); err != nil {
-			return nil, fmt.Errorf("import %s: %w", archive, err)
-		}
-		if len(tags) != 1 {
-			return nil, fmt.Errorf("import %s: the archive has %d tags %v: name one (oci-archive:FILE:TAG)", archive.Layout, len(tags), tags)
-		}
-		src.Ref.Tag = tags[0]
+	if _, err := src.ChooseOnlyTag(ctx); err != nil {
+		return nil, fmt.Errorf("import: %w", err)
 	}
 	return Copy(ctx, src, dst, opts)
 }

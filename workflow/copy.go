@@ -5,14 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"oras.land/oras-go/v2"
-	"oras.land/oras-go/v2/content"
 
 	"github.com/vessel-oci/vessel/artifact"
 	"github.com/vessel-oci/vessel/attest"
@@ -74,44 +71,27 @@ func Copy(ctx context.Context, src, dst *registry.Repository, opts CopyOptions) 
 	}
 	res := &CopyResult{Source: m.Ref.String(), Destination: dst.Ref.WithDigest(m.Desc.Digest).String(), Digest: m.Desc.Digest}
 	var mu sync.Mutex
-	count := func(desc ocispec.Descriptor, copied bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		if copied {
-			res.Copied++
-			res.BytesCopied += desc.Size
-		} else {
-			res.Skipped++
-		}
-		if desc.Digest != m.Desc.Digest && isManifest(desc.MediaType) {
-			res.Referrers++
-		}
-	}
-	copyOpts := oras.ExtendedCopyGraphOptions{
-		CopyGraphOptions: oras.CopyGraphOptions{
-			Concurrency:      concurrency(opts.Concurrency),
-			MaxMetadataBytes: registry.MaxManifestSize,
-			PostCopy:         func(_ context.Context, d ocispec.Descriptor) error { count(d, true); return nil },
-			OnCopySkipped:    func(_ context.Context, d ocispec.Descriptor) error { count(d, false); return nil },
-			OnMounted:        func(_ context.Context, d ocispec.Descriptor) error { count(d, true); return nil },
-		},
-		FindPredecessors: func(ctx context.Context, _ content.ReadOnlyGraphStorage, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
-			if !isManifest(d.MediaType) {
-				return nil, nil
+	copyOpts := registry.CopyOptions{
+		Concurrency: concurrency(opts.Concurrency),
+		Referrers:   true,
+		OnNode: func(desc ocispec.Descriptor, copied bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			if copied {
+				res.Copied++
+				res.BytesCopied += desc.Size
+			} else {
+				res.Skipped++
 			}
-			return src.Referrers(ctx, d, "")
+			if desc.Digest != m.Desc.Digest && registry.IsManifest(desc.MediaType) {
+				res.Referrers++
+			}
 		},
 	}
-	if src.Ref.Registry != "" && src.Ref.Registry == dst.Ref.Registry && src.Ref.Repository != dst.Ref.Repository {
-		// Within one registry, mount blobs instead of uploading them.
-		copyOpts.MountFrom = func(context.Context, ocispec.Descriptor) ([]string, error) {
-			return []string{src.Ref.Repository}, nil
-		}
-	}
-	from := verifyingSource{src.Target}
-	if err := oras.ExtendedCopyGraph(ctx, from, dst.Target, m.Desc, copyOpts); err != nil {
+	if err := registry.CopyGraph(ctx, src, dst, m.Desc, copyOpts); err != nil {
 		return nil, fmt.Errorf("copy %s to %s: %w", m.Ref, dst.Ref, err)
 	}
+	copyOpts.Referrers = false
 	for _, tag := range []string{attest.ClassicTag(m.Desc.Digest), attest.ClassicAttestationTag(m.Desc.Digest)} {
 		d, err := src.ResolveTag(ctx, tag)
 		if errors.Is(err, errdef.ErrNotFound) {
@@ -120,17 +100,17 @@ func Copy(ctx context.Context, src, dst *registry.Repository, opts CopyOptions) 
 		if err != nil {
 			return nil, fmt.Errorf("copy %s: cosign's classic signatures: %w", m.Ref, err)
 		}
-		if err := oras.CopyGraph(ctx, from, dst.Target, d, copyOpts.CopyGraphOptions); err != nil {
+		if err := registry.CopyGraph(ctx, src, dst, d, copyOpts); err != nil {
 			return nil, fmt.Errorf("copy %s: %s: %w", m.Ref, tag, err)
 		}
-		if err := dst.Target.Tag(ctx, d, tag); err != nil {
-			return nil, fmt.Errorf("copy %s: tag %s: %w", m.Ref, tag, err)
+		if err := dst.Tag(ctx, d, tag); err != nil {
+			return nil, fmt.Errorf("copy %s: %w", m.Ref, err)
 		}
 		res.ClassicTags = append(res.ClassicTags, tag)
 	}
 	if dst.Ref.Tag != "" {
-		if err := dst.Target.Tag(ctx, m.Desc, dst.Ref.Tag); err != nil {
-			return nil, fmt.Errorf("copy %s: tag %s: %w", m.Ref, dst.Ref, err)
+		if err := dst.Tag(ctx, m.Desc, dst.Ref.Tag); err != nil {
+			return nil, fmt.Errorf("copy %s: %w", m.Ref, err)
 		}
 		res.Destination = dst.Ref.String()
 	}
@@ -162,53 +142,4 @@ func countersign(ctx context.Context, dst *registry.Repository, m *Resolved, sig
 		return nil, err
 	}
 	return res, nil
-}
-
-func isManifest(mt string) bool {
-	switch mt {
-	case ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex,
-		"application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.distribution.manifest.list.v2+json":
-		return true
-	}
-	return false
-}
-
-// verifyingSource checks every blob and manifest read from the source
-// against its descriptor as it streams: a corrupted source fails the copy
-// (before the destination tag is written) instead of being passed on.
-type verifyingSource struct {
-	registry.Target
-}
-
-func (v verifyingSource) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
-	if err := d.Digest.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", errdef.ErrDigestMismatch, d.Digest, err)
-	}
-	rc, err := v.Target.Fetch(ctx, d)
-	if err != nil {
-		return nil, err
-	}
-	return &verifiedStream{vr: errdef.NewVerifyReader(rc, d), size: d.Size, Closer: rc}, nil
-}
-
-// verifiedStream checks the digest on the read that brings the last
-// declared byte, not on a later one: an uploader that knows the length
-// stops reading there, and would pass bad bytes on for the destination
-// to refuse in its own words (or not at all).
-type verifiedStream struct {
-	vr         *errdef.VerifyReader
-	size, read int64
-	io.Closer
-}
-
-func (s *verifiedStream) Read(p []byte) (int, error) {
-	n, err := s.vr.Read(p)
-	s.read += int64(n)
-	if err == io.EOF || (err == nil && s.read == s.size) {
-		if verr := s.vr.Verify(); verr != nil {
-			return n, verr
-		}
-		return n, io.EOF
-	}
-	return n, err
 }

@@ -314,7 +314,7 @@ func referrerBundle(t *testing.T, repo *registry.Repository, d digest.Digest) []
 // withSize fills in a descriptor's size by resolving it.
 func withSize(t *testing.T, repo *registry.Repository, d ocispec.Descriptor) ocispec.Descriptor {
 	t.Helper()
-	got, err := repo.Target.Resolve(context.Background(), d.Digest.String())
+	got, err := repo.Pinned(d.Digest).Resolve(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
