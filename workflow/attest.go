@@ -75,22 +75,22 @@ func Attestations(ctx context.Context, repo *registry.Repository, policy *attest
 	if scope.Reject {
 		return nil, fmt.Errorf("attestations %s: %w: policy scope %q rejects it", m.Ref, errdef.ErrUntrusted, scope.Scope)
 	}
-	checks, err := findStatements(ctx, repo, m, scope.Keys())
+	checks, err := findStatements(ctx, repo, m, scope.Keys(), map[digest.Digest]*OMSSignature{})
 	if err != nil {
 		return nil, fmt.Errorf("attestations %s: %w", m.Ref, err)
 	}
 	out := &AttestationList{Reference: m.Ref.String(), Digest: m.Desc.Digest, Attestations: []Attestation{}, Refused: []SignatureCheck{}}
 	for _, c := range checks {
 		switch {
-		case c.isSignature():
+		case c.IsSignature():
 		case !c.Verified:
-			if predicateType == "" || c.claimed == predicateType {
+			if predicateType == "" || c.Claimed == predicateType {
 				out.Refused = append(out.Refused, c)
 			}
 		case predicateType == "" || c.PredicateType == predicateType:
 			out.Attestations = append(out.Attestations, Attestation{
 				Source: c.Source, Digest: c.Digest, PredicateType: c.PredicateType,
-				Signer: c.Signer, KeyID: c.KeyID, Created: c.Created, Statement: c.statement,
+				Signer: c.Signer, KeyID: c.KeyID, Created: c.Created, Statement: c.Statement,
 			})
 		}
 	}

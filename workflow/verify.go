@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
-	"strings"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -22,37 +20,12 @@ import (
 // for signatures of one model.
 const MaxSignatureCandidates = 100
 
-// SignatureCheck is one signature found for a model and what became of it.
-type SignatureCheck struct {
-	// Source is "referrer" (a bundle) or "classic" (a cosign .sig tag).
-	Source string `json:"source"`
-	// Digest is the referrer manifest's, or the classic payload layer's.
-	Digest        digest.Digest `json:"digest"`
-	Signer        string        `json:"signer,omitempty"`
-	KeyID         string        `json:"keyId,omitempty"`
-	PredicateType string        `json:"predicateType,omitempty"`
-	Created       string        `json:"created,omitempty"`
-	Verified      bool          `json:"verified"`
-	Error         string        `json:"error,omitempty"`
-	// claimed is the predicate type the referrer's annotation or tag says,
-	// unverified: only used to decide which failures to report.
-	claimed string
-	// statement is the verified in-toto statement (JSON).
-	statement json.RawMessage
-	// oms is set for a trusted OpenSSF model signature matching the model;
-	// omsMismatch when a trusted one disagrees with the manifest.
-	oms         *OMSSignature
-	omsMismatch bool
-}
+// SignatureCheck is one signature or attestation found for a model and
+// what checking it showed.
+type SignatureCheck = attest.Finding
 
-// isSignature reports whether a check concerns a signature (as opposed to
-// an attestation): verified as one, or claimed to be one.
-func (c SignatureCheck) isSignature() bool {
-	if c.Verified {
-		return c.PredicateType == attest.CosignSignPredicate
-	}
-	return c.claimed == "" || c.claimed == attest.CosignSignPredicate
-}
+// RequirementResult is the verdict on one required attestation type.
+type RequirementResult = attest.RequirementResult
 
 // Verification is the chain a verify proved, or how far it got.
 type Verification struct {
@@ -70,15 +43,6 @@ type Verification struct {
 	// the files unpacked from tar layers, not just the one written out.
 	omsAll   []*OMSSignature
 	Verified bool `json:"verified"`
-}
-
-// RequirementResult is the verdict on one required attestation type.
-type RequirementResult struct {
-	Type      string        `json:"type"`
-	Satisfied bool          `json:"satisfied"`
-	By        string        `json:"by,omitempty"`
-	Digest    digest.Digest `json:"digest,omitempty"`
-	Error     string        `json:"error,omitempty"`
 }
 
 // Verify resolves repo's reference and checks its signatures against the
@@ -107,117 +71,35 @@ func scopeName(r registry.Reference) string {
 	return r.Registry + "/" + r.Repository
 }
 
-// VerifyResolved checks the signatures of an already resolved model.
+// VerifyResolved checks the signatures of an already resolved model: it
+// fetches and checks every signature and attestation (findStatements),
+// then the policy's scope decides (attest.Scope.Decide).
 func VerifyResolved(ctx context.Context, repo *registry.Repository, m *Resolved, policy *attest.Policy) (*Verification, error) {
 	v := &Verification{Reference: m.Ref.String(), Digest: m.Desc.Digest, Signers: []string{}, Signatures: []SignatureCheck{}}
 	scope, err := policy.ScopeFor(scopeName(m.Ref))
 	if err != nil {
 		return v, err
 	}
-	v.Scope = scope.Scope
-	if scope.Reject {
-		return v, fmt.Errorf("%w: policy scope %q rejects %s", errdef.ErrUntrusted, scope.Scope, scopeName(m.Ref))
-	}
-	v.Threshold = scope.Need()
-	all, err := findStatements(ctx, repo, m, scope.AllKeys())
-	if err != nil {
-		return v, err
-	}
-	for _, c := range all {
-		if c.omsMismatch {
-			return v, fmt.Errorf("%w: %s %s: %s", errdef.ErrModelMismatch, c.Source, c.Digest, c.Error)
-		}
-		if c.oms != nil && scope.Signs(c.Signer) {
-			if v.OMS == nil {
-				v.OMS = c.oms
-			}
-			v.omsAll = append(v.omsAll, c.oms)
+	v.Scope, v.Threshold = scope.Scope, scope.Need()
+	var findings []attest.Finding
+	sigs := map[digest.Digest]*OMSSignature{}
+	if !scope.Reject {
+		if findings, err = findStatements(ctx, repo, m, scope.AllKeys(), sigs); err != nil {
+			return v, err
 		}
 	}
-	var checks []SignatureCheck
-	signers := map[string]bool{}
-	for _, c := range all {
-		if !c.isSignature() {
-			continue
-		}
-		if c.Verified && !scope.Signs(c.Signer) {
-			// A key trusted for some attestation only: its signature
-			// does not count towards the threshold.
-			c.Verified, c.Error = false, fmt.Sprintf("%v: signed by %s, which the scope trusts for attestations only", errdef.ErrUntrusted, c.Signer)
-		}
-		checks = append(checks, c)
-		if c.Verified {
-			signers[c.Signer] = true
-		}
+	d, err := scope.Decide(m.Desc.Digest, scopeName(m.Ref), findings)
+	v.Signers, v.Attestations, v.Verified = d.Signers, d.Attestations, d.Verified
+	if d.Signatures != nil {
+		v.Signatures = d.Signatures
 	}
-	var failed []string
-	for i := range scope.Attestations {
-		r := requirement(&scope.Attestations[i], all)
-		v.Attestations = append(v.Attestations, r)
-		if !r.Satisfied {
-			failed = append(failed, r.Error)
+	for _, f := range d.ModelSignatures {
+		if v.OMS == nil {
+			v.OMS = sigs[f.Digest]
 		}
+		v.omsAll = append(v.omsAll, sigs[f.Digest])
 	}
-	if checks != nil {
-		v.Signatures = checks
-	}
-	for s := range signers {
-		v.Signers = append(v.Signers, s)
-	}
-	sort.Strings(v.Signers)
-	if len(signers) >= v.Threshold {
-		if len(failed) > 0 {
-			return v, fmt.Errorf("%w: %s: required attestations: %s", errdef.ErrUntrusted, m.Desc.Digest, strings.Join(failed, "; "))
-		}
-		v.Verified = true
-		return v, nil
-	}
-	var why []string
-	for _, c := range checks {
-		if c.Error != "" {
-			why = append(why, fmt.Sprintf("%s %s: %s", c.Source, c.Digest, c.Error))
-		}
-	}
-	msg := fmt.Sprintf("%s is signed by %d of the %d trusted signers required (scope %q)",
-		m.Desc.Digest, len(signers), v.Threshold, scope.Scope)
-	if len(checks) == 0 {
-		msg += "; no signatures found"
-	}
-	if len(why) > 0 {
-		msg += "; " + strings.Join(why, "; ")
-	}
-	return v, fmt.Errorf("%w: %s", errdef.ErrUntrusted, msg)
-}
-
-// requirement finds a verified attestation of r's type, by one of its
-// signers, whose predicate passes r's checks.
-func requirement(r *attest.Requirement, checks []SignatureCheck) RequirementResult {
-	res := RequirementResult{Type: r.Type}
-	why := "none found"
-	for _, c := range checks {
-		if !c.Verified || c.PredicateType != r.Type {
-			continue
-		}
-		if !r.Signed(c.Signer) {
-			why = fmt.Sprintf("%s is signed by %s, not a signer this requirement trusts", c.Digest, c.Signer)
-			continue
-		}
-		var st struct {
-			Predicate json.RawMessage `json:"predicate"`
-		}
-		if err := json.Unmarshal(c.statement, &st); err != nil {
-			why = fmt.Sprintf("%s: statement: %v", c.Digest, err)
-			continue
-		}
-		if err := r.Evaluate(st.Predicate); err != nil {
-			why = fmt.Sprintf("%s: %v", c.Digest, err)
-			continue
-		}
-		res.Satisfied, res.By, res.Digest = true, c.Signer, c.Digest
-		return res
-	}
-	res.Error = fmt.Sprintf("%s: %s", r.Type, why)
-	return res
+	return v, err
 }
 
 // findStatements fetches and checks every signed statement about subject:
@@ -225,7 +107,7 @@ func requirement(r *attest.Requirement, checks []SignatureCheck) RequirementResu
 // and cosign's classic .sig and .att tags. Every manifest and blob is
 // capped and digest-checked; the referrers index is only a list of places
 // to look.
-func findStatements(ctx context.Context, repo *registry.Repository, m *Resolved, keys []attest.TrustedKey) ([]SignatureCheck, error) {
+func findStatements(ctx context.Context, repo *registry.Repository, m *Resolved, keys []attest.TrustedKey, sigs map[digest.Digest]*OMSSignature) ([]SignatureCheck, error) {
 	subject := m.Desc
 	refs, err := repo.Referrers(ctx, subject, "")
 	if err != nil {
@@ -244,7 +126,7 @@ func findStatements(ctx context.Context, repo *registry.Repository, m *Resolved,
 		if n++; n > MaxSignatureCandidates {
 			return nil, fmt.Errorf("%w: more than %d signature candidates for %s", errdef.ErrLimit, MaxSignatureCandidates, subject.Digest)
 		}
-		c, err := checkReferrer(ctx, repo, r, m, keys)
+		c, err := checkReferrer(ctx, repo, r, m, keys, sigs)
 		if err != nil {
 			return nil, err
 		}
@@ -265,7 +147,8 @@ func findStatements(ctx context.Context, repo *registry.Repository, m *Resolved,
 
 // checkReferrer checks one referrer; nil means it is not a signature.
 // Only I/O errors are returned as errors: a bad signature is a finding.
-func checkReferrer(ctx context.Context, repo *registry.Repository, r ocispec.Descriptor, model *Resolved, keys []attest.TrustedKey) (*SignatureCheck, error) {
+// A verified OMS signature's details go to sigs, by referrer digest.
+func checkReferrer(ctx context.Context, repo *registry.Repository, r ocispec.Descriptor, model *Resolved, keys []attest.TrustedKey, sigs map[digest.Digest]*OMSSignature) (*SignatureCheck, error) {
 	subject := model.Desc
 	c := &SignatureCheck{Source: "referrer", Digest: r.Digest}
 	data, err := repo.FetchManifest(ctx, r)
@@ -288,13 +171,13 @@ func checkReferrer(ctx context.Context, repo *registry.Repository, r ocispec.Des
 	c.Created = m.Annotations[ocispec.AnnotationCreated]
 	// cosign labels its attestations with the signature type too: only the
 	// verified statement's type counts.
-	c.claimed = m.Annotations[attest.AnnotationBundlePredicateType]
+	c.Claimed = m.Annotations[attest.AnnotationBundlePredicateType]
 	if m.Subject == nil || m.Subject.Digest != subject.Digest {
 		c.Error = fmt.Sprintf("%v: referrer's subject is not %s", errdef.ErrSubjectMismatch, subject.Digest)
 		return c, nil
 	}
 	limit := int64(attest.MaxBundleSize)
-	if c.claimed == oms.PredicateType {
+	if c.Claimed == oms.PredicateType {
 		limit = omsBundleLimit(model)
 	}
 	if layer.Size > limit {
@@ -309,16 +192,17 @@ func checkReferrer(ctx context.Context, repo *registry.Repository, r ocispec.Des
 		}
 		return nil, err
 	}
-	if c.claimed == oms.PredicateType {
+	if c.Claimed == oms.PredicateType {
 		// An OpenSSF model signature's subject is the model's root digest,
 		// not the manifest: it binds by its file list instead.
 		sig, err := checkOMS(bundle, model, keys)
 		if err != nil {
-			c.Error, c.omsMismatch = err.Error(), errors.Is(err, errdef.ErrModelMismatch)
+			c.Error, c.ModelMismatch = err.Error(), errors.Is(err, errdef.ErrModelMismatch)
 			return c, nil
 		}
 		sig.Digest = r.Digest
-		c.Verified, c.Signer, c.PredicateType, c.oms = true, sig.Signer, oms.PredicateType, sig
+		c.Verified, c.Signer, c.PredicateType, c.ModelSignature = true, sig.Signer, oms.PredicateType, true
+		sigs[r.Digest] = sig
 		return c, nil
 	}
 	got, err := attest.VerifyBundle(bundle, subject.Digest, keys)
@@ -326,7 +210,7 @@ func checkReferrer(ctx context.Context, repo *registry.Repository, r ocispec.Des
 		c.Error = err.Error()
 		return c, nil
 	}
-	c.Verified, c.Signer, c.KeyID, c.PredicateType, c.statement = true, got.Signer, got.KeyID, got.PredicateType, got.Statement
+	c.Verified, c.Signer, c.KeyID, c.PredicateType, c.Statement = true, got.Signer, got.KeyID, got.PredicateType, got.Statement
 	return c, nil
 }
 
@@ -383,7 +267,7 @@ func checkClassic(ctx context.Context, repo *registry.Repository, subject ocispe
 		if l.MediaType != attest.SimpleSigningMediaType {
 			continue
 		}
-		c := SignatureCheck{Source: "classic", Digest: l.Digest, claimed: attest.CosignSignPredicate}
+		c := SignatureCheck{Source: "classic", Digest: l.Digest, Claimed: attest.CosignSignPredicate}
 		payload, err := fetchSmall(ctx, repo, l, attest.MaxClassicPayload, &c)
 		if err != nil {
 			return nil, err
@@ -406,7 +290,7 @@ func checkClassicAttestations(ctx context.Context, repo *registry.Repository, su
 	layers, bad, err := classicLayers(ctx, repo, attest.ClassicAttestationTag(subject.Digest))
 	if err != nil || bad != nil {
 		if bad != nil {
-			bad.claimed = "attestation"
+			bad.Claimed = "attestation"
 		}
 		return checksOf(bad), err
 	}
@@ -415,7 +299,7 @@ func checkClassicAttestations(ctx context.Context, repo *registry.Repository, su
 		if l.MediaType != attest.DSSEMediaType {
 			continue
 		}
-		c := SignatureCheck{Source: "classic-attestation", Digest: l.Digest, claimed: l.Annotations["predicateType"]}
+		c := SignatureCheck{Source: "classic-attestation", Digest: l.Digest, Claimed: l.Annotations["predicateType"]}
 		env, err := fetchSmall(ctx, repo, l, attest.MaxBundleSize, &c)
 		if err != nil {
 			return nil, err
@@ -424,11 +308,11 @@ func checkClassicAttestations(ctx context.Context, repo *registry.Repository, su
 			if got, err := attest.VerifyDSSE(env, subject.Digest, keys); err != nil {
 				c.Error = err.Error()
 			} else {
-				c.Verified, c.Signer, c.KeyID, c.PredicateType, c.statement = true, got.Signer, got.KeyID, got.PredicateType, got.Statement
+				c.Verified, c.Signer, c.KeyID, c.PredicateType, c.Statement = true, got.Signer, got.KeyID, got.PredicateType, got.Statement
 			}
 		}
-		if c.claimed == "" {
-			c.claimed = "attestation"
+		if c.Claimed == "" {
+			c.Claimed = "attestation"
 		}
 		checks = append(checks, c)
 	}
