@@ -57,6 +57,7 @@ var ordinary = map[string]string{
 	"registry.ErrBadReference":      "a reference the user typed cannot be parsed",
 	"registry.ErrReadOnly":          "an archive cannot be written",
 	"workflow.ErrDestinationExists": "the pull destination holds files and --force is off",
+	"workflow.ErrNoTrust":           "the caller gave no policy: a usage mistake, refused before anything is read",
 }
 
 func TestEverySentinelIsClassified(t *testing.T) {

@@ -44,7 +44,7 @@ func TestExportVerifyImport(t *testing.T) {
 		t.Fatalf("verify archive: %+v, %v", v, err)
 	}
 	dest := filepath.Join(t.TempDir(), "m")
-	if _, err := workflow.Pull(ctx, open(t, "oci-archive:"+file+":v1"), dest, workflow.PullOptions{Verify: workflow.PolicyCheck(keyPolicy(release))}); err != nil {
+	if _, err := workflow.Pull(ctx, open(t, "oci-archive:"+file+":v1"), dest, workflow.PullOptions{Policy: keyPolicy(release)}); err != nil {
 		t.Fatal(err)
 	}
 	if n := requests.Load() - before; n != 0 {

@@ -21,12 +21,15 @@ import (
 // adds: from where to where, when, by which key.
 const PromotionPredicate = "https://github.com/vessel-oci/vessel/promotion/v1"
 
-// CopyOptions configure Copy. The zero value copies without checking
-// signatures (callers pass a policy unless the user opted out).
+// CopyOptions configure Copy (and Export and Import). Like PullOptions,
+// the zero value trusts no one and refuses (ErrNoTrust).
 type CopyOptions struct {
 	// Policy is checked at the source before anything is copied and at the
-	// destination after; nil skips both.
+	// destination after.
 	Policy *attest.Policy
+	// InsecureSkipVerify copies without checking signatures (every blob is
+	// still checked against its digest as it streams).
+	InsecureSkipVerify bool
 	// Countersign, if set, signs the model at the destination and adds a
 	// promotion attestation.
 	Countersign attest.Signer
@@ -60,6 +63,9 @@ type CopyResult struct {
 // its digest; those the destination has are skipped. The destination tag
 // is written last, so a failed copy never leaves it on an incomplete model.
 func Copy(ctx context.Context, src, dst *registry.Repository, opts CopyOptions) (*CopyResult, error) {
+	if err := checkTrust(opts.Policy, opts.InsecureSkipVerify); err != nil {
+		return nil, fmt.Errorf("copy %s: %w", src.Ref, err)
+	}
 	m, err := Resolve(ctx, src, artifact.Limits{})
 	if err != nil {
 		return nil, fmt.Errorf("copy %w", err)

@@ -100,7 +100,7 @@ func TestPartialPull(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			blobs.reset()
 			dest := filepath.Join(t.TempDir(), "m")
-			res, err := workflow.Pull(ctx, open(t, host+"/x/m:v1"), dest, workflow.PullOptions{Include: tc.include})
+			res, err := workflow.Pull(ctx, open(t, host+"/x/m:v1"), dest, workflow.PullOptions{InsecureSkipVerify: true, Include: tc.include})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -155,10 +155,10 @@ func TestPartialPullRefusals(t *testing.T) {
 		// fetches says whether layers may be fetched before the refusal.
 		fetches bool
 	}{
-		{"tampered selected layer", workflow.PullOptions{Include: []string{"*.json"}}, errdef.ErrDigestMismatch, true},
-		{"no match", workflow.PullOptions{Include: []string{"*.bin", "weights/*"}}, artifact.ErrNoMatch, false},
-		{"bad glob", workflow.PullOptions{Include: []string{"[x"}}, path.ErrBadPattern, false},
-		{"unsigned under a policy", workflow.PullOptions{Include: []string{"README.md"}, Verify: workflow.PolicyCheck(keyPolicy(release))}, errdef.ErrUntrusted, false},
+		{"tampered selected layer", workflow.PullOptions{InsecureSkipVerify: true, Include: []string{"*.json"}}, errdef.ErrDigestMismatch, true},
+		{"no match", workflow.PullOptions{InsecureSkipVerify: true, Include: []string{"*.bin", "weights/*"}}, artifact.ErrNoMatch, false},
+		{"bad glob", workflow.PullOptions{InsecureSkipVerify: true, Include: []string{"[x"}}, path.ErrBadPattern, false},
+		{"unsigned under a policy", workflow.PullOptions{Include: []string{"README.md"}, Policy: keyPolicy(release)}, errdef.ErrUntrusted, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c.reset()
@@ -179,6 +179,7 @@ func TestPartialPullRefusals(t *testing.T) {
 	// The whole model's signature cannot travel with part of it.
 	dest := filepath.Join(t.TempDir(), "m")
 	_, err = workflow.Pull(ctx, open(t, host+"/x/m:v1"), dest, workflow.PullOptions{
+		InsecureSkipVerify: true,
 		Include: []string{"README.md"}, SignaturePath: filepath.Join(dest, "model.sig"),
 	})
 	if err == nil {
@@ -203,7 +204,7 @@ func TestPartialPullSigned(t *testing.T) {
 	blobs.reset()
 	dest := filepath.Join(t.TempDir(), "m")
 	res, err := workflow.Pull(ctx, open(t, host+"/x/m:v1"), dest, workflow.PullOptions{
-		Include: []string{"config.json"}, Verify: workflow.PolicyCheck(keyPolicy(release)),
+		Include: []string{"config.json"}, Policy: keyPolicy(release),
 	})
 	if err != nil || res.Verification == nil || !res.Verification.Verified || res.Verification.OMS == nil {
 		t.Fatalf("signed partial pull: %+v, %v", res, err)
@@ -228,11 +229,11 @@ func TestPartialPullTarLayers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	policy := workflow.PolicyCheck(keyPolicy(release))
+	policy := keyPolicy(release)
 
 	blobs.reset()
 	dest := filepath.Join(t.TempDir(), "m")
-	res, err := workflow.Pull(ctx, open(t, host+"/x/tar:v1"), dest, workflow.PullOptions{Include: []string{"*.json"}, Verify: policy})
+	res, err := workflow.Pull(ctx, open(t, host+"/x/tar:v1"), dest, workflow.PullOptions{Include: []string{"*.json"}, Policy: policy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +251,7 @@ func TestPartialPullTarLayers(t *testing.T) {
 	// Nothing inside the tar layer matches either: known only after reading
 	// it, and still an error that writes nothing.
 	parent := t.TempDir()
-	if _, err := workflow.Pull(ctx, open(t, host+"/x/tar:v1"), filepath.Join(parent, "m"), workflow.PullOptions{Include: []string{"*.safetensors"}}); !errors.Is(err, artifact.ErrNoMatch) {
+	if _, err := workflow.Pull(ctx, open(t, host+"/x/tar:v1"), filepath.Join(parent, "m"), workflow.PullOptions{InsecureSkipVerify: true, Include: []string{"*.safetensors"}}); !errors.Is(err, artifact.ErrNoMatch) {
 		t.Fatalf("no match in a tar layer: %v", err)
 	}
 	if got := testutil.Entries(t, parent); len(got) != 0 {
@@ -267,14 +268,14 @@ func TestPartialPullTarLayers(t *testing.T) {
 	}
 	pushReferrer(t, open(t, host+"/x/evil:v1"), resolve(t, open(t, host+"/x/evil:v1")), referrerBundle(t, open(t, host+"/x/tar:v1"), signed.OMS), oms.PredicateType)
 	parent = t.TempDir()
-	_, err = workflow.Pull(ctx, open(t, host+"/x/evil:v1"), filepath.Join(parent, "m"), workflow.PullOptions{Include: []string{"vocab.json"}, Verify: policy})
+	_, err = workflow.Pull(ctx, open(t, host+"/x/evil:v1"), filepath.Join(parent, "m"), workflow.PullOptions{Include: []string{"vocab.json"}, Policy: policy})
 	if !errors.Is(err, errdef.ErrModelMismatch) || !strings.Contains(err.Error(), "vocab.json") {
 		t.Fatalf("mismatching selected tar file: %v", err)
 	}
 	if got := testutil.Entries(t, parent); len(got) != 0 {
 		t.Fatalf("pull left %v", got)
 	}
-	if _, err := workflow.Pull(ctx, open(t, host+"/x/evil:v1"), filepath.Join(parent, "m"), workflow.PullOptions{Include: []string{"merges.txt"}, Verify: policy}); err != nil {
+	if _, err := workflow.Pull(ctx, open(t, host+"/x/evil:v1"), filepath.Join(parent, "m"), workflow.PullOptions{Include: []string{"merges.txt"}, Policy: policy}); err != nil {
 		t.Fatalf("selected file agrees with every signature: %v", err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vessel-oci/vessel/artifact"
+	"github.com/vessel-oci/vessel/attest"
 	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/internal/fsx"
 	"github.com/vessel-oci/vessel/registry"
@@ -35,26 +36,29 @@ type Resolved struct {
 	Config *modelspec.Model
 }
 
-// VerifyFunc decides whether a resolved model may be pulled, and says what
-// it proved. It runs after the manifest is resolved and checked and before
-// any layer is fetched, so a refused model costs one manifest and a few
-// small fetches.
-type VerifyFunc func(ctx context.Context, repo *registry.Repository, m *Resolved) (*Verification, error)
-
-// PullOptions configure Pull. The zero value pulls DefaultConcurrency layers
-// at once with artifact's default limits and refuses a non-empty destination.
+// PullOptions configure Pull. The zero value trusts no one, so it refuses
+// (ErrNoTrust): set Policy, or InsecureSkipVerify. Otherwise it pulls
+// DefaultConcurrency layers at once with artifact's default limits and
+// refuses a non-empty destination.
 type PullOptions struct {
+	// Policy decides which signatures (and attestations) the model needs.
+	// It is checked after the manifest is resolved and before any layer is
+	// fetched, so a refused model costs one manifest and a few small
+	// fetches; every trusted OpenSSF model signature must then agree with
+	// every file, including those inside tar layers.
+	Policy *attest.Policy
+	// InsecureSkipVerify pulls without checking signatures (digests and
+	// sizes are still checked against the manifest).
+	InsecureSkipVerify bool
 	// Concurrency <= 0 means DefaultConcurrency.
 	Concurrency int
 	// Force replaces a non-empty destination (atomically, where the OS can).
 	Force  bool
 	Limits artifact.Limits
-	// Verify is the trust check; nil checks nothing but integrity.
-	Verify VerifyFunc
 	// SignaturePath, if set, receives the model's OpenSSF model signature
 	// (OMS bundle), so the files verify without a registry. Inside the
 	// destination it is written with the files, atomically; it needs a
-	// Verify that found a trusted OMS signature.
+	// Policy under which a trusted OMS signature was found.
 	SignaturePath string
 	// Include, if not empty, makes the pull partial: only files matching
 	// one of these globs are written (see artifact.Plan.Select for the
@@ -139,6 +143,9 @@ func Pull(ctx context.Context, repo *registry.Repository, dest string, opts Pull
 	if err := artifact.CheckPatterns(opts.Include); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", repo.Ref, err)
 	}
+	if err := checkTrust(opts.Policy, opts.InsecureSkipVerify); err != nil {
+		return nil, fmt.Errorf("pull %s: %w", repo.Ref, err)
+	}
 	m, err := Resolve(ctx, repo, opts.Limits)
 	if err != nil {
 		return nil, fmt.Errorf("pull %w", err)
@@ -152,8 +159,8 @@ func Pull(ctx context.Context, repo *registry.Repository, dest string, opts Pull
 		}
 	}
 	var v *Verification
-	if opts.Verify != nil {
-		if v, err = opts.Verify(ctx, repo, m); err != nil {
+	if opts.Policy != nil {
+		if v, err = VerifyResolved(ctx, repo, m, opts.Policy); err != nil {
 			return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
 		}
 	}

@@ -39,12 +39,12 @@ func TestPullsShareTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	dest1, dest2 := filepath.Join(t.TempDir(), "base"), filepath.Join(t.TempDir(), "adapter")
-	if _, err := workflow.Pull(ctx, open(t, host+"/x/base:v1"), dest1, workflow.PullOptions{Store: s}); err != nil {
+	if _, err := workflow.Pull(ctx, open(t, host+"/x/base:v1"), dest1, workflow.PullOptions{InsecureSkipVerify: true, Store: s}); err != nil {
 		t.Fatal(err)
 	}
 	assertSameTree(t, src1, dest1)
 	gets.reset()
-	res2, err := workflow.Pull(ctx, open(t, host+"/x/adapter:v1"), dest2, workflow.PullOptions{Store: s})
+	res2, err := workflow.Pull(ctx, open(t, host+"/x/adapter:v1"), dest2, workflow.PullOptions{InsecureSkipVerify: true, Store: s})
 	if err != nil {
 		t.Fatal(err)
 	}

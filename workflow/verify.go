@@ -56,11 +56,16 @@ func Verify(ctx context.Context, repo *registry.Repository, policy *attest.Polic
 	return VerifyResolved(ctx, repo, m, policy)
 }
 
-// PolicyCheck is the pull hook that enforces policy.
-func PolicyCheck(policy *attest.Policy) VerifyFunc {
-	return func(ctx context.Context, repo *registry.Repository, m *Resolved) (*Verification, error) {
-		return VerifyResolved(ctx, repo, m, policy)
+// checkTrust is the rule every entry point that reads a model keeps:
+// trust is a policy, or the caller says out loud that there is none.
+func checkTrust(policy *attest.Policy, insecure bool) error {
+	switch {
+	case policy != nil && insecure:
+		return fmt.Errorf("%w: a policy and InsecureSkipVerify contradict each other", ErrNoTrust)
+	case policy == nil && !insecure:
+		return ErrNoTrust
 	}
+	return nil
 }
 
 // scopeName is what policy scopes match: "host/repo" or "oci:PATH".

@@ -83,12 +83,12 @@ func TestSignVerifyPullEverywhere(t *testing.T) {
 				t.Fatalf("verify with an untrusted key: %v", err)
 			}
 			dest := filepath.Join(t.TempDir(), "m")
-			if _, err := workflow.Pull(ctx, tg.open(t, "x/m:v1"), dest, workflow.PullOptions{Verify: workflow.PolicyCheck(keyPolicy(release))}); err != nil {
+			if _, err := workflow.Pull(ctx, tg.open(t, "x/m:v1"), dest, workflow.PullOptions{Policy: keyPolicy(release)}); err != nil {
 				t.Fatal(err)
 			}
 			assertSameTree(t, src, dest)
 			refused := filepath.Join(t.TempDir(), "m")
-			_, err = workflow.Pull(ctx, tg.open(t, "x/m:v1"), refused, workflow.PullOptions{Verify: workflow.PolicyCheck(keyPolicy(other))})
+			_, err = workflow.Pull(ctx, tg.open(t, "x/m:v1"), refused, workflow.PullOptions{Policy: keyPolicy(other)})
 			if !errors.Is(err, errdef.ErrUntrusted) {
 				t.Fatalf("pull with an untrusted key: %v", err)
 			}
@@ -449,7 +449,7 @@ scopes:
 		t.Fatalf("missing provenance: %+v, %v", v, err)
 	}
 	dest := filepath.Join(t.TempDir(), "m")
-	if _, err := workflow.Pull(ctx, tg.open(t, "x/m:v1"), dest, workflow.PullOptions{Verify: workflow.PolicyCheck(policy)}); !errors.Is(err, errdef.ErrUntrusted) {
+	if _, err := workflow.Pull(ctx, tg.open(t, "x/m:v1"), dest, workflow.PullOptions{Policy: policy}); !errors.Is(err, errdef.ErrUntrusted) {
 		t.Fatalf("pull without provenance: %v", err)
 	}
 	prov := func(builder string) json.RawMessage {
@@ -472,7 +472,7 @@ scopes:
 	if err != nil || !v.Attestations[0].Satisfied || v.Attestations[0].By != "ci" {
 		t.Fatalf("good provenance: %+v, %v", v, err)
 	}
-	if _, err := workflow.Pull(ctx, tg.open(t, "x/m:v1"), dest, workflow.PullOptions{Verify: workflow.PolicyCheck(policy)}); err != nil {
+	if _, err := workflow.Pull(ctx, tg.open(t, "x/m:v1"), dest, workflow.PullOptions{Policy: policy}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -493,7 +493,7 @@ func TestOMSSignatureTravelsWithTheModel(t *testing.T) {
 			dest := filepath.Join(t.TempDir(), "m")
 			sigPath := filepath.Join(dest, "model.sig")
 			pres, err := workflow.Pull(ctx, tg.open(t, "x/m:v1"), dest, workflow.PullOptions{
-				Verify: workflow.PolicyCheck(keyPolicy(release)), SignaturePath: sigPath,
+				Policy: keyPolicy(release), SignaturePath: sigPath,
 			})
 			if err != nil || pres.Signature != sigPath || pres.Verification.OMS == nil {
 				t.Fatalf("pull --signature: %+v, %v", pres, err)
@@ -514,7 +514,7 @@ func TestOMSSignatureTravelsWithTheModel(t *testing.T) {
 			// Outside the destination too.
 			outside := filepath.Join(t.TempDir(), "sigs", "m.sig")
 			if _, err := workflow.Pull(ctx, tg.open(t, "x/m:v1"), filepath.Join(t.TempDir(), "m2"), workflow.PullOptions{
-				Verify: workflow.PolicyCheck(keyPolicy(release)), SignaturePath: outside,
+				Policy: keyPolicy(release), SignaturePath: outside,
 			}); err != nil {
 				t.Fatal(err)
 			}
@@ -523,7 +523,7 @@ func TestOMSSignatureTravelsWithTheModel(t *testing.T) {
 			}
 			// No verification: --signature cannot be honoured, nothing written.
 			none := filepath.Join(t.TempDir(), "m3")
-			if _, err := workflow.Pull(ctx, tg.open(t, "x/m:v1"), none, workflow.PullOptions{SignaturePath: filepath.Join(none, "model.sig")}); !errors.Is(err, errdef.ErrUntrusted) {
+			if _, err := workflow.Pull(ctx, tg.open(t, "x/m:v1"), none, workflow.PullOptions{InsecureSkipVerify: true, SignaturePath: filepath.Join(none, "model.sig")}); !errors.Is(err, errdef.ErrUntrusted) {
 				t.Fatalf("--signature without verification: %v", err)
 			}
 			if _, err := os.Stat(none); !os.IsNotExist(err) {
@@ -556,7 +556,7 @@ func TestOMSSignatureMismatchRefused(t *testing.T) {
 	}
 	pushReferrer(t, tg.open(t, "x/b:v1"), resolve(t, tg.open(t, "x/b:v1")), bundle, oms.PredicateType)
 	dest := filepath.Join(t.TempDir(), "b")
-	_, err = workflow.Pull(ctx, tg.open(t, "x/b:v1"), dest, workflow.PullOptions{Verify: workflow.PolicyCheck(keyPolicy(release))})
+	_, err = workflow.Pull(ctx, tg.open(t, "x/b:v1"), dest, workflow.PullOptions{Policy: keyPolicy(release)})
 	if !errors.Is(err, errdef.ErrModelMismatch) || !errors.Is(err, errdef.ErrVerification) || !strings.Contains(err.Error(), "README.md") {
 		t.Fatalf("OMS signature of another model: %v", err)
 	}
@@ -618,7 +618,7 @@ func TestOMSWithTarLayers(t *testing.T) {
 	}
 	dest := filepath.Join(t.TempDir(), "m")
 	sig := filepath.Join(dest, "model.sig")
-	if _, err := workflow.Pull(ctx, tg.open(t, "x/tar:v1"), dest, workflow.PullOptions{Verify: workflow.PolicyCheck(keyPolicy(release)), SignaturePath: sig}); err != nil {
+	if _, err := workflow.Pull(ctx, tg.open(t, "x/tar:v1"), dest, workflow.PullOptions{Policy: keyPolicy(release), SignaturePath: sig}); err != nil {
 		t.Fatal(err)
 	}
 	bundle, _ := os.ReadFile(sig)
@@ -637,7 +637,7 @@ func TestOMSWithTarLayers(t *testing.T) {
 	// The stolen bundle joins evil's own, genuine OMS signature.
 	pushReferrer(t, tg.open(t, "x/evil:v1"), resolve(t, tg.open(t, "x/evil:v1")), omsBundle, oms.PredicateType)
 	parent := t.TempDir()
-	_, err = workflow.Pull(ctx, tg.open(t, "x/evil:v1"), filepath.Join(parent, "m"), workflow.PullOptions{Verify: workflow.PolicyCheck(keyPolicy(release))})
+	_, err = workflow.Pull(ctx, tg.open(t, "x/evil:v1"), filepath.Join(parent, "m"), workflow.PullOptions{Policy: keyPolicy(release)})
 	if !errors.Is(err, errdef.ErrModelMismatch) || !strings.Contains(err.Error(), "vocab.json") {
 		t.Fatalf("mismatching tar content: %v", err)
 	}
@@ -672,7 +672,7 @@ func TestLargeOMSSignatureIsReadable(t *testing.T) {
 	}
 	dest := filepath.Join(t.TempDir(), "m")
 	sig := filepath.Join(dest, "model.sig")
-	if _, err := workflow.Pull(ctx, tg.open(t, "x/many:v1"), dest, workflow.PullOptions{Verify: workflow.PolicyCheck(keyPolicy(release)), SignaturePath: sig}); err != nil {
+	if _, err := workflow.Pull(ctx, tg.open(t, "x/many:v1"), dest, workflow.PullOptions{Policy: keyPolicy(release), SignaturePath: sig}); err != nil {
 		t.Fatal(err)
 	}
 	bundle, _ := os.ReadFile(sig)

@@ -102,7 +102,7 @@ func TestPushPullRoundTrip(t *testing.T) {
 				t.Fatalf("push result: %d files, %d bytes sent", len(res.Files), res.BytesSent)
 			}
 			dest := filepath.Join(t.TempDir(), "deploy", "model")
-			pres, err := workflow.Pull(ctx, tg.open(t, "team/model:v1"), dest, workflow.PullOptions{})
+			pres, err := workflow.Pull(ctx, tg.open(t, "team/model:v1"), dest, workflow.PullOptions{InsecureSkipVerify: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -222,7 +222,7 @@ func TestPullTamperedBlobWritesNothing(t *testing.T) {
 	testutil.WriteTree(t, parent, map[string]string{"keep/old.txt": "old"})
 	before := testutil.HashTree(t, parent)
 	for _, dest := range []string{"new", "keep"} {
-		_, err = workflow.Pull(ctx, open(t, host+"/x/m:v1"), filepath.Join(parent, dest), workflow.PullOptions{Force: true})
+		_, err = workflow.Pull(ctx, open(t, host+"/x/m:v1"), filepath.Join(parent, dest), workflow.PullOptions{InsecureSkipVerify: true, Force: true})
 		if !errors.Is(err, errdef.ErrDigestMismatch) || !errors.Is(err, errdef.ErrVerification) {
 			t.Fatalf("pull of tampered blob into %s: err = %v, want digest mismatch", dest, err)
 		}
@@ -247,7 +247,7 @@ func TestPullCorruptLayoutBlob(t *testing.T) {
 		t.Fatal(err)
 	}
 	dest := filepath.Join(t.TempDir(), "m")
-	_, err = workflow.Pull(ctx, open(t, "oci:"+layout+":v1"), dest, workflow.PullOptions{})
+	_, err = workflow.Pull(ctx, open(t, "oci:"+layout+":v1"), dest, workflow.PullOptions{InsecureSkipVerify: true})
 	if !errors.Is(err, errdef.ErrVerification) {
 		t.Fatalf("err = %v, want a verification error", err)
 	}
@@ -304,7 +304,7 @@ func TestPullRefusesEscapingPath(t *testing.T) {
 	parent := t.TempDir()
 	dest := filepath.Join(parent, "m")
 	blobGets.Store(0)
-	_, err := workflow.Pull(ctx, open(t, host+"/x/evil:v1"), dest, workflow.PullOptions{})
+	_, err := workflow.Pull(ctx, open(t, host+"/x/evil:v1"), dest, workflow.PullOptions{InsecureSkipVerify: true})
 	if !errors.Is(err, errdef.ErrUnsafePath) {
 		t.Fatalf("err = %v, want ErrUnsafePath", err)
 	}
@@ -319,13 +319,19 @@ func TestPullRefusesEscapingPath(t *testing.T) {
 	}
 }
 
-func TestPullVerifyHookRunsBeforeDownload(t *testing.T) {
+// The policy is checked after the manifest and before any layer: a refused
+// model costs the manifest and its config. With no trust at all, nothing
+// is fetched.
+func TestPullTrustIsCheckedBeforeDownload(t *testing.T) {
 	ctx := context.Background()
-	var blobGets atomic.Int32
+	var blobGets, manifestGets atomic.Int32
 	host := testutil.Registry(t, testutil.Olareg, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
 				blobGets.Add(1)
+			}
+			if strings.Contains(r.URL.Path, "/manifests/") {
+				manifestGets.Add(1)
 			}
 			next.ServeHTTP(w, r)
 		})
@@ -334,27 +340,31 @@ func TestPullVerifyHookRunsBeforeDownload(t *testing.T) {
 		t.Fatal(err)
 	}
 	blobGets.Store(0)
-	refused := errors.New("not signed by a trusted key")
-	var seen *workflow.Resolved
+	manifestGets.Store(0)
 	dest := filepath.Join(t.TempDir(), "m")
-	_, err := workflow.Pull(ctx, open(t, host+"/x/m:v1"), dest, workflow.PullOptions{
-		Verify: func(_ context.Context, _ *registry.Repository, m *workflow.Resolved) (*workflow.Verification, error) {
-			seen = m
-			return nil, refused
-		},
-	})
-	if !errors.Is(err, refused) {
-		t.Fatalf("err = %v", err)
+	_, err := workflow.Pull(ctx, open(t, host+"/x/m:v1"), dest, workflow.PullOptions{})
+	if !errors.Is(err, workflow.ErrNoTrust) || errors.Is(err, errdef.ErrVerification) {
+		t.Fatalf("pull with no trust: %v, want ErrNoTrust", err)
 	}
-	if seen == nil || seen.Ref.Digest == "" || seen.Ref.Tag != "" {
-		t.Fatalf("hook did not see a digest-pinned reference: %+v", seen)
+	if n := blobGets.Load() + manifestGets.Load(); n != 0 {
+		t.Errorf("pull with no trust made %d requests", n)
+	}
+	if _, err := workflow.Pull(ctx, open(t, host+"/x/m:v1"), dest, workflow.PullOptions{Policy: keyPolicy(newKey(t, "k")), InsecureSkipVerify: true}); !errors.Is(err, workflow.ErrNoTrust) {
+		t.Fatalf("pull with a policy and InsecureSkipVerify: %v, want ErrNoTrust", err)
+	}
+	_, err = workflow.Pull(ctx, open(t, host+"/x/m:v1"), dest, workflow.PullOptions{Policy: keyPolicy(newKey(t, "other"))})
+	if !errors.Is(err, errdef.ErrUntrusted) {
+		t.Fatalf("pull of an unsigned model: %v, want ErrUntrusted", err)
 	}
 	// Only the config blob (a few bytes) may have been fetched.
 	if n := blobGets.Load(); n > 1 {
-		t.Errorf("%d blobs fetched before the verify hook refused", n)
+		t.Errorf("%d blobs fetched before the policy refused", n)
 	}
 	if _, err := os.Stat(dest); !os.IsNotExist(err) {
 		t.Fatal("destination created")
+	}
+	if _, err := workflow.Copy(ctx, open(t, host+"/x/m:v1"), open(t, host+"/y/m:v1"), workflow.CopyOptions{}); !errors.Is(err, workflow.ErrNoTrust) {
+		t.Fatalf("copy with no trust: %v, want ErrNoTrust", err)
 	}
 }
 
@@ -368,14 +378,14 @@ func TestPullDestinationRules(t *testing.T) {
 	parent := t.TempDir()
 	dest := filepath.Join(parent, "m")
 	testutil.WriteTree(t, dest, map[string]string{"old.bin": "old"})
-	_, err := workflow.Pull(ctx, open(t, host+"/x/m:v1"), dest, workflow.PullOptions{})
+	_, err := workflow.Pull(ctx, open(t, host+"/x/m:v1"), dest, workflow.PullOptions{InsecureSkipVerify: true})
 	if !errors.Is(err, workflow.ErrDestinationExists) {
 		t.Fatalf("err = %v, want ErrDestinationExists", err)
 	}
 	if got := testutil.HashTree(t, dest); len(got) != 1 {
 		t.Fatalf("refused pull changed the destination: %v", got)
 	}
-	if _, err := workflow.Pull(ctx, open(t, host+"/x/m:v1"), dest, workflow.PullOptions{Force: true}); err != nil {
+	if _, err := workflow.Pull(ctx, open(t, host+"/x/m:v1"), dest, workflow.PullOptions{InsecureSkipVerify: true, Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	assertSameTree(t, src, dest)
@@ -387,14 +397,14 @@ func TestPullDestinationRules(t *testing.T) {
 	if err := os.Mkdir(empty, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := workflow.Pull(ctx, open(t, host+"/x/m:v1"), empty, workflow.PullOptions{}); err != nil {
+	if _, err := workflow.Pull(ctx, open(t, host+"/x/m:v1"), empty, workflow.PullOptions{InsecureSkipVerify: true}); err != nil {
 		t.Fatal(err)
 	}
 	assertSameTree(t, src, empty)
 	// A file is never replaced by a directory.
 	file := filepath.Join(parent, "file")
 	testutil.WriteTree(t, parent, map[string]string{"file": "x"})
-	if _, err := workflow.Pull(ctx, open(t, host+"/x/m:v1"), file, workflow.PullOptions{Force: true}); err == nil {
+	if _, err := workflow.Pull(ctx, open(t, host+"/x/m:v1"), file, workflow.PullOptions{InsecureSkipVerify: true, Force: true}); err == nil {
 		t.Fatal("pull over a regular file succeeded")
 	}
 }
@@ -410,7 +420,7 @@ func TestPullForeignArtifacts(t *testing.T) {
 	pushManifest(t, open(t, host+"/x/oras:v1"), "application/vnd.unknown.artifact.v1", "application/vnd.oci.empty.v1+json",
 		[]ocispec.Descriptor{orasLayer("a.txt", "A"), orasLayer("b.bin", "BB")}, [][]byte{[]byte("A"), []byte("BB")})
 	dest := filepath.Join(t.TempDir(), "oras")
-	res, err := workflow.Pull(ctx, open(t, host+"/x/oras:v1"), dest, workflow.PullOptions{})
+	res, err := workflow.Pull(ctx, open(t, host+"/x/oras:v1"), dest, workflow.PullOptions{InsecureSkipVerify: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +436,7 @@ func TestPullForeignArtifacts(t *testing.T) {
 	pushManifest(t, open(t, host+"/x/cnai:v1"), "application/vnd.cnai.model.manifest.v1+json", "application/vnd.oci.empty.v1+json",
 		[]ocispec.Descriptor{legacy}, [][]byte{[]byte("w")})
 	dest = filepath.Join(t.TempDir(), "cnai")
-	if _, err := workflow.Pull(ctx, open(t, host+"/x/cnai:v1"), dest, workflow.PullOptions{}); err != nil {
+	if _, err := workflow.Pull(ctx, open(t, host+"/x/cnai:v1"), dest, workflow.PullOptions{InsecureSkipVerify: true}); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(filepath.Join(dest, "w.bin")); err != nil || string(b) != "w" {
@@ -481,7 +491,8 @@ func TestInterruptedPullLeavesNothing(t *testing.T) {
 	testutil.WriteTree(t, parent, map[string]string{"m/old.txt": "old"})
 	before := testutil.HashTree(t, parent)
 	_, err := workflow.Pull(ctx, open(t, host+"/x/m:v1"), filepath.Join(parent, "m"), workflow.PullOptions{
-		Force: true,
+		InsecureSkipVerify: true,
+		Force:              true,
 		Progress: func(e workflow.Event) {
 			if e.Kind == workflow.EventBytes && e.Path == "model.safetensors" {
 				cancel() // Ctrl-C while the largest file's bytes are arriving
@@ -505,7 +516,7 @@ func TestInterruptedPullLeavesNothing(t *testing.T) {
 	if _, err := os.Stat(workflow.PrivateStore(filepath.Join(parent, "m"))); err != nil {
 		t.Fatalf("interrupted pull kept nothing to resume from: %v", err)
 	}
-	if _, err := workflow.Pull(context.Background(), open(t, host+"/x/m:v1"), filepath.Join(parent, "m"), workflow.PullOptions{Force: true}); err != nil {
+	if _, err := workflow.Pull(context.Background(), open(t, host+"/x/m:v1"), filepath.Join(parent, "m"), workflow.PullOptions{InsecureSkipVerify: true, Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	if got := testutil.Entries(t, parent); !slices.Equal(got, []string{"m"}) {

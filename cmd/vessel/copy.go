@@ -69,18 +69,11 @@ func (e *env) promotion(c *cli.Context, from, to string) ([]string, string, work
 
 func (e *env) copyTrust(c *cli.Context) (workflow.CopyOptions, error) {
 	opts := workflow.CopyOptions{Concurrency: c.Int("concurrency")}
-	policy, err := trustPolicy(c)
+	policy, insecure, err := e.needTrust(c, "WARNING: --insecure-skip-verify: signatures are NOT checked before or after the copy.")
 	if err != nil {
 		return opts, err
 	}
-	switch insecure := c.Bool("insecure-skip-verify"); {
-	case policy != nil && insecure:
-		return opts, usagef("--insecure-skip-verify contradicts --key/--policy")
-	case insecure:
-		fmt.Fprintln(e.stderr, "WARNING: --insecure-skip-verify: signatures are NOT checked before or after the copy.")
-	case policy == nil:
-		return opts, errNoTrust
-	}
+	opts.InsecureSkipVerify = insecure
 	opts.Policy = policy
 	if k := c.String("countersign"); k != "" {
 		if opts.Countersign, err = e.loadSigner(k); err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,7 +8,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vessel-oci/vessel/artifact"
-	"github.com/vessel-oci/vessel/registry"
 	"github.com/vessel-oci/vessel/store"
 	"github.com/vessel-oci/vessel/workflow"
 )
@@ -60,7 +58,7 @@ Exit code 3 means verification failed (digest, size or path).`,
 			if err := artifact.CheckPatterns(include); err != nil {
 				return usagef("--include: %v", err)
 			}
-			check, err := e.pullTrust(c)
+			policy, insecure, err := e.needTrust(c, "WARNING: --insecure-skip-verify: signatures are NOT checked; this model may come from anyone. (File digests are still checked against the manifest.)")
 			if err != nil {
 				return err
 			}
@@ -74,14 +72,15 @@ Exit code 3 means verification failed (digest, size or path).`,
 			}
 			prog := newProgress(c, e.stderr, "fetched")
 			res, err := workflow.Pull(c.Context, repo, a[1], workflow.PullOptions{
-				Concurrency:   c.Int("concurrency"),
-				Force:         c.Bool("force"),
-				Verify:        check,
-				SignaturePath: c.String("signature"),
-				Include:       include,
-				Store:         blobs,
-				Ranges:        c.Int("ranges"),
-				Progress:      prog.handle,
+				Concurrency:        c.Int("concurrency"),
+				Force:              c.Bool("force"),
+				Policy:             policy,
+				InsecureSkipVerify: insecure,
+				SignaturePath:      c.String("signature"),
+				Include:            include,
+				Store:              blobs,
+				Ranges:             c.Int("ranges"),
+				Progress:           prog.handle,
 			})
 			prog.finish(err == nil)
 			if errors.Is(err, artifact.ErrNoMatch) {
@@ -90,6 +89,9 @@ Exit code 3 means verification failed (digest, size or path).`,
 			if err != nil {
 				return err
 			}
+			if v := res.Verification; v != nil && !c.Bool("quiet") {
+				fmt.Fprintf(e.stderr, "verified %s: signed by %s\n", v.Digest, strings.Join(v.Signers, ", "))
+			}
 			if format == "json" {
 				return writeJSON(e.stdout, res)
 			}
@@ -97,31 +99,4 @@ Exit code 3 means verification failed (digest, size or path).`,
 			return nil
 		},
 	}
-}
-
-// pullTrust is default-deny: a pull needs a key or policy, or the user
-// must say out loud that signatures are not checked.
-func (e *env) pullTrust(c *cli.Context) (workflow.VerifyFunc, error) {
-	policy, err := trustPolicy(c)
-	if err != nil {
-		return nil, err
-	}
-	insecure := c.Bool("insecure-skip-verify")
-	switch {
-	case policy != nil && insecure:
-		return nil, usagef("--insecure-skip-verify contradicts --key/--policy")
-	case insecure:
-		fmt.Fprintln(e.stderr, "WARNING: --insecure-skip-verify: signatures are NOT checked; this model may come from anyone. (File digests are still checked against the manifest.)")
-		return nil, nil
-	case policy == nil:
-		return nil, errNoTrust
-	}
-	check := workflow.PolicyCheck(policy)
-	return func(ctx context.Context, repo *registry.Repository, m *workflow.Resolved) (*workflow.Verification, error) {
-		v, err := check(ctx, repo, m)
-		if err == nil && !c.Bool("quiet") {
-			fmt.Fprintf(e.stderr, "verified %s: signed by %s\n", v.Digest, strings.Join(v.Signers, ", "))
-		}
-		return v, err
-	}, nil
 }

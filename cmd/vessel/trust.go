@@ -128,3 +128,24 @@ func (e *env) password(what string, confirm bool) ([]byte, error) {
 	}
 	return p, nil
 }
+
+// needTrust is default-deny: a command that reads a model needs a key or
+// policy, or the user must say out loud (--insecure-skip-verify) that
+// signatures are not checked, and is then warned.
+func (e *env) needTrust(c *cli.Context, warning string) (*attest.Policy, bool, error) {
+	policy, err := trustPolicy(c)
+	if err != nil {
+		return nil, false, err
+	}
+	insecure := c.Bool("insecure-skip-verify")
+	switch {
+	case policy != nil && insecure:
+		return nil, false, usagef("--insecure-skip-verify contradicts --key/--policy")
+	case insecure:
+		fmt.Fprintln(e.stderr, warning)
+		return nil, true, nil
+	case policy == nil:
+		return nil, false, errNoTrust
+	}
+	return policy, false, nil
+}
