@@ -180,7 +180,7 @@ func TestPartialPullRefusals(t *testing.T) {
 	dest := filepath.Join(t.TempDir(), "m")
 	_, err = workflow.Pull(ctx, open(t, host+"/x/m:v1"), dest, workflow.PullOptions{
 		InsecureSkipVerify: true,
-		Include: []string{"README.md"}, SignaturePath: filepath.Join(dest, "model.sig"),
+		Include:            []string{"README.md"}, SignaturePath: filepath.Join(dest, "model.sig"),
 	})
 	if err == nil {
 		t.Fatal("partial pull with a signature path succeeded")
