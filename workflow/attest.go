@@ -10,15 +10,14 @@ import (
 	"github.com/vessel-oci/vessel/artifact"
 	"github.com/vessel-oci/vessel/attest"
 	"github.com/vessel-oci/vessel/errdef"
-	"github.com/vessel-oci/vessel/registry"
 )
 
 // Attest signs an in-toto statement of predicateType about the model repo
 // names (its manifest digest) and stores it beside the model, like a
 // signature. predicate must be a JSON object.
-func Attest(ctx context.Context, repo *registry.Repository, signer attest.Signer, predicateType string, predicate json.RawMessage) (*SignResult, error) {
+func Attest(ctx context.Context, repo Repository, signer attest.Signer, predicateType string, predicate json.RawMessage) (*SignResult, error) {
 	if predicateType == "" {
-		return nil, fmt.Errorf("attest %s: a predicate type is required", repo.Ref)
+		return nil, fmt.Errorf("attest %s: a predicate type is required", repo.Reference())
 	}
 	m, err := Resolve(ctx, repo, artifact.Limits{})
 	if err != nil {
@@ -63,7 +62,7 @@ type AttestationList struct {
 // Attestations verifies and lists the attestations of the model repo names
 // that a signer trusted by policy made, optionally only those of
 // predicateType. Signatures (cosign sign statements) are not listed.
-func Attestations(ctx context.Context, repo *registry.Repository, policy *attest.Policy, predicateType string) (*AttestationList, error) {
+func Attestations(ctx context.Context, repo Source, policy *attest.Policy, predicateType string) (*AttestationList, error) {
 	m, err := Resolve(ctx, repo, artifact.Limits{})
 	if err != nil {
 		return nil, fmt.Errorf("attestations %w", err)

@@ -8,7 +8,6 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/vessel-oci/vessel/artifact"
-	"github.com/vessel-oci/vessel/registry"
 )
 
 // Inspection describes a model artifact and what refers to it.
@@ -43,7 +42,7 @@ type Referrer struct {
 
 // Inspect resolves repo's reference and describes the model and its
 // referrers, without fetching any file.
-func Inspect(ctx context.Context, repo *registry.Repository) (*Inspection, error) {
+func Inspect(ctx context.Context, repo Source) (*Inspection, error) {
 	m, err := Resolve(ctx, repo, artifact.Limits{})
 	if err != nil {
 		return nil, fmt.Errorf("inspect %w", err)

@@ -49,7 +49,7 @@ func rawDigests(p *artifact.Plan) (map[string]string, bool, error) {
 // modelFiles lists every file of m with its sha256: raw layers from the
 // manifest, tar layers by streaming them once (checked against their
 // digests, hashing each file as it passes, writing nothing).
-func modelFiles(ctx context.Context, repo *registry.Repository, m *Resolved) (map[string]string, error) {
+func modelFiles(ctx context.Context, repo Source, m *Resolved) (map[string]string, error) {
 	files, hasTar, err := rawDigests(m.Plan)
 	if err != nil || !hasTar {
 		return files, err
@@ -76,7 +76,7 @@ func modelFiles(ctx context.Context, repo *registry.Repository, m *Resolved) (ma
 }
 
 // signOMS attaches an OMS signature of m's files.
-func signOMS(ctx context.Context, repo *registry.Repository, m *Resolved, signer attest.Signer) (digest.Digest, error) {
+func signOMS(ctx context.Context, repo Repository, m *Resolved, signer attest.Signer) (digest.Digest, error) {
 	files, err := modelFiles(ctx, repo, m)
 	if err != nil {
 		return "", err

@@ -100,16 +100,16 @@ type PullResult struct {
 // Resolve turns repo's reference into a checked plan: tag looked up once,
 // manifest capped and digest-checked, every path and size validated, the
 // ModelPack config (if any) fetched and checked the same way.
-func Resolve(ctx context.Context, repo *registry.Repository, limits artifact.Limits) (*Resolved, error) {
+func Resolve(ctx context.Context, repo Source, limits artifact.Limits) (*Resolved, error) {
 	desc, err := repo.Resolve(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if desc.MediaType == ocispec.MediaTypeImageIndex {
-		return nil, fmt.Errorf("%s: %w: it is an index; name one of its manifests", repo.Ref, artifact.ErrNotModel)
+		return nil, fmt.Errorf("%s: %w: it is an index; name one of its manifests", repo.Reference(), artifact.ErrNotModel)
 	}
-	pinned := repo.Ref.WithDigest(desc.Digest)
-	data, err := repo.FetchManifest(ctx, desc)
+	pinned := repo.Reference().WithDigest(desc.Digest)
+	data, err := fetchManifest(ctx, repo, desc)
 	if err != nil {
 		return nil, fmt.Errorf("%s: manifest: %w", pinned, err)
 	}
@@ -120,7 +120,7 @@ func Resolve(ctx context.Context, repo *registry.Repository, limits artifact.Lim
 	r := &Resolved{Ref: pinned, Desc: desc, Plan: plan}
 	cfg := plan.Manifest.Config
 	if cfg.MediaType == modelspec.MediaTypeModelConfig || plan.Kind == artifact.KindModelPackLegacy {
-		data, err := repo.FetchManifest(ctx, cfg)
+		data, err := fetchManifest(ctx, repo, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("%s: config: %w", pinned, err)
 		}
@@ -136,15 +136,15 @@ func Resolve(ctx context.Context, repo *registry.Repository, limits artifact.Lim
 // its digest and size as it arrives, and only when all of them are complete
 // and synced is the staging directory renamed into place. On any failure
 // dest is as it was and the staging directory is gone.
-func Pull(ctx context.Context, repo *registry.Repository, dest string, opts PullOptions) (_ *PullResult, err error) {
+func Pull(ctx context.Context, repo PullSource, dest string, opts PullOptions) (_ *PullResult, err error) {
 	if len(opts.Include) > 0 && opts.SignaturePath != "" {
-		return nil, fmt.Errorf("pull %s: a partial pull (include %q) cannot carry the whole model's signature to %s", repo.Ref, opts.Include, opts.SignaturePath)
+		return nil, fmt.Errorf("pull %s: a partial pull (include %q) cannot carry the whole model's signature to %s", repo.Reference(), opts.Include, opts.SignaturePath)
 	}
 	if err := artifact.CheckPatterns(opts.Include); err != nil {
-		return nil, fmt.Errorf("pull %s: %w", repo.Ref, err)
+		return nil, fmt.Errorf("pull %s: %w", repo.Reference(), err)
 	}
 	if err := checkTrust(opts.Policy, opts.InsecureSkipVerify); err != nil {
-		return nil, fmt.Errorf("pull %s: %w", repo.Ref, err)
+		return nil, fmt.Errorf("pull %s: %w", repo.Reference(), err)
 	}
 	m, err := Resolve(ctx, repo, opts.Limits)
 	if err != nil {
@@ -304,7 +304,7 @@ func PrivateStore(dest string) string {
 // a time, and places its files into staging: raw layers by link or copy,
 // tar layers unpacked. It returns the sha256 of each file written from a
 // tar layer.
-func download(ctx context.Context, repo *registry.Repository, plan *artifact.Plan, staging string, blobs *store.Store, opts PullOptions) (map[string]digest.Digest, error) {
+func download(ctx context.Context, repo PullSource, plan *artifact.Plan, staging string, blobs *store.Store, opts PullOptions) (map[string]digest.Digest, error) {
 	var total int64
 	for _, e := range plan.Entries {
 		total += e.Layer.Size

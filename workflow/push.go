@@ -15,7 +15,6 @@ import (
 
 	"github.com/vessel-oci/vessel/artifact"
 	"github.com/vessel-oci/vessel/internal/digestcache"
-	"github.com/vessel-oci/vessel/registry"
 )
 
 // DefaultConcurrency is how many files move at once when an option is <= 0.
@@ -54,7 +53,7 @@ type PushResult struct {
 // Push packs dir as a ModelPack artifact and uploads it to repo, hashing
 // and uploading in a pipeline. The manifest, and with it the tag, goes
 // last: a failed push never leaves a tag on an incomplete artifact.
-func Push(ctx context.Context, repo *registry.Repository, dir string, opts PushOptions) (*PushResult, error) {
+func Push(ctx context.Context, repo Target, dir string, opts PushOptions) (*PushResult, error) {
 	files, err := artifact.Scan(dir, opts.Scan)
 	if err != nil {
 		return nil, fmt.Errorf("push %s: %w", dir, err)
@@ -101,7 +100,7 @@ func Push(ctx context.Context, repo *registry.Repository, dir string, opts PushO
 	// cannot be saved only costs the next push its speed.
 	_ = cache.Save()
 	if err != nil {
-		return nil, fmt.Errorf("push %s to %s: %w", dir, repo.Ref, err)
+		return nil, fmt.Errorf("push %s to %s: %w", dir, repo.Reference(), err)
 	}
 
 	config, configDesc, err := artifact.Config(dir, layers, opts.Info)
@@ -109,19 +108,19 @@ func Push(ctx context.Context, repo *registry.Repository, dir string, opts PushO
 		return nil, fmt.Errorf("push %s: config: %w", dir, err)
 	}
 	if _, err := repo.PushBlob(ctx, configDesc, bytesOpener(config)); err != nil {
-		return nil, fmt.Errorf("push %s to %s: config: %w", dir, repo.Ref, err)
+		return nil, fmt.Errorf("push %s to %s: config: %w", dir, repo.Reference(), err)
 	}
 	manifest, desc, err := artifact.Manifest(configDesc, layers, opts.Annotations)
 	if err != nil {
 		return nil, fmt.Errorf("push %s: %w", dir, err)
 	}
-	if err := repo.PushManifest(ctx, desc, manifest, repo.Ref.Tag); err != nil {
-		return nil, fmt.Errorf("push %s to %s: %w", dir, repo.Ref, err)
+	if err := repo.PushManifest(ctx, desc, manifest, repo.Reference().Tag); err != nil {
+		return nil, fmt.Errorf("push %s to %s: %w", dir, repo.Reference(), err)
 	}
 
 	res := &PushResult{
-		Reference: repo.Ref.WithDigest(desc.Digest).String(),
-		Tag:       repo.Ref.Tag,
+		Reference: repo.Reference().WithDigest(desc.Digest).String(),
+		Tag:       repo.Reference().Tag,
 		Digest:    desc.Digest,
 		Size:      desc.Size,
 	}
@@ -135,7 +134,7 @@ func Push(ctx context.Context, repo *registry.Repository, dir string, opts PushO
 }
 
 // uploadFile uploads one hashed file unless the registry has it.
-func uploadFile(ctx context.Context, repo *registry.Repository, f artifact.File, d digest.Digest, progress ProgressFunc) (ocispec.Descriptor, bool, error) {
+func uploadFile(ctx context.Context, repo Target, f artifact.File, d digest.Digest, progress ProgressFunc) (ocispec.Descriptor, bool, error) {
 	layer := artifact.Layer(f, d)
 	progress.emit(Event{Kind: EventStart, Phase: PhaseUpload, Path: f.Path, Digest: d, Size: f.Size})
 	watch := offsetWatch{count: progress.bytes(PhaseUpload, f.Path, d), stop: make(chan struct{})}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/vessel-oci/vessel/artifact"
 	"github.com/vessel-oci/vessel/attest"
-	"github.com/vessel-oci/vessel/registry"
 )
 
 // SignResult names the signature a Sign stored.
@@ -29,7 +28,7 @@ type SignResult struct {
 // the signature beside it as an OCI 1.1 referrer, in cosign's bundle
 // format, through the referrers tag schema where the registry lacks the
 // API. It reads the manifest only, never the weights.
-func Sign(ctx context.Context, repo *registry.Repository, signer attest.Signer) (*SignResult, error) {
+func Sign(ctx context.Context, repo Repository, signer attest.Signer) (*SignResult, error) {
 	m, err := Resolve(ctx, repo, artifact.Limits{})
 	if err != nil {
 		return nil, fmt.Errorf("sign %w", err)
@@ -54,7 +53,7 @@ func Sign(ctx context.Context, repo *registry.Repository, signer attest.Signer) 
 }
 
 // attach signs statement into a bundle and pushes it as a referrer of m.
-func attach(ctx context.Context, repo *registry.Repository, m *Resolved, signer attest.Signer, statement []byte, predicateType string) (digest.Digest, error) {
+func attach(ctx context.Context, repo Repository, m *Resolved, signer attest.Signer, statement []byte, predicateType string) (digest.Digest, error) {
 	bundle, err := attest.SignStatement(ctx, signer, statement)
 	if err != nil {
 		return "", err
@@ -63,7 +62,7 @@ func attach(ctx context.Context, repo *registry.Repository, m *Resolved, signer 
 }
 
 // attachBundle pushes a signed bundle as a referrer of m.
-func attachBundle(ctx context.Context, repo *registry.Repository, m *Resolved, bundle []byte, predicateType string) (digest.Digest, error) {
+func attachBundle(ctx context.Context, repo Repository, m *Resolved, bundle []byte, predicateType string) (digest.Digest, error) {
 	ref, err := attest.NewReferrer(m.Desc, bundle, predicateType, time.Now())
 	if err != nil {
 		return "", err

@@ -48,7 +48,7 @@ type Verification struct {
 // Verify resolves repo's reference and checks its signatures against the
 // policy. The returned Verification describes what was found even when the
 // error (wrapping errdef.ErrUntrusted) says the policy is not met.
-func Verify(ctx context.Context, repo *registry.Repository, policy *attest.Policy) (*Verification, error) {
+func Verify(ctx context.Context, repo Source, policy *attest.Policy) (*Verification, error) {
 	m, err := Resolve(ctx, repo, artifact.Limits{})
 	if err != nil {
 		return nil, fmt.Errorf("verify %w", err)
@@ -79,7 +79,7 @@ func scopeName(r registry.Reference) string {
 // VerifyResolved checks the signatures of an already resolved model: it
 // fetches and checks every signature and attestation (findStatements),
 // then the policy's scope decides (attest.Scope.Decide).
-func VerifyResolved(ctx context.Context, repo *registry.Repository, m *Resolved, policy *attest.Policy) (*Verification, error) {
+func VerifyResolved(ctx context.Context, repo Source, m *Resolved, policy *attest.Policy) (*Verification, error) {
 	v := &Verification{Reference: m.Ref.String(), Digest: m.Desc.Digest, Signers: []string{}, Signatures: []SignatureCheck{}}
 	scope, err := policy.ScopeFor(scopeName(m.Ref))
 	if err != nil {
@@ -112,7 +112,7 @@ func VerifyResolved(ctx context.Context, repo *registry.Repository, m *Resolved,
 // and cosign's classic .sig and .att tags. Every manifest and blob is
 // capped and digest-checked; the referrers index is only a list of places
 // to look.
-func findStatements(ctx context.Context, repo *registry.Repository, m *Resolved, keys []attest.TrustedKey, sigs map[digest.Digest]*OMSSignature) ([]SignatureCheck, error) {
+func findStatements(ctx context.Context, repo Source, m *Resolved, keys []attest.TrustedKey, sigs map[digest.Digest]*OMSSignature) ([]SignatureCheck, error) {
 	subject := m.Desc
 	refs, err := repo.Referrers(ctx, subject, "")
 	if err != nil {
@@ -153,10 +153,10 @@ func findStatements(ctx context.Context, repo *registry.Repository, m *Resolved,
 // checkReferrer checks one referrer; nil means it is not a signature.
 // Only I/O errors are returned as errors: a bad signature is a finding.
 // A verified OMS signature's details go to sigs, by referrer digest.
-func checkReferrer(ctx context.Context, repo *registry.Repository, r ocispec.Descriptor, model *Resolved, keys []attest.TrustedKey, sigs map[digest.Digest]*OMSSignature) (*SignatureCheck, error) {
+func checkReferrer(ctx context.Context, repo Source, r ocispec.Descriptor, model *Resolved, keys []attest.TrustedKey, sigs map[digest.Digest]*OMSSignature) (*SignatureCheck, error) {
 	subject := model.Desc
 	c := &SignatureCheck{Source: "referrer", Digest: r.Digest}
-	data, err := repo.FetchManifest(ctx, r)
+	data, err := fetchManifest(ctx, repo, r)
 	if err != nil {
 		if isIntegrity(err) {
 			c.Error = err.Error()
@@ -221,7 +221,7 @@ func checkReferrer(ctx context.Context, repo *registry.Repository, r ocispec.Des
 
 // classicLayers fetches the manifest cosign tagged for subject (".sig" or
 // ".att") and returns its layers; none when there is no such tag.
-func classicLayers(ctx context.Context, repo *registry.Repository, tag string) ([]ocispec.Descriptor, *SignatureCheck, error) {
+func classicLayers(ctx context.Context, repo Source, tag string) ([]ocispec.Descriptor, *SignatureCheck, error) {
 	desc, err := repo.ResolveTag(ctx, tag)
 	if errors.Is(err, errdef.ErrNotFound) {
 		return nil, nil, nil
@@ -229,7 +229,7 @@ func classicLayers(ctx context.Context, repo *registry.Repository, tag string) (
 	if err != nil {
 		return nil, nil, fmt.Errorf("cosign's classic signatures: %w", err)
 	}
-	data, err := repo.FetchManifest(ctx, desc)
+	data, err := fetchManifest(ctx, repo, desc)
 	if err != nil {
 		if isIntegrity(err) {
 			return nil, &SignatureCheck{Source: "classic", Digest: desc.Digest, Error: err.Error()}, nil
@@ -248,7 +248,7 @@ func classicLayers(ctx context.Context, repo *registry.Repository, tag string) (
 
 // fetchSmall fetches a signature payload within max bytes; a failed check
 // of the bytes is a finding, returned in the check, not an error.
-func fetchSmall(ctx context.Context, repo *registry.Repository, l ocispec.Descriptor, max int64, c *SignatureCheck) ([]byte, error) {
+func fetchSmall(ctx context.Context, repo Source, l ocispec.Descriptor, max int64, c *SignatureCheck) ([]byte, error) {
 	if l.Size > max {
 		c.Error = fmt.Sprintf("payload is %d bytes (cap %d)", l.Size, max)
 		return nil, nil
@@ -262,7 +262,7 @@ func fetchSmall(ctx context.Context, repo *registry.Repository, l ocispec.Descri
 }
 
 // checkClassic checks cosign's classic signatures of subject, if any.
-func checkClassic(ctx context.Context, repo *registry.Repository, subject ocispec.Descriptor, keys []attest.TrustedKey) ([]SignatureCheck, error) {
+func checkClassic(ctx context.Context, repo Source, subject ocispec.Descriptor, keys []attest.TrustedKey) ([]SignatureCheck, error) {
 	layers, bad, err := classicLayers(ctx, repo, attest.ClassicTag(subject.Digest))
 	if err != nil || bad != nil {
 		return checksOf(bad), err
@@ -291,7 +291,7 @@ func checkClassic(ctx context.Context, repo *registry.Repository, subject ocispe
 
 // checkClassicAttestations checks cosign's classic attestations (DSSE
 // envelopes under the ".att" tag), if any.
-func checkClassicAttestations(ctx context.Context, repo *registry.Repository, subject ocispec.Descriptor, keys []attest.TrustedKey) ([]SignatureCheck, error) {
+func checkClassicAttestations(ctx context.Context, repo Source, subject ocispec.Descriptor, keys []attest.TrustedKey) ([]SignatureCheck, error) {
 	layers, bad, err := classicLayers(ctx, repo, attest.ClassicAttestationTag(subject.Digest))
 	if err != nil || bad != nil {
 		if bad != nil {
