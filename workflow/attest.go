@@ -74,7 +74,7 @@ func Attestations(ctx context.Context, repo Source, policy *attest.Policy, predi
 	if scope.Reject {
 		return nil, fmt.Errorf("attestations %s: %w: policy scope %q rejects it", m.Ref, errdef.ErrUntrusted, scope.Scope)
 	}
-	checks, err := findStatements(ctx, repo, m, scope.Keys(), map[digest.Digest]*OMSSignature{})
+	checks, err := findStatements(ctx, repo, m, verifiersFor(scope.Keys()), map[digest.Digest]*OMSSignature{})
 	if err != nil {
 		return nil, fmt.Errorf("attestations %s: %w", m.Ref, err)
 	}

@@ -129,11 +129,11 @@ func repoName(r registry.Reference) string {
 	return r.Repository
 }
 
-// checkOMS verifies an OMS bundle with the scope's keys and compares its
+// checkOMS verifies an OMS bundle with the scope's verifiers and compares its
 // signed files with the model: raw layers now, from the manifest; files
 // inside tar layers after they are unpacked (kept in pending).
-func checkOMS(bundle []byte, m *Resolved, keys []attest.TrustedKey) (*OMSSignature, error) {
-	res, signed, err := oms.VerifySignedFiles(bundle, oms.KeyVerifier(keys...))
+func checkOMS(bundle []byte, m *Resolved, trust verifiers) (*OMSSignature, error) {
+	res, signed, err := oms.VerifySignedFiles(bundle, trust.modelSignature())
 	if err != nil {
 		return nil, err
 	}

@@ -89,7 +89,7 @@ func VerifyResolved(ctx context.Context, repo Source, m *Resolved, policy *attes
 	var findings []attest.Finding
 	sigs := map[digest.Digest]*OMSSignature{}
 	if !scope.Reject {
-		if findings, err = findStatements(ctx, repo, m, scope.AllKeys(), sigs); err != nil {
+		if findings, err = findStatements(ctx, repo, m, verifiersFor(scope.AllKeys()), sigs); err != nil {
 			return v, err
 		}
 	}
@@ -112,7 +112,7 @@ func VerifyResolved(ctx context.Context, repo Source, m *Resolved, policy *attes
 // and cosign's classic .sig and .att tags. Every manifest and blob is
 // capped and digest-checked; the referrers index is only a list of places
 // to look.
-func findStatements(ctx context.Context, repo Source, m *Resolved, keys []attest.TrustedKey, sigs map[digest.Digest]*OMSSignature) ([]SignatureCheck, error) {
+func findStatements(ctx context.Context, repo Source, m *Resolved, trust verifiers, sigs map[digest.Digest]*OMSSignature) ([]SignatureCheck, error) {
 	subject := m.Desc
 	refs, err := repo.Referrers(ctx, subject, "")
 	if err != nil {
@@ -131,7 +131,7 @@ func findStatements(ctx context.Context, repo Source, m *Resolved, keys []attest
 		if n++; n > MaxSignatureCandidates {
 			return nil, fmt.Errorf("%w: more than %d signature candidates for %s", errdef.ErrLimit, MaxSignatureCandidates, subject.Digest)
 		}
-		c, err := checkReferrer(ctx, repo, r, m, keys, sigs)
+		c, err := checkReferrer(ctx, repo, r, m, trust, sigs)
 		if err != nil {
 			return nil, err
 		}
@@ -139,11 +139,11 @@ func findStatements(ctx context.Context, repo Source, m *Resolved, keys []attest
 			checks = append(checks, *c)
 		}
 	}
-	classic, err := checkClassic(ctx, repo, subject, keys)
+	classic, err := checkClassic(ctx, repo, subject, trust)
 	if err != nil {
 		return nil, err
 	}
-	atts, err := checkClassicAttestations(ctx, repo, subject, keys)
+	atts, err := checkClassicAttestations(ctx, repo, subject, trust)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +153,7 @@ func findStatements(ctx context.Context, repo Source, m *Resolved, keys []attest
 // checkReferrer checks one referrer; nil means it is not a signature.
 // Only I/O errors are returned as errors: a bad signature is a finding.
 // A verified OMS signature's details go to sigs, by referrer digest.
-func checkReferrer(ctx context.Context, repo Source, r ocispec.Descriptor, model *Resolved, keys []attest.TrustedKey, sigs map[digest.Digest]*OMSSignature) (*SignatureCheck, error) {
+func checkReferrer(ctx context.Context, repo Source, r ocispec.Descriptor, model *Resolved, trust verifiers, sigs map[digest.Digest]*OMSSignature) (*SignatureCheck, error) {
 	subject := model.Desc
 	c := &SignatureCheck{Source: "referrer", Digest: r.Digest}
 	data, err := fetchManifest(ctx, repo, r)
@@ -200,7 +200,7 @@ func checkReferrer(ctx context.Context, repo Source, r ocispec.Descriptor, model
 	if c.Claimed == oms.PredicateType {
 		// An OpenSSF model signature's subject is the model's root digest,
 		// not the manifest: it binds by its file list instead.
-		sig, err := checkOMS(bundle, model, keys)
+		sig, err := checkOMS(bundle, model, trust)
 		if err != nil {
 			c.Error, c.ModelMismatch = err.Error(), errors.Is(err, errdef.ErrModelMismatch)
 			return c, nil
@@ -210,7 +210,7 @@ func checkReferrer(ctx context.Context, repo Source, r ocispec.Descriptor, model
 		sigs[r.Digest] = sig
 		return c, nil
 	}
-	got, err := attest.VerifyBundle(bundle, subject.Digest, keys)
+	got, err := trust.bundle(bundle, subject.Digest)
 	if err != nil {
 		c.Error = err.Error()
 		return c, nil
@@ -262,7 +262,7 @@ func fetchSmall(ctx context.Context, repo Source, l ocispec.Descriptor, max int6
 }
 
 // checkClassic checks cosign's classic signatures of subject, if any.
-func checkClassic(ctx context.Context, repo Source, subject ocispec.Descriptor, keys []attest.TrustedKey) ([]SignatureCheck, error) {
+func checkClassic(ctx context.Context, repo Source, subject ocispec.Descriptor, trust verifiers) ([]SignatureCheck, error) {
 	layers, bad, err := classicLayers(ctx, repo, attest.ClassicTag(subject.Digest))
 	if err != nil || bad != nil {
 		return checksOf(bad), err
@@ -278,7 +278,7 @@ func checkClassic(ctx context.Context, repo Source, subject ocispec.Descriptor, 
 			return nil, err
 		}
 		if payload != nil {
-			if got, err := attest.VerifyClassic(l, payload, subject.Digest, keys); err != nil {
+			if got, err := trust.classic(l, payload, subject.Digest); err != nil {
 				c.Error = err.Error()
 			} else {
 				c.Verified, c.Signer, c.KeyID, c.PredicateType = true, got.Signer, got.KeyID, got.PredicateType
@@ -291,7 +291,7 @@ func checkClassic(ctx context.Context, repo Source, subject ocispec.Descriptor, 
 
 // checkClassicAttestations checks cosign's classic attestations (DSSE
 // envelopes under the ".att" tag), if any.
-func checkClassicAttestations(ctx context.Context, repo Source, subject ocispec.Descriptor, keys []attest.TrustedKey) ([]SignatureCheck, error) {
+func checkClassicAttestations(ctx context.Context, repo Source, subject ocispec.Descriptor, trust verifiers) ([]SignatureCheck, error) {
 	layers, bad, err := classicLayers(ctx, repo, attest.ClassicAttestationTag(subject.Digest))
 	if err != nil || bad != nil {
 		if bad != nil {
@@ -310,7 +310,7 @@ func checkClassicAttestations(ctx context.Context, repo Source, subject ocispec.
 			return nil, err
 		}
 		if env != nil {
-			if got, err := attest.VerifyDSSE(env, subject.Digest, keys); err != nil {
+			if got, err := trust.envelope(env, subject.Digest); err != nil {
 				c.Error = err.Error()
 			} else {
 				c.Verified, c.Signer, c.KeyID, c.PredicateType, c.Statement = true, got.Signer, got.KeyID, got.PredicateType, got.Statement
