@@ -61,7 +61,8 @@ type CopyResult struct {
 // referrers API or tag schema, recursively, and cosign's classic .sig and
 // .att tags. Blobs stream from source to destination, each checked against
 // its digest; those the destination has are skipped. The destination tag
-// is written last, so a failed copy never leaves it on an incomplete model.
+// is written last, after the destination verified, so a failed or refused
+// copy never leaves it.
 func Copy(ctx context.Context, src, dst *registry.Repository, opts CopyOptions) (*CopyResult, error) {
 	if err := checkTrust(opts.Policy, opts.InsecureSkipVerify); err != nil {
 		return nil, fmt.Errorf("copy %s: %w", src.Ref, err)
@@ -114,12 +115,6 @@ func Copy(ctx context.Context, src, dst *registry.Repository, opts CopyOptions) 
 		}
 		res.ClassicTags = append(res.ClassicTags, tag)
 	}
-	if dst.Ref.Tag != "" {
-		if err := dst.Tag(ctx, m.Desc, dst.Ref.Tag); err != nil {
-			return nil, fmt.Errorf("copy %s: %w", m.Ref, err)
-		}
-		res.Destination = dst.Ref.String()
-	}
 	pinned := dst.Pinned(m.Desc.Digest)
 	if opts.Countersign != nil {
 		if res.Countersign, err = countersign(ctx, pinned, m, opts.Countersign, src.Ref, dst.Ref); err != nil {
@@ -128,8 +123,16 @@ func Copy(ctx context.Context, src, dst *registry.Repository, opts CopyOptions) 
 	}
 	if opts.Policy != nil {
 		if res.Verification, err = Verify(ctx, pinned, opts.Policy); err != nil {
-			return res, fmt.Errorf("copy %s: destination: %w", m.Ref, err)
+			return res, fmt.Errorf("copy %s: destination (not tagged): %w", m.Ref, err)
 		}
+	}
+	// Last, and only once the destination verified: a refused copy leaves
+	// no tag to pull it by.
+	if dst.Ref.Tag != "" {
+		if err := dst.Tag(ctx, m.Desc, dst.Ref.Tag); err != nil {
+			return nil, fmt.Errorf("copy %s: %w", m.Ref, err)
+		}
+		res.Destination = dst.Ref.String()
 	}
 	return res, nil
 }

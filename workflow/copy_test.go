@@ -12,7 +12,9 @@ import (
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
+	"github.com/vessel-oci/vessel/attest"
 	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/internal/testutil"
 	"github.com/vessel-oci/vessel/registry"
@@ -199,5 +201,42 @@ func TestClassicTagOutageIsAnError(t *testing.T) {
 	}
 	if _, err := workflow.Verify(ctx, open(t, host+"/staging/m:v1"), keyPolicy(release)); err == nil || !strings.Contains(err.Error(), ".sig") {
 		t.Errorf("verify while the classic tags fail: %v, want an error naming the tag", err)
+	}
+}
+
+// A copy that verifies at the source but is refused at the destination (a
+// scope there rejects it) leaves no tag: the tag is written only after the
+// destination verifies.
+func TestCopyRefusedAtTheDestinationLeavesNoTag(t *testing.T) {
+	ctx := context.Background()
+	release := newKey(t, "release")
+	dir := t.TempDir()
+	pub, _ := release.signer.PublicKey()
+	pemBytes, _ := cryptoutils.MarshalPublicKeyToPEM(pub)
+	writeFile(t, dir, "release.pub", string(pemBytes))
+	host := testutil.Registry(t, testutil.Olareg, nil)
+	policy, err := attest.ParsePolicy([]byte(`
+version: 1
+scopes:
+  - scope: "`+host+`/staging/**"
+    signers: [{name: release, key: release.pub}]
+  - scope: "`+host+`/prod/**"
+    reject: true
+`), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := workflow.Push(ctx, open(t, host+"/staging/m:v1"), writeModel(t), workflow.PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := workflow.Sign(ctx, open(t, host+"/staging/m:v1"), release.signer); err != nil {
+		t.Fatal(err)
+	}
+	_, err = workflow.Copy(ctx, open(t, host+"/staging/m:v1"), open(t, host+"/prod/m:v1"), workflow.CopyOptions{Policy: policy})
+	if !errors.Is(err, errdef.ErrUntrusted) || !strings.Contains(err.Error(), "destination") {
+		t.Fatalf("copy into a rejecting scope: %v, want ErrUntrusted at the destination", err)
+	}
+	if _, err := open(t, host+"/prod/m:v1").Resolve(ctx); !errors.Is(err, errdef.ErrNotFound) {
+		t.Fatalf("destination tag after a refused copy: %v, want not found", err)
 	}
 }
