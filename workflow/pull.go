@@ -229,7 +229,7 @@ func Pull(ctx context.Context, repo PullSource, dest string, opts PullOptions) (
 			return nil, fmt.Errorf("pull %s: signature: %w", m.Ref, err)
 		}
 	}
-	if err := commit(staging, dest); err != nil {
+	if err := commit(staging, dest, opts.Force); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
 	}
 	res := &PullResult{Reference: m.Ref.String(), Digest: m.Desc.Digest, Kind: m.Plan.Kind, Destination: dest, Files: files, Verification: v}
@@ -381,20 +381,28 @@ func checkDestination(dest string, force bool) error {
 	return fmt.Errorf("%w: %s (use --force to replace it)", ErrDestinationExists, dest)
 }
 
-// commit moves the finished staging directory to dest. When dest exists it
-// swaps the two (fsx.Exchange: one step where the filesystem can), so
-// there is no moment with a partial directory; the old contents are left in staging
-// for the caller to remove.
-func commit(staging, dest string) error {
+// commit moves the finished staging directory to dest. Without force it
+// never replaces anything: an absent dest is taken with a no-replace
+// rename, an empty one is removed first (only while still empty), so of
+// two pulls racing to one destination exactly one wins. With force an
+// existing dest is swapped with staging (fsx.Exchange: one step where the
+// filesystem can), so there is no moment with a partial directory; the old
+// contents are left in staging for the caller to remove.
+func commit(staging, dest string, force bool) error {
 	if err := os.Chmod(staging, 0o755); err != nil {
 		return err
 	}
-	_, err := os.Lstat(dest)
+	fi, err := os.Lstat(dest)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		err = os.Rename(staging, dest)
-	case err == nil:
+	case err == nil && force:
 		err = fsx.Exchange(staging, dest)
+	case err == nil && (!fi.IsDir() || os.Remove(dest) != nil): // rmdir: only an empty directory goes
+		return fmt.Errorf("%w: %s was filled while this pull ran (use --force to replace it)", ErrDestinationExists, dest)
+	case err == nil || errors.Is(err, fs.ErrNotExist):
+		err = fsx.RenameNoReplace(staging, dest)
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%w: %s appeared while this pull ran (use --force to replace it)", ErrDestinationExists, dest)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("move into place: %w", err)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/internal/testutil"
 	"github.com/vessel-oci/vessel/registry"
+	"github.com/vessel-oci/vessel/store"
 	"github.com/vessel-oci/vessel/workflow"
 )
 
@@ -521,5 +523,61 @@ func TestInterruptedPullLeavesNothing(t *testing.T) {
 	}
 	if got := testutil.Entries(t, parent); !slices.Equal(got, []string{"m"}) {
 		t.Fatalf("after the rerun the parent holds %v, want only m", got)
+	}
+}
+
+// Two pulls of different models into one absent destination, without
+// Force: exactly one wins, the other fails with ErrDestinationExists and
+// the winner's files are intact (both used to succeed, the last one
+// replacing the first).
+func TestConcurrentPullsIntoOneDestination(t *testing.T) {
+	ctx := context.Background()
+	host := testutil.Registry(t, testutil.Olareg, nil)
+	for i, name := range []string{"a", "b"} {
+		dir := t.TempDir()
+		testutil.WriteTree(t, dir, map[string]string{"config.json": "{}", "model.safetensors": strings.Repeat(name, 1000+i)})
+		if _, err := workflow.Push(ctx, open(t, host+"/x/"+name+":v1"), dir, workflow.PushOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for trial := range 8 {
+		dest := filepath.Join(t.TempDir(), "m")
+		errs := make([]error, 2)
+		stores := make([]*store.Store, 2)
+		for i := range stores {
+			s, err := store.Open(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			stores[i] = s
+		}
+		var wg sync.WaitGroup
+		for i, name := range []string{"a", "b"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = workflow.Pull(ctx, open(t, host+"/x/"+name+":v1"), dest, workflow.PullOptions{InsecureSkipVerify: true, Store: stores[i]})
+			}()
+		}
+		wg.Wait()
+		won := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				won++
+			case !errors.Is(err, workflow.ErrDestinationExists):
+				t.Fatalf("trial %d: the losing pull failed with %v, want ErrDestinationExists", trial, err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("trial %d: %d pulls won (errors %v), want exactly one", trial, won, errs)
+		}
+		got, err := os.ReadFile(filepath.Join(dest, "model.safetensors"))
+		if err != nil || (len(got) != 1000 && len(got) != 1001) {
+			t.Fatalf("trial %d: winner's file: %d bytes, %v", trial, len(got), err)
+		}
+		if want := map[int]int{1000: 0, 1001: 1}[len(got)]; errs[want] != nil {
+			t.Fatalf("trial %d: the destination holds the loser's model", trial)
+		}
 	}
 }

@@ -116,6 +116,23 @@ func swapByRename(a, b string) error {
 	return os.Rename(old, a)
 }
 
+// RenameNoReplace renames old to new only if nothing is at new: of two
+// racing renames to one name, exactly one wins and the other fails with an
+// error wrapping fs.ErrExist. Linux (renameat2 RENAME_NOREPLACE), macOS
+// (renamex_np RENAME_EXCL) and Windows (which never renames over a
+// directory) do it in one step; elsewhere, or on a filesystem that cannot,
+// a check comes first and leaves a window between the two.
+func RenameNoReplace(old, new string) error {
+	err := renameNoReplace(old, new)
+	if errors.Is(err, errors.ErrUnsupported) {
+		if _, lerr := os.Lstat(new); lerr == nil {
+			return &os.LinkError{Op: "rename", Old: old, New: new, Err: fs.ErrExist}
+		}
+		err = os.Rename(old, new)
+	}
+	return err
+}
+
 // SameFilesystem reports whether a and the nearest existing ancestor of b
 // are on one filesystem (where a hard link from one to the other works).
 func SameFilesystem(a, b string) bool {

@@ -155,3 +155,22 @@ func mustStat(t *testing.T, p string) fs.FileInfo {
 	}
 	return fi
 }
+
+func TestRenameNoReplace(t *testing.T) {
+	dir := t.TempDir()
+	a, b, dest := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "dest")
+	for _, p := range []string{a, b} {
+		if err := os.Mkdir(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := RenameNoReplace(a, dest); err != nil {
+		t.Fatal(err)
+	}
+	if err := RenameNoReplace(b, dest); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("rename onto an existing directory: %v, want ErrExist", err)
+	}
+	if _, err := os.Stat(b); err != nil {
+		t.Errorf("the refused source is gone: %v", err)
+	}
+}

@@ -33,3 +33,13 @@ func TryLock(f *os.File) (ok bool, err error) {
 	}
 	return err == nil, err
 }
+
+// renameNoReplace: MoveFileEx, as os.Rename calls it, never replaces a
+// directory, and a directory is what is renamed here. A file in the way
+// is refused by the check first.
+func renameNoReplace(old, new string) error {
+	if _, err := os.Lstat(new); err == nil {
+		return &os.LinkError{Op: "rename", Old: old, New: new, Err: fs.ErrExist}
+	}
+	return os.Rename(old, new)
+}
