@@ -22,6 +22,9 @@ type CopyOptions struct {
 	// OnNode, if set, hears of every node: copied (sent or mounted) or
 	// skipped (the destination had it). It may be called concurrently.
 	OnNode func(desc ocispec.Descriptor, copied bool)
+	// OnDangling, if set, hears of each referrer the source lists but
+	// does not have (left out of the copy). It may be called concurrently.
+	OnDangling func(desc ocispec.Descriptor)
 }
 
 // CopyGraph copies root and every blob and manifest it references from src
@@ -64,7 +67,27 @@ func CopyGraph(ctx context.Context, src, dst *Repository, root ocispec.Descripto
 			if !IsManifest(d.MediaType) {
 				return nil, nil
 			}
-			return src.Referrers(ctx, d, "")
+			refs, err := src.Referrers(ctx, d, "")
+			if err != nil {
+				return nil, err
+			}
+			// A referrer listed but gone (a registry GC, a partial copy)
+			// is left out rather than failing the whole copy.
+			var have []ocispec.Descriptor
+			for _, r := range refs {
+				ok, err := src.Exists(ctx, r)
+				if err != nil {
+					return nil, err
+				}
+				if !ok {
+					if opts.OnDangling != nil {
+						opts.OnDangling(r)
+					}
+					continue
+				}
+				have = append(have, r)
+			}
+			return have, nil
 		},
 	})
 }

@@ -253,7 +253,7 @@ func (r *Repository) FetchCapped(ctx context.Context, desc ocispec.Descriptor, l
 	}
 	rc, err := r.target.Fetch(ctx, desc)
 	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", desc.Digest, err)
+		return nil, fetchError(desc, err)
 	}
 	defer rc.Close()
 	data, err := content.ReadAll(rc, desc)
@@ -271,9 +271,18 @@ func (r *Repository) FetchCapped(ctx context.Context, desc ocispec.Descriptor, l
 func (r *Repository) FetchBlob(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
 	rc, err := r.target.Fetch(ctx, desc)
 	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", desc.Digest, err)
+		return nil, fetchError(desc, err)
 	}
 	return rc, nil
+}
+
+// fetchError wraps a failed fetch of desc; the registry's "no such
+// content" becomes errdef.ErrNotFound, decided here and nowhere else.
+func fetchError(desc ocispec.Descriptor, err error) error {
+	if errors.Is(err, oraserr.ErrNotFound) {
+		return fmt.Errorf("fetch %s: %w: %v", desc.Digest, errdef.ErrNotFound, err)
+	}
+	return fmt.Errorf("fetch %s: %w", desc.Digest, err)
 }
 
 // Exists reports whether the repository already has desc.

@@ -51,9 +51,12 @@ type CopyResult struct {
 	// their own referrers) now at the destination.
 	Referrers int `json:"referrers"`
 	// ClassicTags are cosign's .sig/.att tags copied.
-	ClassicTags  []string      `json:"classicTags,omitempty"`
-	Countersign  *SignResult   `json:"countersign,omitempty"`
-	Verification *Verification `json:"verification,omitempty"`
+	ClassicTags []string `json:"classicTags,omitempty"`
+	// Dangling are referrers the source lists but does not have: not
+	// copied (verification at the source refused and skipped them too).
+	Dangling     []digest.Digest `json:"dangling,omitempty"`
+	Countersign  *SignResult     `json:"countersign,omitempty"`
+	Verification *Verification   `json:"verification,omitempty"`
 }
 
 // Copy promotes the model src names to dst with everything that refers to
@@ -93,6 +96,11 @@ func Copy(ctx context.Context, src, dst *registry.Repository, opts CopyOptions) 
 			if desc.Digest != m.Desc.Digest && registry.IsManifest(desc.MediaType) {
 				res.Referrers++
 			}
+		},
+		OnDangling: func(desc ocispec.Descriptor) {
+			mu.Lock()
+			defer mu.Unlock()
+			res.Dangling = append(res.Dangling, desc.Digest)
 		},
 	}
 	if err := registry.CopyGraph(ctx, src, dst, m.Desc, copyOpts); err != nil {

@@ -151,14 +151,17 @@ func findStatements(ctx context.Context, repo Source, m *Resolved, trust verifie
 }
 
 // checkReferrer checks one referrer; nil means it is not a signature.
-// Only I/O errors are returned as errors: a bad signature is a finding.
+// Only I/O errors are returned as errors: a bad signature is a finding,
+// and so is a referrer the registry lists but no longer has (a GC, a
+// partial copy, a hostile registry): refused and skipped, it cannot block
+// the signatures that do verify.
 // A verified OMS signature's details go to sigs, by referrer digest.
 func checkReferrer(ctx context.Context, repo Source, r ocispec.Descriptor, model *Resolved, trust verifiers, sigs map[digest.Digest]*OMSSignature) (*SignatureCheck, error) {
 	subject := model.Desc
 	c := &SignatureCheck{Source: "referrer", Digest: r.Digest}
 	data, err := fetchManifest(ctx, repo, r)
 	if err != nil {
-		if isIntegrity(err) {
+		if isIntegrity(err) || errors.Is(err, errdef.ErrNotFound) {
 			c.Error = err.Error()
 			return c, nil
 		}
@@ -191,7 +194,7 @@ func checkReferrer(ctx context.Context, repo Source, r ocispec.Descriptor, model
 	}
 	bundle, err := repo.FetchCapped(ctx, layer, limit)
 	if err != nil {
-		if isIntegrity(err) {
+		if isIntegrity(err) || errors.Is(err, errdef.ErrNotFound) {
 			c.Error = err.Error()
 			return c, nil
 		}

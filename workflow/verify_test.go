@@ -680,3 +680,47 @@ func TestLargeOMSSignatureIsReadable(t *testing.T) {
 		t.Fatalf("verify-dir: %+v, %v", vr, err)
 	}
 }
+
+// A referrer the registry lists but no longer has (deleted, here: the
+// tag-schema index still names it) is refused and skipped; the model's
+// valid signature still verifies, and the skipped one is reported.
+func TestDanglingReferrerIsSkipped(t *testing.T) {
+	ctx := context.Background()
+	release, other := newKey(t, "release"), newKey(t, "other")
+	host := testutil.Registry(t, testutil.NoReferrersAPI, nil)
+	if _, err := workflow.Push(ctx, open(t, host+"/x/m:v1"), writeModel(t), workflow.PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := workflow.Sign(ctx, open(t, host+"/x/m:v1"), release.signer); err != nil {
+		t.Fatal(err)
+	}
+	gone, err := workflow.Sign(ctx, open(t, host+"/x/m:v1"), other.signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodDelete, "http://"+host+"/v2/x/m/manifests/"+gone.Signature.String(), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode/100 != 2 {
+		t.Fatalf("delete %s: %v %v", gone.Signature, resp, err)
+	}
+	resp.Body.Close()
+	v, err := workflow.Verify(ctx, open(t, host+"/x/m:v1"), keyPolicy(release))
+	if err != nil || !v.Verified {
+		t.Fatalf("verify with one dangling referrer: %+v, %v", v, err)
+	}
+	skipped := false
+	for _, s := range v.Signatures {
+		skipped = skipped || (s.Digest == gone.Signature && !s.Verified && strings.Contains(s.Error, "not found"))
+	}
+	if !skipped {
+		t.Errorf("the dangling referrer %s is not reported: %+v", gone.Signature, v.Signatures)
+	}
+	dest := filepath.Join(t.TempDir(), "m")
+	if _, err := workflow.Pull(ctx, open(t, host+"/x/m:v1"), dest, workflow.PullOptions{Policy: keyPolicy(release), SignaturePath: filepath.Join(dest, "model.sig")}); err != nil {
+		t.Fatalf("pull with one dangling referrer: %v", err)
+	}
+	res, err := workflow.Copy(ctx, open(t, host+"/x/m:v1"), open(t, host+"/prod/m:v1"), workflow.CopyOptions{Policy: keyPolicy(release)})
+	if err != nil || len(res.Dangling) != 1 || res.Dangling[0] != gone.Signature {
+		t.Fatalf("copy with one dangling referrer: %+v, %v", res, err)
+	}
+}
