@@ -171,12 +171,20 @@ func TestPullResumesAfterKill(t *testing.T) {
 	if _, err := os.Stat(dest); !os.IsNotExist(err) {
 		t.Fatalf("killed pull left %s: %v", dest, err)
 	}
+	if left := entryNames(t, filepath.Dir(dest)); len(left) != 1 || !strings.HasPrefix(left[0], ".vessel-pull-out-") {
+		t.Fatalf("a pull killed mid-download leaves its staging directory, and only that: %v", left)
+	}
 	// The rerun goes through a relay that only counts.
 	count := startRelay(t, dist.Host)
 	if _, stderr, code := vessel(t, "pull", count.host()+"/m:v1", dest, "--cache-dir", cache, "--insecure-skip-verify", "-q"); code != 0 {
 		t.Fatalf("rerun: %s", stderr)
 	}
 	ppAssertSameTree(t, dest, model)
+	// The rerun cleared the killed pull's staging directory (whose hard
+	// links would pin store blobs).
+	if left := entryNames(t, filepath.Dir(dest)); len(left) != 1 || left[0] != "out" {
+		t.Fatalf("after the rerun, beside the destination: %v", left)
+	}
 	// Kept: the first shard and about half the second.
 	if got := count.down.Load(); got > shard*3/4 {
 		t.Fatalf("rerun received %d bytes: more than the missing part of the second %d-byte shard", got, shard)
@@ -241,4 +249,18 @@ func stored(t *testing.T, dir string) int64 {
 		return nil
 	})
 	return n
+}
+
+// entryNames lists the names in dir.
+func entryNames(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
 }

@@ -194,10 +194,11 @@ func Pull(ctx context.Context, repo PullSource, dest string, opts PullOptions) (
 			}
 		}()
 	}
-	staging, err := os.MkdirTemp(parent, ".vessel-pull-*")
+	staging, release, err := newStaging(dest)
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: staging: %w", m.Ref, err)
 	}
+	defer release()
 	defer os.RemoveAll(staging) // after a successful commit it holds only what was replaced, or nothing
 
 	tarFiles, err := download(ctx, repo, plan, staging, blobs, opts)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/vessel-oci/vessel/artifact"
 	"github.com/vessel-oci/vessel/errdef"
+	"github.com/vessel-oci/vessel/internal/fsx"
 	"github.com/vessel-oci/vessel/internal/testutil"
 	"github.com/vessel-oci/vessel/registry"
 	"github.com/vessel-oci/vessel/store"
@@ -578,6 +579,43 @@ func TestConcurrentPullsIntoOneDestination(t *testing.T) {
 		}
 		if want := map[int]int{1000: 0, 1001: 1}[len(got)]; errs[want] != nil {
 			t.Fatalf("trial %d: the destination holds the loser's model", trial)
+		}
+	}
+}
+
+// What a killed pull left beside its destination (a staging directory no
+// one holds) is removed by the next pull into that destination; a staging
+// directory a running pull holds, and those of other destinations, stay.
+func TestPullClearsAbandonedStaging(t *testing.T) {
+	ctx := context.Background()
+	host := testutil.Registry(t, testutil.Olareg, nil)
+	if _, err := workflow.Push(ctx, open(t, host+"/x/m:v1"), writeModel(t), workflow.PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	parent := t.TempDir()
+	mk := func(name string) string {
+		p := filepath.Join(parent, name)
+		testutil.WriteTree(t, p, map[string]string{"model.safetensors": "half"})
+		return p
+	}
+	abandoned, live, other := mk(".vessel-pull-m-1234"), mk(".vessel-pull-m-5678"), mk(".vessel-pull-n-1234")
+	f, err := os.Open(live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if ok, err := fsx.TryLock(f); !ok || err != nil {
+		t.Fatalf("lock %s: %v %v", live, ok, err)
+	}
+	if _, err := workflow.Pull(ctx, open(t, host+"/x/m:v1"), filepath.Join(parent, "m"), workflow.PullOptions{InsecureSkipVerify: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(abandoned); !os.IsNotExist(err) {
+		t.Errorf("abandoned staging %s left: %v", abandoned, err)
+	}
+	for _, p := range []string{live, other} {
+		if _, err := os.Stat(filepath.Join(p, "model.safetensors")); err != nil {
+			t.Errorf("%s removed: %v", p, err)
 		}
 	}
 }

@@ -1,0 +1,64 @@
+package workflow
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/vessel-oci/vessel/internal/fsx"
+)
+
+// stagingPrefix begins the names of the staging directories of pulls into
+// dest. The destination's name is part of it, so a pull clears only what
+// earlier pulls into the same destination left.
+func stagingPrefix(dest string) string { return ".vessel-pull-" + filepath.Base(dest) + "-" }
+
+// newStaging makes a pull's staging directory beside dest and locks it
+// for as long as the pull runs (release unlocks). First it removes the
+// staging directories of pulls into dest that were killed (SIGKILL, a
+// lost machine): those nobody holds a lock on. Their hard links would
+// otherwise pin content-store blobs forever. Where a directory cannot be
+// locked (Windows), nothing is removed.
+func newStaging(dest string) (dir string, release func(), err error) {
+	parent, prefix := filepath.Dir(dest), stagingPrefix(dest)
+	if entries, err := os.ReadDir(parent); err == nil {
+		for _, e := range entries {
+			if e.IsDir() && strings.HasPrefix(e.Name(), prefix) {
+				removeIfAbandoned(filepath.Join(parent, e.Name()))
+			}
+		}
+	}
+	dir, err = os.MkdirTemp(parent, prefix+"*")
+	if err != nil {
+		return "", nil, err
+	}
+	release = func() {}
+	if f, err := os.Open(dir); err == nil {
+		if ok, _ := fsx.TryLock(f); ok {
+			release = func() { f.Close() }
+		} else {
+			f.Close()
+		}
+	}
+	return dir, release, nil
+}
+
+// removeIfAbandoned removes a staging directory whose pull is gone: one
+// that is a directory (not a link to one) and whose lock can be taken.
+func removeIfAbandoned(p string) {
+	fi, err := os.Lstat(p)
+	if err != nil || !fi.IsDir() {
+		return
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if held, err := f.Stat(); err != nil || !os.SameFile(fi, held) {
+		return // replaced since the Lstat
+	}
+	if ok, err := fsx.TryLock(f); ok && err == nil {
+		os.RemoveAll(p)
+	}
+}
