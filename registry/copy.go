@@ -122,7 +122,7 @@ func (v verifyingSource) Fetch(ctx context.Context, d ocispec.Descriptor) (io.Re
 	}
 	rc, err := v.Target.Fetch(ctx, d)
 	if err != nil {
-		return nil, err
+		return nil, fetchError(d, err)
 	}
 	return &verifiedStream{vr: errdef.NewVerifyReader(rc, d), size: d.Size, Closer: rc}, nil
 }

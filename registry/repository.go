@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -277,12 +278,23 @@ func (r *Repository) FetchBlob(ctx context.Context, desc ocispec.Descriptor) (io
 }
 
 // fetchError wraps a failed fetch of desc; the registry's "no such
-// content" becomes errdef.ErrNotFound, decided here and nowhere else.
+// content" becomes errdef.ErrNotFound, decided here and nowhere else, and
+// a response whose length is not the descriptor's is a size mismatch (a
+// verification failure, like any other tampering).
 func fetchError(desc ocispec.Descriptor, err error) error {
-	if errors.Is(err, oraserr.ErrNotFound) {
+	switch {
+	case errors.Is(err, oraserr.ErrNotFound):
 		return fmt.Errorf("fetch %s: %w: %v", desc.Digest, errdef.ErrNotFound, err)
+	case isLengthMismatch(err):
+		return fmt.Errorf("fetch %s: %w: the registry sent a length other than the declared %d bytes (%v)", desc.Digest, errdef.ErrSizeMismatch, desc.Size, err)
 	}
 	return fmt.Errorf("fetch %s: %w", desc.Digest, err)
+}
+
+// isLengthMismatch recognises oras-go's check of Content-Length against
+// the descriptor, which it reports as a plain error, not a sentinel.
+func isLengthMismatch(err error) bool {
+	return err != nil && strings.HasSuffix(err.Error(), "mismatch Content-Length")
 }
 
 // Exists reports whether the repository already has desc.

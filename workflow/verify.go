@@ -334,6 +334,8 @@ func checksOf(c *SignatureCheck) []SignatureCheck {
 	return []SignatureCheck{*c}
 }
 
+// isIntegrity reports whether a fetch failed because of what was sent
+// (digest, size, a cap): a finding about that one object, not an outage.
 func isIntegrity(err error) bool {
-	return errors.Is(err, errdef.ErrDigestMismatch) || errors.Is(err, errdef.ErrLimit)
+	return errors.Is(err, errdef.ErrVerification)
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -722,5 +723,53 @@ func TestDanglingReferrerIsSkipped(t *testing.T) {
 	res, err := workflow.Copy(ctx, open(t, host+"/x/m:v1"), open(t, host+"/prod/m:v1"), workflow.CopyOptions{Policy: keyPolicy(release)})
 	if err != nil || len(res.Dangling) != 1 || res.Dangling[0] != gone.Signature {
 		t.Fatalf("copy with one dangling referrer: %+v, %v", res, err)
+	}
+}
+
+// A registry that sends a signature bundle longer than its descriptor says
+// (oras-go: "mismatch Content-Length") has that one bundle refused, a
+// verification failure (exit 3), not an error that aborts the check; a
+// copy of a blob whose length was changed fails as a size mismatch.
+func TestLengthTamperingIsAVerificationFailure(t *testing.T) {
+	ctx := context.Background()
+	release := newKey(t, "release")
+	var victim atomic.Value
+	victim.Store("none")
+	host := testutil.Registry(t, testutil.Olareg, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/blobs/"+victim.Load().(string)) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, r)
+			body := append(rec.Body.Bytes(), " and more"...)
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			w.WriteHeader(rec.Code)
+			w.Write(body)
+		})
+	})
+	res, err := workflow.Push(ctx, open(t, host+"/x/m:v1"), writeModel(t), workflow.PushOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := workflow.Sign(ctx, open(t, host+"/x/m:v1"), release.signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim.Store(digest.FromBytes(referrerBundle(t, open(t, host+"/x/m:v1"), signed.Signature)).String())
+	v, err := workflow.Verify(ctx, open(t, host+"/x/m:v1"), keyPolicy(release))
+	if !errors.Is(err, errdef.ErrUntrusted) || v == nil || len(v.Signatures) != 1 || !strings.Contains(v.Signatures[0].Error, "size mismatch") {
+		t.Fatalf("verify with a lengthened bundle: %+v, %v; want that bundle refused for its size", v, err)
+	}
+	for _, f := range res.Files {
+		if f.Path == "model.safetensors" {
+			victim.Store(f.Digest.String())
+		}
+	}
+	layout := "oci:" + filepath.Join(t.TempDir(), "layout") + ":v1" // not a mount: the blob is read
+	_, err = workflow.Copy(ctx, open(t, host+"/x/m:v1"), openWith(t, layout, registry.Options{CreateLayout: true}), workflow.CopyOptions{InsecureSkipVerify: true})
+	if !errors.Is(err, errdef.ErrSizeMismatch) {
+		t.Fatalf("copy of a lengthened blob: %v, want ErrSizeMismatch", err)
 	}
 }
