@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/vessel-oci/vessel/internal/testutil"
 )
 
 // relay forwards TCP to target, counting the bytes each way. Once more
@@ -171,7 +173,7 @@ func TestPullResumesAfterKill(t *testing.T) {
 	if _, err := os.Stat(dest); !os.IsNotExist(err) {
 		t.Fatalf("killed pull left %s: %v", dest, err)
 	}
-	if left := entryNames(t, filepath.Dir(dest)); len(left) != 1 || !strings.HasPrefix(left[0], ".vessel-pull-out-") {
+	if left := testutil.Entries(t, filepath.Dir(dest)); len(left) != 1 || !strings.HasPrefix(left[0], ".vessel-pull-out-") {
 		t.Fatalf("a pull killed mid-download leaves its staging directory, and only that: %v", left)
 	}
 	// The rerun goes through a relay that only counts.
@@ -182,7 +184,7 @@ func TestPullResumesAfterKill(t *testing.T) {
 	ppAssertSameTree(t, dest, model)
 	// The rerun cleared the killed pull's staging directory (whose hard
 	// links would pin store blobs).
-	if left := entryNames(t, filepath.Dir(dest)); len(left) != 1 || left[0] != "out" {
+	if left := testutil.Entries(t, filepath.Dir(dest)); len(left) != 1 || left[0] != "out" {
 		t.Fatalf("after the rerun, beside the destination: %v", left)
 	}
 	// Kept: the first shard and about half the second.
@@ -251,16 +253,3 @@ func stored(t *testing.T, dir string) int64 {
 	return n
 }
 
-// entryNames lists the names in dir.
-func entryNames(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	return names
-}
