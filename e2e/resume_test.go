@@ -252,4 +252,3 @@ func stored(t *testing.T, dir string) int64 {
 	})
 	return n
 }
-
