@@ -89,6 +89,9 @@ type Plan struct {
 	// include, when not nil, is the selection of a partial pull (see
 	// Select): the Unpacker writes only the tar entries it selects.
 	include selection
+	// unselected are the raw files of the whole model that Select left
+	// out: a tar entry may not take their names in a partial pull either.
+	unselected []string
 }
 
 // ParseManifest validates manifest bytes that have already been size-capped
@@ -343,8 +346,11 @@ func (p *Plan) Select(patterns []string) (*Plan, error) {
 	}
 	out := &Plan{Manifest: p.Manifest, Kind: p.Kind, limits: p.limits, include: sel}
 	for _, e := range p.Entries {
-		if e.Format != FormatRaw || sel.matches(e.Path) {
+		switch {
+		case e.Format != FormatRaw || sel.matches(e.Path):
 			out.Entries = append(out.Entries, e)
+		default:
+			out.unselected = append(out.unselected, e.Path)
 		}
 	}
 	if len(out.Entries) == 0 {

@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -142,13 +144,13 @@ func TestUnpackSelectedTar(t *testing.T) {
 		}{
 			{"base name", []string{"*.json"}, map[string]string{"tok": "<dir>", "tok/sub": "<dir>", "tok/vocab.json": `{"a":1}`, "tok/sub/special.json": "{}"}},
 			{"path", []string{"tok/*"}, map[string]string{"tok": "<dir>", "tok/vocab.json": `{"a":1}`, "tok/merges.txt": "a b", "tok/README.md": all["tok/README.md"]}},
-			{"layer path selects all", []string{"tokenizer"}, all},
+			{"layer path selects all", []string{"tok"}, all},
 			{"nothing inside", []string{"*.bin"}, map[string]string{}},
 		} {
 			t.Run(tf.format.String()+"/"+tc.name, func(t *testing.T) {
 				t.Parallel()
 				blob := tf.encode(t, tarBlob)
-				p := mustPlan(t, Limits{}, mpLayer(t, tf.mediaType, "tokenizer", blob, 0, -1), rawLayer(t, "w.bin", []byte("w")))
+				p := mustPlan(t, Limits{}, mpLayer(t, tf.mediaType, "tok", blob, 0, -1), rawLayer(t, "w.bin", []byte("w")))
 				if _, err := p.ApplyConfig(modelConfig(t, digest.FromBytes(tarBlob), digest.FromString("w"))); err != nil {
 					t.Fatal(err)
 				}
@@ -254,4 +256,31 @@ func ExamplePlan_Select() {
 	// [config.json tokenizer/vocab.json]
 	// [tokenizer/vocab.json]
 	// true
+}
+
+// A partial pull applies the full pull's duplicate rules: a tar entry may
+// not take the name of a raw file the selection left out (it would stand
+// in for that signed file).
+func TestSelectedTarCannotReplaceAnUnselectedRawFile(t *testing.T) {
+	t.Parallel()
+	tarBlob := makeTar(t, dirEntry("model/"), reg("model/notes.txt", "n"), reg("model/raw.bin", "not the signed bytes"))
+	p := mustPlan(t, Limits{}, mpLayer(t, modelspec.MediaTypeModelWeight, "model", tarBlob, 0, -1), rawLayer(t, "model/raw.bin", []byte("raw")))
+	if err := newUnpacker(t, t.TempDir(), p).Write(context.Background(), p.Entries[0], bytes.NewReader(tarBlob), nil); !errors.Is(err, errdef.ErrUnsafePath) {
+		t.Fatalf("full pull: %v, want the duplicate refused", err)
+	}
+	s, err := p.Select([]string{"model"}) // the tar layer's path: all of it; raw.bin is left out
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Entries) != 1 {
+		t.Fatalf("selected %d entries, want the tar layer only", len(s.Entries))
+	}
+	_, staging := newStaging(t)
+	err = newUnpacker(t, staging, s).Write(context.Background(), s.Entries[0], bytes.NewReader(tarBlob), nil)
+	if !errors.Is(err, errdef.ErrUnsafePath) {
+		t.Fatalf("partial pull: %v, want the duplicate refused as in a full pull", err)
+	}
+	if _, err := os.Stat(filepath.Join(staging, "model", "raw.bin")); !os.IsNotExist(err) {
+		t.Errorf("the tar's raw.bin was written: %v", err)
+	}
 }

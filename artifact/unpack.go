@@ -68,6 +68,9 @@ func NewHasher(p *Plan) *Unpacker {
 			ps.addFile(e.Path) // already known to be consistent
 		}
 	}
+	for _, name := range p.unselected {
+		ps.addFile(name) // the same duplicate rules as a full pull
+	}
 	return &Unpacker{paths: ps, tarFiles: map[string]digest.Digest{}, limits: p.limits, include: p.include}
 }
 
@@ -266,7 +269,7 @@ func (u *Unpacker) writeTar(e Entry, vr *errdef.VerifyReader) (err error) {
 	// A partial pull writes all of a tar layer whose path was selected,
 	// else only its selected files (see Plan.Select).
 	all := u.include == nil || u.include.matches(e.Path)
-	if err := u.extract(in, all); err != nil {
+	if err := u.extract(in, e.Path, all); err != nil {
 		return err
 	}
 	// Read what follows the tar's end marker, so both digests cover it all.
@@ -285,13 +288,15 @@ func (u *Unpacker) writeTar(e Entry, vr *errdef.VerifyReader) (err error) {
 	return nil
 }
 
-// extract writes the regular files and directories of a tar stream.
+// extract writes the regular files and directories of a tar stream, each
+// of which must lie at or under the layer's annotated path within: a
+// layer annotated "tokenizer" cannot hold "model.safetensors".
 // Everything else (links, devices, fifos) is refused: a model has no use for
 // them and they are how archives escape their directory. Unless all is
 // set, only regular files the unpacker's selection matches are written;
 // the others are checked the same way, then skipped (tar.Reader reads and
 // discards their bodies, so the digests still cover them).
-func (u *Unpacker) extract(r io.Reader, all bool) error {
+func (u *Unpacker) extract(r io.Reader, within string, all bool) error {
 	tr := tar.NewReader(r)
 	for {
 		hdr, err := tr.Next()
@@ -310,6 +315,13 @@ func (u *Unpacker) extract(r io.Reader, all bool) error {
 		name, err := CleanPath(hdr.Name)
 		if err != nil {
 			return fmt.Errorf("tar entry: %w", err)
+		}
+		// At or under the layer's path; a directory may also be one of its
+		// parents (tar writers add them), which creates nothing else.
+		inside := name == within || strings.HasPrefix(name, within+"/")
+		parent := hdr.Typeflag == tar.TypeDir && strings.HasPrefix(within, name+"/")
+		if !inside && !parent {
+			return fmt.Errorf("%w: tar entry %q lies outside the layer's path %q", errdef.ErrUnsafePath, name, within)
 		}
 		// archive/tar presents a PAX sparse file as a regular one and makes
 		// up its holes without reading input, so no cap on the stream would

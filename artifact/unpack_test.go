@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -181,7 +182,7 @@ func TestUnpackTar(t *testing.T) {
 		dirEntry("./model/sub/"),
 		{Hdr: tar.Header{Name: "model/sub/run.sh", Typeflag: tar.TypeReg, Mode: 0o755, Size: 10}, Body: "#!/bin/sh\n"},
 		{Hdr: tar.Header{Name: "./model/config.json", Typeflag: tar.TypeReg, Mode: 0o640, Size: 2}, Body: "{}"},
-		reg("implicit/parents/f.txt", "no dir entries for my parents"),
+		reg("model/implicit/parents/f.txt", "no dir entries for my parents"),
 		{Hdr: tar.Header{Name: longName, Typeflag: tar.TypeReg, Mode: 0o644, Size: 4, Format: tar.FormatPAX}, Body: "long"},
 		{Hdr: tar.Header{Name: "model/gnu-" + strings.Repeat("x", 120), Typeflag: tar.TypeReg, Mode: 0o644, Size: 3, Format: tar.FormatGNU}, Body: "gnu"},
 		{Hdr: tar.Header{Name: "model/setuid", Typeflag: tar.TypeReg, Mode: 0o4755, Size: 1}, Body: "s"},
@@ -190,7 +191,7 @@ func TestUnpackTar(t *testing.T) {
 	}
 	want := map[string]string{
 		"model": "<dir>", "model/sub": "<dir>", "model/sub/run.sh": "#!/bin/sh\n", "model/config.json": "{}",
-		"implicit": "<dir>", "implicit/parents": "<dir>", "implicit/parents/f.txt": "no dir entries for my parents",
+		"model/implicit": "<dir>", "model/implicit/parents": "<dir>", "model/implicit/parents/f.txt": "no dir entries for my parents",
 		"model/gnu-" + strings.Repeat("x", 120): "gnu", "model/setuid": "s", "model/no-mode": "m", "model/empty": "",
 	}
 	for d := filepath.ToSlash(filepath.Dir(longName)); d != "model"; d = filepath.ToSlash(filepath.Dir(d)) {
@@ -256,25 +257,27 @@ func TestUnpackTarRefused(t *testing.T) {
 		want  error
 	}{
 		{"dotdot", []tarFile{reg("../evil", "x")}, errdef.ErrUnsafePath},
-		{"dotdot after a good file", []tarFile{reg("ok", "fine"), reg("../evil", "x")}, errdef.ErrUnsafePath},
+		{"dotdot after a good file", []tarFile{reg("layer/ok", "fine"), reg("../evil", "x")}, errdef.ErrUnsafePath},
 		{"dotdot inside", []tarFile{reg("a/../../evil", "x")}, errdef.ErrUnsafePath},
 		{"dotdot directory", []tarFile{dirEntry("../evil/")}, errdef.ErrUnsafePath},
 		{"absolute", []tarFile{reg("/evil", "x")}, errdef.ErrUnsafePath},
 		{"absolute directory", []tarFile{dirEntry("/evil/")}, errdef.ErrUnsafePath},
 		{"backslash", []tarFile{reg(`..\evil`, "x")}, errdef.ErrUnsafePath},
 		{"root", []tarFile{dirEntry("./")}, errdef.ErrUnsafePath},
-		{"duplicate entry", []tarFile{reg("a", "1"), reg("a", "2")}, errdef.ErrUnsafePath},
-		{"file below a file", []tarFile{reg("a", "1"), reg("a/b", "2")}, errdef.ErrUnsafePath},
-		{"directory over a file", []tarFile{reg("a", "1"), dirEntry("a/")}, errdef.ErrUnsafePath},
-		{"file over a directory", []tarFile{dirEntry("a/"), reg("a", "1")}, errdef.ErrUnsafePath},
-		{"symlink", []tarFile{hdr("link", tar.TypeSymlink)}, errdef.ErrUnsupportedEntry},
-		{"symlink then write through it", []tarFile{{Hdr: tar.Header{Name: "link", Typeflag: tar.TypeSymlink, Linkname: ".."}}, reg("link/evil", "x")}, errdef.ErrUnsupportedEntry},
-		{"hardlink", []tarFile{reg("target", "t"), hdr("hard", tar.TypeLink)}, errdef.ErrUnsupportedEntry},
-		{"char device", []tarFile{hdr("null", tar.TypeChar)}, errdef.ErrUnsupportedEntry},
-		{"block device", []tarFile{hdr("sda", tar.TypeBlock)}, errdef.ErrUnsupportedEntry},
-		{"fifo", []tarFile{hdr("pipe", tar.TypeFifo)}, errdef.ErrUnsupportedEntry},
-		{"contiguous file", []tarFile{hdr("cont", tar.TypeCont)}, errdef.ErrUnsupportedEntry},
-		{"old GNU sparse", []tarFile{{Hdr: tar.Header{Name: "sparse", Typeflag: tar.TypeGNUSparse, Format: tar.FormatGNU}}}, errdef.ErrUnsupportedEntry},
+		{"duplicate entry", []tarFile{reg("layer/a", "1"), reg("layer/a", "2")}, errdef.ErrUnsafePath},
+		{"file below a file", []tarFile{reg("layer/a", "1"), reg("layer/a/b", "2")}, errdef.ErrUnsafePath},
+		{"directory over a file", []tarFile{reg("layer/a", "1"), dirEntry("layer/a/")}, errdef.ErrUnsafePath},
+		{"file over a directory", []tarFile{dirEntry("layer/a/"), reg("layer/a", "1")}, errdef.ErrUnsafePath},
+		{"outside the layer's path", []tarFile{reg("layer/ok", "fine"), reg("model.safetensors", "x")}, errdef.ErrUnsafePath},
+		{"beside the layer's path", []tarFile{reg("layer2/f", "x")}, errdef.ErrUnsafePath},
+		{"symlink", []tarFile{hdr("layer/link", tar.TypeSymlink)}, errdef.ErrUnsupportedEntry},
+		{"symlink then write through it", []tarFile{{Hdr: tar.Header{Name: "layer/link", Typeflag: tar.TypeSymlink, Linkname: ".."}}, reg("layer/link/evil", "x")}, errdef.ErrUnsupportedEntry},
+		{"hardlink", []tarFile{reg("layer/target", "t"), hdr("layer/hard", tar.TypeLink)}, errdef.ErrUnsupportedEntry},
+		{"char device", []tarFile{hdr("layer/null", tar.TypeChar)}, errdef.ErrUnsupportedEntry},
+		{"block device", []tarFile{hdr("layer/sda", tar.TypeBlock)}, errdef.ErrUnsupportedEntry},
+		{"fifo", []tarFile{hdr("layer/pipe", tar.TypeFifo)}, errdef.ErrUnsupportedEntry},
+		{"contiguous file", []tarFile{hdr("layer/cont", tar.TypeCont)}, errdef.ErrUnsupportedEntry},
+		{"old GNU sparse", []tarFile{{Hdr: tar.Header{Name: "layer/sparse", Typeflag: tar.TypeGNUSparse, Format: tar.FormatGNU}}}, errdef.ErrUnsupportedEntry},
 	}
 	for _, tc := range tests {
 		for _, tf := range tarFormats[:2] {
@@ -290,7 +293,7 @@ func TestUnpackTarRefused(t *testing.T) {
 				assertContained(t, parent)
 				got := readTree(t, staging)
 				for name := range got {
-					if strings.Contains(name, "evil") || name == "link" || name == "hard" {
+					if base := path.Base(name); strings.Contains(name, "evil") || base == "link" || base == "hard" || base == "model.safetensors" || strings.HasPrefix(name, "layer2") {
 						t.Errorf("refused entry %q was written", name)
 					}
 				}
@@ -384,11 +387,11 @@ func TestUnpackDuplicatesAcrossLayers(t *testing.T) {
 
 	t.Run("two tar layers", func(t *testing.T) {
 		t.Parallel()
-		a := makeTar(t, dirEntry("shared/"), reg("shared/a", "a"), reg("dup", "first"))
-		b := makeTar(t, dirEntry("shared/"), reg("shared/b", "b"), reg("dup", "second"))
+		a := makeTar(t, dirEntry("shared/"), reg("shared/a", "a"), reg("shared/dup", "first"))
+		b := makeTar(t, dirEntry("shared/"), reg("shared/dup", "second"))
 		p := mustPlan(t, Limits{},
-			mpLayer(t, modelspec.MediaTypeModelWeight, "a", a, 0, -1),
-			mpLayer(t, modelspec.MediaTypeModelWeight, "b", b, 0, -1))
+			mpLayer(t, modelspec.MediaTypeModelWeight, "shared", a, 0, -1),
+			mpLayer(t, modelspec.MediaTypeModelWeight, "shared/dup", b, 0, -1))
 		_, staging := newStaging(t)
 		u := newUnpacker(t, staging, p)
 		if err := u.Write(context.Background(), p.Entries[0], bytes.NewReader(a), nil); err != nil {
@@ -397,7 +400,7 @@ func TestUnpackDuplicatesAcrossLayers(t *testing.T) {
 		if err := u.Write(context.Background(), p.Entries[1], bytes.NewReader(b), nil); !errors.Is(err, errdef.ErrUnsafePath) {
 			t.Errorf("second tar layer repeating a file = %v, want errdef.ErrUnsafePath", err)
 		}
-		if b, _ := os.ReadFile(filepath.Join(staging, "dup")); string(b) != "first" {
+		if b, _ := os.ReadFile(filepath.Join(staging, "shared", "dup")); string(b) != "first" {
 			t.Errorf("dup holds %q, want the first layer's bytes", b)
 		}
 	})
@@ -587,7 +590,7 @@ func TestUnpackAuthenticButBroken(t *testing.T) {
 			t.Parallel()
 			// The manifest describes these exact bytes: they are what the
 			// publisher pushed, so the blob is authentic but unusable.
-			p := mustPlan(t, Limits{}, mpLayer(t, tc.mt, "layer", tc.blob, 0, -1))
+			p := mustPlan(t, Limits{}, mpLayer(t, tc.mt, "w.bin", tc.blob, 0, -1))
 			_, staging := newStaging(t)
 			u := newUnpacker(t, staging, p)
 			err := u.Write(context.Background(), p.Entries[0], bytes.NewReader(tc.blob), nil)
@@ -600,7 +603,7 @@ func TestUnpackAuthenticButBroken(t *testing.T) {
 	t.Run("write failure is not bad data", func(t *testing.T) {
 		t.Parallel()
 		blob := gzipBytes(t, good)
-		p := mustPlan(t, Limits{}, mpLayer(t, modelspec.MediaTypeModelWeightGzip, "layer", blob, 0, -1))
+		p := mustPlan(t, Limits{}, mpLayer(t, modelspec.MediaTypeModelWeightGzip, "w.bin", blob, 0, -1))
 		_, staging := newStaging(t)
 		// Something else already holds the name in staging.
 		if err := os.WriteFile(filepath.Join(staging, "w.bin"), nil, 0o644); err != nil {
