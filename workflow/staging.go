@@ -23,7 +23,7 @@ func newStaging(dest string) (dir string, release func(), err error) {
 	parent, prefix := filepath.Dir(dest), stagingPrefix(dest)
 	if entries, err := os.ReadDir(parent); err == nil {
 		for _, e := range entries {
-			if e.IsDir() && strings.HasPrefix(e.Name(), prefix) {
+			if rest, ok := strings.CutPrefix(e.Name(), prefix); ok && e.IsDir() && isDigits(rest) {
 				removeIfAbandoned(filepath.Join(parent, e.Name()))
 			}
 		}
@@ -41,6 +41,12 @@ func newStaging(dest string) (dir string, release func(), err error) {
 		}
 	}
 	return dir, release, nil
+}
+
+// isDigits reports whether s is the random part os.MkdirTemp makes (a
+// decimal number), so that "m-x"'s staging is not taken for "m"'s.
+func isDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
 // removeIfAbandoned removes a staging directory whose pull is gone: one

@@ -598,7 +598,8 @@ func TestPullClearsAbandonedStaging(t *testing.T) {
 		testutil.WriteTree(t, p, map[string]string{"model.safetensors": "half"})
 		return p
 	}
-	abandoned, live, other := mk(".vessel-pull-m-1234"), mk(".vessel-pull-m-5678"), mk(".vessel-pull-n-1234")
+	abandoned, live := mk(".vessel-pull-m-1234"), mk(".vessel-pull-m-5678")
+	others := []string{mk(".vessel-pull-n-1234"), mk(".vessel-pull-m-x-1234")} // other destinations'
 	f, err := os.Open(live)
 	if err != nil {
 		t.Fatal(err)
@@ -613,7 +614,7 @@ func TestPullClearsAbandonedStaging(t *testing.T) {
 	if _, err := os.Stat(abandoned); !os.IsNotExist(err) {
 		t.Errorf("abandoned staging %s left: %v", abandoned, err)
 	}
-	for _, p := range []string{live, other} {
+	for _, p := range append(others, live) {
 		if _, err := os.Stat(filepath.Join(p, "model.safetensors")); err != nil {
 			t.Errorf("%s removed: %v", p, err)
 		}
