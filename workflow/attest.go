@@ -67,6 +67,9 @@ func Attestations(ctx context.Context, repo Source, policy *attest.Policy, predi
 	if err != nil {
 		return nil, fmt.Errorf("attestations %w", err)
 	}
+	if policy == nil {
+		return nil, fmt.Errorf("attestations %s: %w", m.Ref, ErrNoTrust)
+	}
 	scope, err := policy.ScopeFor(scopeName(m.Ref))
 	if err != nil {
 		return nil, fmt.Errorf("attestations %s: %w", m.Ref, err)

@@ -81,6 +81,9 @@ func scopeName(r registry.Reference) string {
 // then the policy's scope decides (attest.Scope.Decide).
 func VerifyResolved(ctx context.Context, repo Source, m *Resolved, policy *attest.Policy) (*Verification, error) {
 	v := &Verification{Reference: m.Ref.String(), Digest: m.Desc.Digest, Signers: []string{}, Signatures: []SignatureCheck{}}
+	if policy == nil {
+		return v, ErrNoTrust
+	}
 	scope, err := policy.ScopeFor(scopeName(m.Ref))
 	if err != nil {
 		return v, err

@@ -369,6 +369,12 @@ func TestPullTrustIsCheckedBeforeDownload(t *testing.T) {
 	if _, err := workflow.Copy(ctx, open(t, host+"/x/m:v1"), open(t, host+"/y/m:v1"), workflow.CopyOptions{}); !errors.Is(err, workflow.ErrNoTrust) {
 		t.Fatalf("copy with no trust: %v, want ErrNoTrust", err)
 	}
+	if _, err := workflow.Verify(ctx, open(t, host+"/x/m:v1"), nil); !errors.Is(err, workflow.ErrNoTrust) {
+		t.Fatalf("verify with no policy: %v, want ErrNoTrust", err)
+	}
+	if _, err := workflow.Attestations(ctx, open(t, host+"/x/m:v1"), nil, ""); !errors.Is(err, workflow.ErrNoTrust) {
+		t.Fatalf("attestations with no policy: %v, want ErrNoTrust", err)
+	}
 }
 
 func TestPullDestinationRules(t *testing.T) {
