@@ -3,6 +3,7 @@
 package artifact
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -43,4 +44,29 @@ func TestScanRefusesSpecialFiles(t *testing.T) {
 			t.Errorf("Scan with a link to a fifo = %v, want ErrUnsupportedFile", err)
 		}
 	})
+}
+
+// Place never links a symbolic link into the destination: a link planted
+// at a stored blob's name (after the store checked it) is refused, not
+// linked (link(2) would link the symlink itself).
+func TestPlaceRefusesALinkedBlob(t *testing.T) {
+	t.Parallel()
+	content := bytes.Repeat([]byte("w"), LinkMinSize)
+	p := mustPlan(t, Limits{}, rawLayer(t, "model.bin", content))
+	dir := t.TempDir()
+	theirs := filepath.Join(dir, "theirs")
+	if err := os.WriteFile(theirs, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	blob := filepath.Join(dir, "blob")
+	if err := os.Symlink(theirs, blob); err != nil {
+		t.Fatal(err)
+	}
+	_, staging := newStaging(t)
+	if err := newUnpacker(t, staging, p).Place(p.Entries[0], blob); err == nil {
+		t.Fatal("Place from a symbolic link succeeded")
+	}
+	if _, err := os.Lstat(filepath.Join(staging, "model.bin")); !os.IsNotExist(err) {
+		t.Errorf("something was placed: %v", err)
+	}
 }

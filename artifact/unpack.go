@@ -135,16 +135,31 @@ func (u *Unpacker) Place(e Entry, blob string) error {
 	}
 	// The staging directory is ours and holds no symlinks (tar layers may
 	// not make them), so joining a checked path is safe here.
-	if fi, err := os.Stat(blob); err == nil && fi.Size() >= LinkMinSize && fi.Mode().Perm() == e.Mode.Perm()&^processUmask() {
-		if err := os.Link(blob, filepath.Join(u.dir, filepath.FromSlash(e.Path))); err == nil {
-			return nil
-		}
-	}
-	src, err := os.Open(blob)
+	src, err := fsx.OpenNoFollow(blob, os.O_RDONLY, 0)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
+	fi, err := src.Stat()
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s: %w: stored blob %s is not a regular file", e.Path, errdef.ErrUnsafePath, blob)
+	}
+	if fi.Size() >= LinkMinSize && fi.Mode().Perm() == e.Mode.Perm()&^processUmask() {
+		dst := filepath.Join(u.dir, filepath.FromSlash(e.Path))
+		if err := os.Link(blob, dst); err == nil {
+			// What was linked must be the file opened: not a link made at
+			// the blob's name since (link(2) links a symlink itself).
+			if got, err := os.Lstat(dst); err == nil && got.Mode().IsRegular() && os.SameFile(got, fi) {
+				return nil
+			}
+			if err := os.Remove(dst); err != nil {
+				return err
+			}
+		}
+	}
 	f, err := u.root.OpenFile(e.Path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, e.Mode)
 	if err != nil {
 		return fmt.Errorf("%s: %w", e.Path, err)

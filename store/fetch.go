@@ -157,7 +157,7 @@ func fetchPartial(ctx context.Context, partial string, desc ocispec.Descriptor, 
 		st = newState(desc)
 		os.Remove(partial) // no record of what it holds: start over
 	}
-	f, err := os.OpenFile(partial, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := openPartial(partial)
 	if err != nil {
 		return 0, err
 	}
@@ -566,6 +566,26 @@ func (fe *fetch) save() {
 	fe.mu.Unlock()
 	// Best effort: without a record the next fetch starts over.
 	_ = fsx.WriteFile(fe.path+".json", data, 0o644, fsx.Replaceable)
+}
+
+// openPartial opens (or creates) a partial blob without following a link
+// planted at its name: such a link is removed and the blob starts over.
+func openPartial(p string) (*os.File, error) {
+	f, err := fsx.OpenNoFollow(p, os.O_RDWR|os.O_CREATE, 0o644)
+	if err == nil {
+		if fi, serr := f.Stat(); serr == nil && fi.Mode().IsRegular() {
+			return f, nil
+		}
+		f.Close()
+	}
+	if fi, lerr := os.Lstat(p); lerr == nil && !fi.Mode().IsRegular() {
+		removePartial(p)
+		return fsx.OpenNoFollow(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	}
+	if err == nil {
+		err = fmt.Errorf("content store: %s is not a regular file", p)
+	}
+	return nil, err
 }
 
 func removePartial(p string) {

@@ -43,7 +43,7 @@ func newState(desc ocispec.Descriptor) *state {
 // or it does not describe desc consistently (then the partial file is
 // worthless: nothing says which of its bytes are real).
 func loadState(partial string, desc ocispec.Descriptor) *state {
-	f, err := os.Open(partial + ".json")
+	f, err := fsx.OpenNoFollow(partial+".json", os.O_RDONLY, 0)
 	if err != nil {
 		return nil
 	}
@@ -53,8 +53,8 @@ func loadState(partial string, desc ocispec.Descriptor) *state {
 	if err := dec.Decode(&st); err != nil || st.Digest != desc.Digest || st.Size != desc.Size {
 		return nil
 	}
-	fi, err := os.Stat(partial)
-	if err != nil {
+	fi, err := os.Lstat(partial)
+	if err != nil || !fi.Mode().IsRegular() {
 		return nil
 	}
 	var at int64
@@ -149,8 +149,12 @@ func lock(ctx context.Context, name string) (unlock func(), err error) {
 // file, so none are left behind; a lock taken on a file that was removed
 // meanwhile is therefore worthless, and is dropped (the caller tries again).
 func tryLock(name string) (unlock func(), ok bool, err error) {
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := fsx.OpenNoFollow(name, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
+		if fi, lerr := os.Lstat(name); lerr == nil && !fi.Mode().IsRegular() {
+			os.Remove(name) // a planted link: never written through
+			return nil, false, nil
+		}
 		return nil, false, err
 	}
 	if ok, err := fsx.TryLock(f); !ok {
@@ -158,7 +162,7 @@ func tryLock(name string) (unlock func(), ok bool, err error) {
 		return nil, false, err
 	}
 	held, err1 := f.Stat()
-	named, err2 := os.Stat(name)
+	named, err2 := os.Lstat(name)
 	if err1 != nil || err2 != nil || !os.SameFile(held, named) {
 		f.Close()
 		return nil, false, nil

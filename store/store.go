@@ -40,15 +40,21 @@ type Store struct {
 	dir string
 }
 
-// Open creates (if needed) and opens the store in dir.
+// Open creates (if needed) and opens the store in dir. Its blobs/ and
+// partial/ must be directories, not symbolic links to one: a link planted
+// there would send the store's writes elsewhere. (dir itself may be a
+// link: that is the user's choice of where the store lives.)
 func Open(dir string) (*Store, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
 	}
-	for _, sub := range []string{"blobs", "partial"} {
-		if err := os.MkdirAll(filepath.Join(abs, sub), 0o755); err != nil {
+	for _, p := range []string{filepath.Join(abs, "blobs"), filepath.Join(abs, "partial")} {
+		if err := os.MkdirAll(p, 0o755); err != nil {
 			return nil, fmt.Errorf("content store %s: %w", abs, err)
+		}
+		if fi, err := os.Lstat(p); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("content store %s: %w: %s is not a directory (a symbolic link?)", abs, errdef.ErrUnsafePath, p)
 		}
 	}
 	return &Store{dir: abs}, nil
@@ -85,14 +91,22 @@ func (s *Store) Get(ctx context.Context, desc ocispec.Descriptor) (string, bool,
 		return "", false, fmt.Errorf("content store: %w: %v", errdef.ErrDigestMismatch, err)
 	}
 	p := s.path(desc.Digest)
-	f, err := os.Open(p)
+	f, err := fsx.OpenNoFollow(p, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", false, nil
 	}
 	if err != nil {
+		// Not a blob the store made (a planted symbolic link): dropped,
+		// and the blob is fetched again.
+		if fi, lerr := os.Lstat(p); lerr == nil && !fi.Mode().IsRegular() {
+			return "", false, os.Remove(p)
+		}
 		return "", false, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return "", false, os.Remove(p)
+	}
 	vr := errdef.NewVerifyReader(&iox.ContextReader{Ctx: ctx, R: f}, desc)
 	buf := buffers.Get().(*[]byte)
 	_, err = io.CopyBuffer(io.Discard, vr, *buf)

@@ -45,3 +45,10 @@ func TryLock(f *os.File) (ok bool, err error) {
 	}
 	return err == nil, err
 }
+
+// OpenNoFollow opens path as os.OpenFile does, except that a symbolic
+// link there is not followed: opening one fails (ELOOP), so a link planted
+// in a directory vessel owns is never written or read through.
+func OpenNoFollow(path string, flag int, perm fs.FileMode) (*os.File, error) {
+	return os.OpenFile(path, flag|unix.O_NOFOLLOW, perm)
+}
