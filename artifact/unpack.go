@@ -135,7 +135,10 @@ func (u *Unpacker) Place(e Entry, blob string) error {
 	}
 	// The staging directory is ours and holds no symlinks (tar layers may
 	// not make them), so joining a checked path is safe here.
-	src, err := fsx.OpenNoFollow(blob, os.O_RDONLY, 0)
+	src, err := fsx.OpenRegular(blob, os.O_RDONLY, 0)
+	if errors.Is(err, fsx.ErrNotRegular) {
+		return fmt.Errorf("%s: %w: stored blob: %w", e.Path, errdef.ErrUnsafePath, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -143,9 +146,6 @@ func (u *Unpacker) Place(e Entry, blob string) error {
 	fi, err := src.Stat()
 	if err != nil {
 		return err
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s: %w: stored blob %s is not a regular file", e.Path, errdef.ErrUnsafePath, blob)
 	}
 	if fi.Size() >= LinkMinSize && fi.Mode().Perm() == e.Mode.Perm()&^processUmask() {
 		dst := filepath.Join(u.dir, filepath.FromSlash(e.Path))

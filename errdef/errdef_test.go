@@ -50,6 +50,7 @@ var ordinary = map[string]string{
 	"artifact.ErrNoMatch":           "--include patterns select nothing: the user's input",
 	"artifact.ErrUnsupportedFile":   "a file the pusher's own directory holds cannot be packed",
 	"attest.ErrKey":                 "a key file of the user's cannot be read",
+	"fsx.ErrNotRegular":             "a filesystem fact; callers that meet it where content was expected wrap it in ErrUnsafePath",
 	"attest.ErrPolicyFile":          "the user's policy file is malformed",
 	"oms.ErrUnsupported":            "a request vessel does not implement",
 	"oms.ErrRefused":                "a file of the signer's own directory cannot be signed",

@@ -54,9 +54,9 @@ func (r *Repository) ChooseOnlyTag(ctx context.Context) (string, error) {
 	case 0:
 		return "", fmt.Errorf("%w %s: it holds no tagged manifest: name a digest (%s@sha256:...)", ErrBadReference, r.Ref, r.Ref)
 	}
-	shown := tags
-	if len(shown) > 20 {
-		shown = shown[:20]
+	list := strings.Join(tags, ", ")
+	if len(tags) > 20 {
+		list = strings.Join(tags[:20], ", ") + ", ..."
 	}
-	return "", fmt.Errorf("%w %s: name one of its %d tags: %s%s", ErrBadReference, r.Ref, len(tags), strings.Join(shown, ", "), map[bool]string{true: ", ...", false: ""}[len(shown) < len(tags)])
+	return "", fmt.Errorf("%w %s: name one of its %d tags: %s", ErrBadReference, r.Ref, len(tags), list)
 }

@@ -210,12 +210,9 @@ func (r *Repository) Resolve(ctx context.Context) (ocispec.Descriptor, error) {
 	if ref == "" {
 		return ocispec.Descriptor{}, fmt.Errorf("%w %s: name a tag or a digest", ErrBadReference, r.Ref)
 	}
-	desc, err := r.target.Resolve(ctx, ref)
-	if errors.Is(err, oraserr.ErrNotFound) {
-		return ocispec.Descriptor{}, fmt.Errorf("%s: %w", r.Ref, errdef.ErrNotFound)
-	}
+	desc, err := r.lookup(ctx, ref)
 	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("%s: resolve: %w", r.Ref, err)
+		return ocispec.Descriptor{}, err
 	}
 	if r.Ref.Digest != "" && desc.Digest != r.Ref.Digest {
 		return ocispec.Descriptor{}, fmt.Errorf("resolve %s: %w: registry answered %s", r.Ref, errdef.ErrDigestMismatch, desc.Digest)
@@ -228,12 +225,18 @@ func (r *Repository) Resolve(ctx context.Context) (ocispec.Descriptor, error) {
 // errdef.ErrNotFound; any other failure (an outage, a refusal, a timeout)
 // is returned as it is, so no caller mistakes it for "none".
 func (r *Repository) ResolveTag(ctx context.Context, tag string) (ocispec.Descriptor, error) {
-	desc, err := r.target.Resolve(ctx, tag)
+	return r.lookup(ctx, tag)
+}
+
+// lookup resolves a tag or digest of the repository: the registry's "no
+// such manifest" is errdef.ErrNotFound, decided here and nowhere else.
+func (r *Repository) lookup(ctx context.Context, ref string) (ocispec.Descriptor, error) {
+	desc, err := r.target.Resolve(ctx, ref)
 	if errors.Is(err, oraserr.ErrNotFound) {
-		return ocispec.Descriptor{}, fmt.Errorf("%s: tag %s: %w", r.Ref, tag, errdef.ErrNotFound)
+		return ocispec.Descriptor{}, fmt.Errorf("%s: %s: %w", r.Ref, ref, errdef.ErrNotFound)
 	}
 	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("%s: resolve tag %s: %w", r.Ref, tag, err)
+		return ocispec.Descriptor{}, fmt.Errorf("%s: resolve %s: %w", r.Ref, ref, err)
 	}
 	return desc, nil
 }

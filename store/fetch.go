@@ -569,23 +569,14 @@ func (fe *fetch) save() {
 }
 
 // openPartial opens (or creates) a partial blob without following a link
-// planted at its name: such a link is removed and the blob starts over.
+// planted at its name: such a name is removed and the blob starts over.
 func openPartial(p string) (*os.File, error) {
-	f, err := fsx.OpenNoFollow(p, os.O_RDWR|os.O_CREATE, 0o644)
-	if err == nil {
-		if fi, serr := f.Stat(); serr == nil && fi.Mode().IsRegular() {
-			return f, nil
-		}
-		f.Close()
-	}
-	if fi, lerr := os.Lstat(p); lerr == nil && !fi.Mode().IsRegular() {
+	f, err := fsx.OpenRegular(p, os.O_RDWR|os.O_CREATE, 0o644)
+	if errors.Is(err, fsx.ErrNotRegular) {
 		removePartial(p)
-		return fsx.OpenNoFollow(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		return fsx.OpenRegular(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	}
-	if err == nil {
-		err = fmt.Errorf("content store: %s is not a regular file", p)
-	}
-	return nil, err
+	return f, err
 }
 
 func removePartial(p string) {

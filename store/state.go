@@ -43,7 +43,7 @@ func newState(desc ocispec.Descriptor) *state {
 // or it does not describe desc consistently (then the partial file is
 // worthless: nothing says which of its bytes are real).
 func loadState(partial string, desc ocispec.Descriptor) *state {
-	f, err := fsx.OpenNoFollow(partial+".json", os.O_RDONLY, 0)
+	f, err := fsx.OpenRegular(partial+".json", os.O_RDONLY, 0)
 	if err != nil {
 		return nil
 	}
@@ -149,12 +149,12 @@ func lock(ctx context.Context, name string) (unlock func(), err error) {
 // file, so none are left behind; a lock taken on a file that was removed
 // meanwhile is therefore worthless, and is dropped (the caller tries again).
 func tryLock(name string) (unlock func(), ok bool, err error) {
-	f, err := fsx.OpenNoFollow(name, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := fsx.OpenRegular(name, os.O_RDWR|os.O_CREATE, 0o644)
+	if errors.Is(err, fsx.ErrNotRegular) {
+		os.Remove(name) // planted (a link, say): never written through
+		return nil, false, nil
+	}
 	if err != nil {
-		if fi, lerr := os.Lstat(name); lerr == nil && !fi.Mode().IsRegular() {
-			os.Remove(name) // a planted link: never written through
-			return nil, false, nil
-		}
 		return nil, false, err
 	}
 	if ok, err := fsx.TryLock(f); !ok {

@@ -91,22 +91,18 @@ func (s *Store) Get(ctx context.Context, desc ocispec.Descriptor) (string, bool,
 		return "", false, fmt.Errorf("content store: %w: %v", errdef.ErrDigestMismatch, err)
 	}
 	p := s.path(desc.Digest)
-	f, err := fsx.OpenNoFollow(p, os.O_RDONLY, 0)
-	if errors.Is(err, fs.ErrNotExist) {
+	f, err := fsx.OpenRegular(p, os.O_RDONLY, 0)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return "", false, nil
-	}
-	if err != nil {
-		// Not a blob the store made (a planted symbolic link): dropped,
-		// and the blob is fetched again.
-		if fi, lerr := os.Lstat(p); lerr == nil && !fi.Mode().IsRegular() {
-			return "", false, os.Remove(p)
-		}
+	case errors.Is(err, fsx.ErrNotRegular):
+		// Not a blob the store made (a planted link, say): dropped, and
+		// the blob is fetched again.
+		return "", false, os.Remove(p)
+	case err != nil:
 		return "", false, err
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return "", false, os.Remove(p)
-	}
 	vr := errdef.NewVerifyReader(&iox.ContextReader{Ctx: ctx, R: f}, desc)
 	buf := buffers.Get().(*[]byte)
 	_, err = io.CopyBuffer(io.Discard, vr, *buf)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/vessel-oci/vessel/errdef"
@@ -45,6 +46,24 @@ func TestStoreFollowsNoPlantedLinks(t *testing.T) {
 		}
 		if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() {
 			t.Fatalf("stored blob after a planted link: %v %v, want a regular file", fi.Mode(), err)
+		}
+	})
+
+	t.Run("a FIFO for a blob", func(t *testing.T) {
+		s := openStore(t)
+		planted := filepath.Join(s.Dir(), "blobs", "sha256", hex)
+		if err := os.MkdirAll(filepath.Dir(planted), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Mkfifo(planted, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// Opening it for reading would wait for a writer forever.
+		if _, ok, err := s.Get(ctx, desc); ok || err != nil {
+			t.Fatalf("Get of a planted FIFO: %v %v, want missing", ok, err)
+		}
+		if _, err := os.Lstat(planted); !os.IsNotExist(err) {
+			t.Errorf("the planted FIFO is still there: %v", err)
 		}
 	})
 

@@ -62,6 +62,35 @@ func WriteFile(path string, data []byte, perm fs.FileMode, d Durability) error {
 	return nil
 }
 
+// ErrNotRegular: something other than a regular file is at a path that
+// must hold one (a symbolic link, a FIFO, a directory).
+var ErrNotRegular = errors.New("not a regular file")
+
+// OpenRegular opens path as os.OpenFile does, but only a regular file:
+// a symbolic link there is not followed, a FIFO is not waited on, and
+// either (or anything else that is not a regular file) is ErrNotRegular,
+// so a name planted in a directory vessel owns is never read or written
+// through. The caller decides what to do with such a name (usually remove
+// it: Remove takes the link itself, not its target).
+func OpenRegular(path string, flag int, perm fs.FileMode) (*os.File, error) {
+	f, err := openNoFollow(path, flag, perm)
+	if err != nil {
+		if fi, lerr := os.Lstat(path); lerr == nil && !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("open %s: %w (%s)", path, ErrNotRegular, fi.Mode().Type())
+		}
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("open %s: %w (%s)", path, ErrNotRegular, fi.Mode().Type())
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
 // CreateNew creates path, which must not exist yet (O_EXCL: a planted
 // file or link there is an error, never followed), writes data and
 // fsyncs it.

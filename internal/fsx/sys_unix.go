@@ -46,9 +46,9 @@ func TryLock(f *os.File) (ok bool, err error) {
 	return err == nil, err
 }
 
-// OpenNoFollow opens path as os.OpenFile does, except that a symbolic
-// link there is not followed: opening one fails (ELOOP), so a link planted
-// in a directory vessel owns is never written or read through.
-func OpenNoFollow(path string, flag int, perm fs.FileMode) (*os.File, error) {
-	return os.OpenFile(path, flag|unix.O_NOFOLLOW, perm)
+// openNoFollow opens path without following a symbolic link there
+// (ELOOP) and without blocking on a FIFO planted there (O_NONBLOCK, which
+// a regular file ignores).
+func openNoFollow(path string, flag int, perm fs.FileMode) (*os.File, error) {
+	return os.OpenFile(path, flag|unix.O_NOFOLLOW|unix.O_NONBLOCK, perm)
 }

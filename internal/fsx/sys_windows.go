@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/windows"
 )
@@ -44,12 +45,12 @@ func renameNoReplace(old, new string) error {
 	return os.Rename(old, new)
 }
 
-// OpenNoFollow opens path as os.OpenFile does, refusing a symbolic link
-// (a reparse point) found there first; Windows has no O_NOFOLLOW, so a
-// link made between the check and the open is not caught.
-func OpenNoFollow(path string, flag int, perm fs.FileMode) (*os.File, error) {
+// openNoFollow refuses a symbolic link (a reparse point) found at path
+// first; Windows has no O_NOFOLLOW, so a link made between the check and
+// the open is not caught.
+func openNoFollow(path string, flag int, perm fs.FileMode) (*os.File, error) {
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-		return nil, &os.PathError{Op: "open", Path: path, Err: errors.New("is a symbolic link")}
+		return nil, &os.PathError{Op: "open", Path: path, Err: syscall.ELOOP}
 	}
 	return os.OpenFile(path, flag, perm)
 }
