@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/internal/testutil"
 )
 
@@ -47,27 +46,50 @@ func TestScanRefusesSpecialFiles(t *testing.T) {
 	})
 }
 
-// Place never links a symbolic link into the destination: a link planted
-// at a stored blob's name (after the store checked it) is refused, not
-// linked (link(2) would link the symlink itself).
-func TestPlaceRefusesALinkedBlob(t *testing.T) {
+// Place links only the file that was checked: when the blob's name in
+// the store is swapped after the check (for a symbolic link, which link(2)
+// would link itself, or for another regular file), what lands in the
+// destination is still the checked file's content, and not their file.
+func TestPlaceLinksOnlyTheCheckedBlob(t *testing.T) {
 	t.Parallel()
-	content := bytes.Repeat([]byte("w"), LinkMinSize)
-	p := mustPlan(t, Limits{}, rawLayer(t, "model.bin", content))
-	dir := t.TempDir()
-	theirs := filepath.Join(dir, "theirs")
-	if err := os.WriteFile(theirs, content, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	blob := filepath.Join(dir, "blob")
-	if err := os.Symlink(theirs, blob); err != nil {
-		t.Fatal(err)
-	}
-	_, staging := newStaging(t)
-	if err := newUnpacker(t, staging, p).Place(p.Entries[0], blob); !errors.Is(err, errdef.ErrUnsafePath) {
-		t.Fatalf("Place from a symbolic link: %v, want ErrUnsafePath", err)
-	}
-	if _, err := os.Lstat(filepath.Join(staging, "model.bin")); !os.IsNotExist(err) {
-		t.Errorf("something was placed: %v", err)
+	ours := bytes.Repeat([]byte("w"), LinkMinSize)
+	theirs := bytes.Repeat([]byte("x"), LinkMinSize)
+	for _, swap := range []string{"symlink", "regular file"} {
+		t.Run(swap, func(t *testing.T) {
+			t.Parallel()
+			p := mustPlan(t, Limits{}, rawLayer(t, "model.bin", ours))
+			dir := t.TempDir()
+			blob, other := filepath.Join(dir, "blob"), filepath.Join(dir, "theirs")
+			for name, data := range map[string][]byte{blob: ours, other: theirs} {
+				if err := os.WriteFile(name, data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			checked, err := os.Open(blob)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer checked.Close()
+			if swap == "symlink" {
+				err = errors.Join(os.Remove(blob), os.Symlink(other, blob))
+			} else {
+				err = os.Rename(other, blob)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, staging := newStaging(t)
+			if err := newUnpacker(t, staging, p).Place(p.Entries[0], checked); err != nil {
+				t.Fatal(err)
+			}
+			placed := filepath.Join(staging, "model.bin")
+			fi, err := os.Lstat(placed)
+			if err != nil || !fi.Mode().IsRegular() {
+				t.Fatalf("placed %v, %v: want a regular file", fi, err)
+			}
+			if got, _ := os.ReadFile(placed); !bytes.Equal(got, ours) {
+				t.Errorf("placed their file's content (%q...)", got[:4])
+			}
+		})
 	}
 }

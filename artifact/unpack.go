@@ -121,10 +121,12 @@ const LinkMinSize = 1 << 20
 
 // Place puts a raw layer's file in place from blob, a local copy of the
 // layer that has already been checked against its digest (a content
-// store's): by hard link when it is large and would get the blob's
-// permissions anyway, else by copy (in the kernel, copy_file_range) and
-// fsync.
-func (u *Unpacker) Place(e Entry, blob string) error {
+// store's), open: by hard link to its name when it is large and would get
+// the blob's permissions anyway, else by copy (in the kernel,
+// copy_file_range) and fsync. A link is kept only if it is to the very
+// file that was checked: a name swapped in the store since links
+// something else, and the file is copied from blob instead.
+func (u *Unpacker) Place(e Entry, blob *os.File) error {
 	if e.Format != FormatRaw {
 		return fmt.Errorf("%s: only a raw layer can be placed from its blob", e.Path)
 	}
@@ -133,25 +135,20 @@ func (u *Unpacker) Place(e Entry, blob string) error {
 			return fmt.Errorf("%s: %w", e.Path, err)
 		}
 	}
-	// The staging directory is ours and holds no symlinks (tar layers may
-	// not make them), so joining a checked path is safe here.
-	src, err := fsx.OpenRegular(blob, os.O_RDONLY, 0)
-	if errors.Is(err, fsx.ErrNotRegular) {
-		return fmt.Errorf("%s: %w: stored blob: %w", e.Path, errdef.ErrUnsafePath, err)
-	}
+	fi, err := blob.Stat()
 	if err != nil {
 		return err
 	}
-	defer src.Close()
-	fi, err := src.Stat()
-	if err != nil {
-		return err
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s: %w: stored blob %s is not a regular file", e.Path, errdef.ErrUnsafePath, blob.Name())
 	}
 	if fi.Size() >= LinkMinSize && fi.Mode().Perm() == e.Mode.Perm()&^processUmask() {
+		// The staging directory is ours and holds no symlinks (tar layers
+		// may not make them), so joining a checked path is safe here.
 		dst := filepath.Join(u.dir, filepath.FromSlash(e.Path))
-		if err := os.Link(blob, dst); err == nil {
-			// What was linked must be the file opened: not a link made at
-			// the blob's name since (link(2) links a symlink itself).
+		if err := os.Link(blob.Name(), dst); err == nil {
+			// link(2) links a symlink itself, and the name may now be
+			// another file's.
 			if got, err := os.Lstat(dst); err == nil && got.Mode().IsRegular() && os.SameFile(got, fi) {
 				return nil
 			}
@@ -164,7 +161,7 @@ func (u *Unpacker) Place(e Entry, blob string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", e.Path, err)
 	}
-	_, err = io.Copy(f, src)
+	_, err = io.Copy(f, io.NewSectionReader(blob, 0, fi.Size()))
 	if err == nil {
 		err = f.Sync()
 	}

@@ -80,7 +80,10 @@ type FetchOptions struct {
 	Progress func(n int64)
 }
 
-// Fetch makes sure the store holds desc and returns its path. A blob
+// Fetch makes sure the store holds desc and returns it open, at offset 0:
+// the very file whose digest was checked (its Name is its path in the
+// store), so a name swapped in the store after the check changes nothing
+// read or linked from it. The caller closes it. A blob
 // already stored is re-hashed (Get); one partly fetched before is resumed
 // from what is on disk, which is hashed again with the rest, and if the
 // whole then fails its digest the fetch starts once more from nothing
@@ -88,44 +91,69 @@ type FetchOptions struct {
 // the store only once it has its declared size and digest, and is synced.
 // On failure a partial blob is kept for the next Fetch, except when its
 // digest was wrong.
-func (s *Store) Fetch(ctx context.Context, desc ocispec.Descriptor, src Source, opts FetchOptions) (string, error) {
+func (s *Store) Fetch(ctx context.Context, desc ocispec.Descriptor, src Source, opts FetchOptions) (*os.File, error) {
 	if err := desc.Digest.Validate(); err != nil {
-		return "", fmt.Errorf("content store: %w: %v", errdef.ErrDigestMismatch, err)
+		return nil, fmt.Errorf("content store: %w: %v", errdef.ErrDigestMismatch, err)
 	}
 	if desc.Size < 0 {
-		return "", fmt.Errorf("content store: %w: negative size %d", errdef.ErrSizeMismatch, desc.Size)
+		return nil, fmt.Errorf("content store: %w: negative size %d", errdef.ErrSizeMismatch, desc.Size)
 	}
 	partial := s.partial(desc.Digest)
 	unlock, err := lock(ctx, partial+".lock")
 	if err != nil {
-		return "", fmt.Errorf("content store: lock %s: %w", desc.Digest, err)
+		return nil, fmt.Errorf("content store: lock %s: %w", desc.Digest, err)
 	}
 	defer unlock()
-	p, ok, err := s.Get(ctx, desc)
+	f, ok, err := s.Get(ctx, desc)
 	if err != nil || ok {
 		if ok && opts.Progress != nil {
 			opts.Progress(desc.Size)
 		}
-		return p, err
+		return f, err
 	}
-	kept, err := fetchPartial(ctx, partial, desc, src, opts)
+	kept, f, err := fetchPartial(ctx, partial, desc, src, opts)
 	if kept > 0 && (errors.Is(err, errdef.ErrDigestMismatch) || errors.Is(err, errdef.ErrSizeMismatch)) {
-		_, err = fetchPartial(ctx, partial, desc, src, opts)
+		_, f, err = fetchPartial(ctx, partial, desc, src, opts)
 	}
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	final := s.path(desc.Digest)
-	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
-		return "", err
+	err = os.MkdirAll(filepath.Dir(final), 0o755)
+	if err == nil {
+		err = os.Rename(partial, final)
 	}
-	if err := os.Rename(partial, final); err != nil {
-		return "", err
+	var blob *os.File
+	if err == nil {
+		blob, err = reopen(f, final)
+	}
+	f.Close()
+	if err != nil {
+		return nil, err
 	}
 	os.Remove(partial + ".json")
 	// The directory is not synced: after a crash a blob missing from the
 	// store is only fetched again, and a pull syncs its own links to it.
-	return final, nil
+	return blob, nil
+}
+
+// reopen opens the checked file f at its new name, so that the file
+// returned is named by its path in the store, and makes sure it is f
+// still: another name renamed over it since is refused.
+func reopen(f *os.File, name string) (*os.File, error) {
+	want, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	g, err := fsx.OpenRegular(name, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("content store: %w: %s: %w", errdef.ErrUnsafePath, name, err)
+	}
+	if got, err := g.Stat(); err != nil || !os.SameFile(got, want) {
+		g.Close()
+		return nil, fmt.Errorf("content store: %w: %s was replaced as it was stored", errdef.ErrUnsafePath, name)
+	}
+	return g, nil
 }
 
 func (o FetchOptions) withDefaults() FetchOptions {
@@ -151,7 +179,7 @@ func (o FetchOptions) withDefaults() FetchOptions {
 // fetchPartial completes the partial file for desc and checks it. It
 // returns how many bytes were already there when it started. A wrong
 // digest removes the partial file and its record.
-func fetchPartial(ctx context.Context, partial string, desc ocispec.Descriptor, src Source, opts FetchOptions) (kept int64, err error) {
+func fetchPartial(ctx context.Context, partial string, desc ocispec.Descriptor, src Source, opts FetchOptions) (kept int64, _ *os.File, err error) {
 	st := loadState(partial, desc)
 	if st == nil {
 		st = newState(desc)
@@ -159,15 +187,19 @@ func fetchPartial(ctx context.Context, partial string, desc ocispec.Descriptor, 
 	}
 	f, err := openPartial(partial)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	defer f.Close()
+	defer func() {
+		if err != nil {
+			f.Close()
+		}
+	}()
 	kept = st.present()
 	if err := fsx.Preallocate(f, desc.Size); err != nil {
 		if kept == 0 {
 			removePartial(partial)
 		}
-		return kept, fmt.Errorf("fetch %s: no space for its %d bytes in %s: %w", desc.Digest, desc.Size, filepath.Dir(partial), err)
+		return kept, nil, fmt.Errorf("fetch %s: no space for its %d bytes in %s: %w", desc.Digest, desc.Size, filepath.Dir(partial), err)
 	}
 	if opts.Progress != nil && kept > 0 {
 		opts.Progress(kept)
@@ -182,9 +214,9 @@ func fetchPartial(ctx context.Context, partial string, desc ocispec.Descriptor, 
 		removePartial(partial)
 	}
 	if err != nil {
-		return kept, fmt.Errorf("fetch %s: %w", desc.Digest, err)
+		return kept, nil, fmt.Errorf("fetch %s: %w", desc.Digest, err)
 	}
-	return kept, nil
+	return kept, f, nil
 }
 
 // fetch is one blob being completed: workers write the missing ranges

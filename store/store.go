@@ -60,6 +60,16 @@ func Open(dir string) (*Store, error) {
 	return &Store{dir: abs}, nil
 }
 
+// OpenPrivate opens a store whose place the caller chose, not the user
+// (a pull's private store beside its destination): there dir itself must
+// be a directory too, as a link found at that name was planted.
+func OpenPrivate(dir string) (*Store, error) {
+	if fi, err := os.Lstat(dir); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("content store %s: %w: not a directory (a symbolic link?); vessel makes it itself, so remove it", dir, errdef.ErrUnsafePath)
+	}
+	return Open(dir)
+}
+
 // DefaultDir is the store in the user's cache directory
 // ($XDG_CACHE_HOME/vessel/store on Linux).
 func DefaultDir() (string, error) {
@@ -83,26 +93,27 @@ func (s *Store) partial(d digest.Digest) string {
 	return filepath.Join(s.dir, "partial", string(d.Algorithm())+"-"+d.Encoded())
 }
 
-// Get returns the path of a stored copy of desc, after hashing it again:
-// a stored blob may have been changed since (through a hard link in a
-// pulled directory, say), and is then removed and reported missing.
-func (s *Store) Get(ctx context.Context, desc ocispec.Descriptor) (string, bool, error) {
+// Get returns a stored copy of desc, open at offset 0, after hashing it
+// again: a stored blob may have been changed since (through a hard link
+// in a pulled directory, say), and is then removed and reported missing.
+// The file returned is the one hashed, whatever its name in the store
+// points at by the time it is used; the caller closes it.
+func (s *Store) Get(ctx context.Context, desc ocispec.Descriptor) (*os.File, bool, error) {
 	if err := desc.Digest.Validate(); err != nil {
-		return "", false, fmt.Errorf("content store: %w: %v", errdef.ErrDigestMismatch, err)
+		return nil, false, fmt.Errorf("content store: %w: %v", errdef.ErrDigestMismatch, err)
 	}
 	p := s.path(desc.Digest)
 	f, err := fsx.OpenRegular(p, os.O_RDONLY, 0)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return "", false, nil
+		return nil, false, nil
 	case errors.Is(err, fsx.ErrNotRegular):
 		// Not a blob the store made (a planted link, say): dropped, and
 		// the blob is fetched again.
-		return "", false, os.Remove(p)
+		return nil, false, os.Remove(p)
 	case err != nil:
-		return "", false, err
+		return nil, false, err
 	}
-	defer f.Close()
 	vr := errdef.NewVerifyReader(&iox.ContextReader{Ctx: ctx, R: f}, desc)
 	buf := buffers.Get().(*[]byte)
 	_, err = io.CopyBuffer(io.Discard, vr, *buf)
@@ -110,18 +121,20 @@ func (s *Store) Get(ctx context.Context, desc ocispec.Descriptor) (string, bool,
 	if err == nil {
 		err = vr.Verify()
 	}
-	switch {
-	case err == nil:
-		return p, true, nil
-	case errors.Is(err, errdef.ErrDigestMismatch) || errors.Is(err, errdef.ErrSizeMismatch):
+	if err == nil {
+		if _, err = f.Seek(0, io.SeekStart); err == nil {
+			return f, true, nil
+		}
+	}
+	f.Close()
+	if errors.Is(err, errdef.ErrDigestMismatch) || errors.Is(err, errdef.ErrSizeMismatch) {
 		// Unlinks only the store's name: a pulled file sharing the inode stays.
 		if rerr := os.Remove(p); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
-			return "", false, rerr
+			return nil, false, rerr
 		}
-		return "", false, nil
-	default:
-		return "", false, err
+		return nil, false, nil
 	}
+	return nil, false, err
 }
 
 // Resumable reports whether an interrupted fetch left bytes behind.

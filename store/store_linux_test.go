@@ -25,7 +25,7 @@ func TestBlobLargerThanTheDiskFailsFirst(t *testing.T) {
 	}
 	desc.Size = int64(fs.Bavail)*fs.Bsize + 1<<30
 	src := &asking{Source: repo}
-	_, err := s.Fetch(context.Background(), desc, src, store.FetchOptions{})
+	_, err := fetchPath(s, context.Background(), desc, src, store.FetchOptions{})
 	if !errors.Is(err, unix.ENOSPC) || !strings.Contains(err.Error(), "no space") {
 		t.Fatalf("a %d-byte blob on a disk with less free: %v, want ENOSPC saying so", desc.Size, err)
 	}

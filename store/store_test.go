@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -169,7 +170,7 @@ func TestFetchOneStreamOrSplit(t *testing.T) {
 		var reported atomic.Int64
 		opts := tc.opts
 		opts.Progress = func(n int64) { reported.Add(n) }
-		p, err := s.Fetch(context.Background(), desc, repo, opts)
+		p, err := fetchPath(s, context.Background(), desc, repo, opts)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
@@ -187,7 +188,7 @@ func TestFetchOneStreamOrSplit(t *testing.T) {
 		}
 		// Stored: the next fetch re-hashes it and sends nothing.
 		f.served.Store(0)
-		if _, err := s.Fetch(context.Background(), desc, repo, store.FetchOptions{}); err != nil || f.served.Load() != 0 {
+		if _, err := fetchPath(s, context.Background(), desc, repo, store.FetchOptions{}); err != nil || f.served.Load() != 0 {
 			t.Errorf("%s: second fetch: %v, %d bytes served", tc.name, err, f.served.Load())
 		}
 	}
@@ -200,7 +201,7 @@ func TestCutConnectionResumesWithRange(t *testing.T) {
 	repo, desc, data := setup(t, f, 3<<20)
 	s := openStore(t)
 	f.cutAfter.Store(1 << 20)
-	p, err := s.Fetch(context.Background(), desc, repo, store.FetchOptions{})
+	p, err := fetchPath(s, context.Background(), desc, repo, store.FetchOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +219,7 @@ func TestQuietResponseIsRetried(t *testing.T) {
 	s := openStore(t)
 	f.cutAfter.Store(1 << 20)
 	f.stall.Store(true)
-	p, err := s.Fetch(context.Background(), desc, repo, store.FetchOptions{IdleTimeout: 200 * time.Millisecond})
+	p, err := fetchPath(s, context.Background(), desc, repo, store.FetchOptions{IdleTimeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +261,7 @@ func interrupt(t *testing.T, s *store.Store, repo *registry.Repository, desc oci
 			cancel()
 		}
 	}
-	if _, err := s.Fetch(ctx, desc, repo, opts); !errors.Is(err, context.Canceled) {
+	if _, err := fetchPath(s, ctx, desc, repo, opts); !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted fetch: %v", err)
 	}
 	if len(partials(t, s)) != 2 { // the bytes and their record
@@ -282,7 +283,7 @@ func TestInterruptedFetchResumes(t *testing.T) {
 				kept.Store(n) // the first report is what was kept
 			}
 		}
-		p, err := s.Fetch(context.Background(), desc, src, opts)
+		p, err := fetchPath(s, context.Background(), desc, src, opts)
 		if err != nil {
 			t.Fatalf("parallel %d: resumed fetch: %v", parallel, err)
 		}
@@ -310,7 +311,7 @@ func TestResumeRehashesKeptBytes(t *testing.T) {
 	}
 	fh.Close()
 	src := &asking{Source: repo}
-	p, err := s.Fetch(context.Background(), desc, src, store.FetchOptions{})
+	p, err := fetchPath(s, context.Background(), desc, src, store.FetchOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +329,7 @@ func TestRegistryWithoutRanges(t *testing.T) {
 	s := openStore(t)
 	interrupt(t, s, repo, desc, store.FetchOptions{})
 	f.noRanges = true
-	p, err := s.Fetch(context.Background(), desc, repo, split(4))
+	p, err := fetchPath(s, context.Background(), desc, repo, split(4))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +340,7 @@ func TestTamperedBlobIsRefusedAndNotKept(t *testing.T) {
 	f := &faults{flipFirst: true}
 	repo, desc, _ := setup(t, f, 1<<20)
 	s := openStore(t)
-	_, err := s.Fetch(context.Background(), desc, repo, store.FetchOptions{})
+	_, err := fetchPath(s, context.Background(), desc, repo, store.FetchOptions{})
 	if !errors.Is(err, errdef.ErrDigestMismatch) {
 		t.Fatalf("tampered blob: %v, want a digest mismatch", err)
 	}
@@ -357,7 +358,7 @@ func TestGetRehashesAndPruneKeepsLinkedBlobs(t *testing.T) {
 	f := &faults{}
 	repo, desc, _ := setup(t, f, 1<<20)
 	s := openStore(t)
-	p, err := s.Fetch(context.Background(), desc, repo, store.FetchOptions{})
+	p, err := fetchPath(s, context.Background(), desc, repo, store.FetchOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +378,7 @@ func TestGetRehashesAndPruneKeepsLinkedBlobs(t *testing.T) {
 	if got, _ := os.ReadFile(pulled); string(got) != "edited" {
 		t.Fatalf("pulled file changed by Get: %q", got)
 	}
-	p, err = s.Fetch(context.Background(), desc, repo, store.FetchOptions{})
+	p, err = fetchPath(s, context.Background(), desc, repo, store.FetchOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +400,7 @@ func TestConcurrentFetchesShareOneDownload(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p, err := s.Fetch(context.Background(), desc, repo, store.FetchOptions{})
+			p, err := fetchPath(s, context.Background(), desc, repo, store.FetchOptions{})
 			if err != nil {
 				t.Error(err)
 				return
@@ -411,4 +412,25 @@ func TestConcurrentFetchesShareOneDownload(t *testing.T) {
 	if f.gets.Load() != 1 {
 		t.Errorf("%d downloads, want 1", f.gets.Load())
 	}
+}
+
+// fetchPath fetches desc and returns its path in the store, after checking
+// the open file Fetch returns is at offset 0 and is what that path names.
+func fetchPath(s *store.Store, ctx context.Context, desc ocispec.Descriptor, src store.Source, opts store.FetchOptions) (string, error) {
+	f, err := s.Fetch(ctx, desc, src, opts)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if off, err := f.Seek(0, io.SeekCurrent); err != nil || off != 0 {
+		return "", fmt.Errorf("Fetch returned the blob at offset %d, %v", off, err)
+	}
+	held, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	if named, err := os.Lstat(f.Name()); err != nil || !os.SameFile(held, named) {
+		return "", fmt.Errorf("Fetch returned a file that is not %s (%v)", f.Name(), err)
+	}
+	return f.Name(), nil
 }

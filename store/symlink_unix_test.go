@@ -40,7 +40,7 @@ func TestStoreFollowsNoPlantedLinks(t *testing.T) {
 		if _, ok, err := s.Get(ctx, desc); ok || err != nil {
 			t.Fatalf("Get through a planted link: %v %v, want missing", ok, err)
 		}
-		p, err := s.Fetch(ctx, desc, repo, store.FetchOptions{})
+		p, err := fetchPath(s, ctx, desc, repo, store.FetchOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +80,7 @@ func TestStoreFollowsNoPlantedLinks(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		p, err := s.Fetch(ctx, desc, repo, store.FetchOptions{})
+		p, err := fetchPath(s, ctx, desc, repo, store.FetchOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

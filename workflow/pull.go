@@ -182,7 +182,7 @@ func Pull(ctx context.Context, repo PullSource, dest string, opts PullOptions) (
 	blobs := opts.Store
 	if blobs == nil {
 		private := PrivateStore(dest)
-		if blobs, err = store.Open(private); err != nil {
+		if blobs, err = store.OpenPrivate(private); err != nil {
 			return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
 		}
 		// Kept only to resume an interrupted transfer: after success its
@@ -327,7 +327,9 @@ func download(ctx context.Context, repo PullSource, plan *artifact.Plan, staging
 			if err != nil {
 				return fmt.Errorf("%s: %w", e.Path, err)
 			}
-			if err := place(gctx, u, e, blob); err != nil {
+			err = place(gctx, u, e, blob)
+			blob.Close()
+			if err != nil {
 				return err
 			}
 			p.emit(Event{Kind: EventDone, Phase: PhaseDownload, Path: e.Path, Digest: e.Layer.Digest, Size: e.Layer.Size})
@@ -343,16 +345,11 @@ func download(ctx context.Context, repo PullSource, plan *artifact.Plan, staging
 // place writes an entry's file or files from its stored blob. A tar layer
 // is read through the unpacker's checks again: they bound what it unpacks
 // to, and hash its files.
-func place(ctx context.Context, u *artifact.Unpacker, e artifact.Entry, blob string) error {
+func place(ctx context.Context, u *artifact.Unpacker, e artifact.Entry, blob *os.File) error {
 	if e.Format == artifact.FormatRaw {
 		return u.Place(e, blob)
 	}
-	f, err := os.Open(blob)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return u.Write(ctx, e, f, nil)
+	return u.Write(ctx, e, blob, nil)
 }
 
 // checkDestination refuses a destination that is not a directory, or that

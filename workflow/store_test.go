@@ -2,12 +2,14 @@ package workflow_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/vessel-oci/vessel/artifact"
+	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/internal/testutil"
 	"github.com/vessel-oci/vessel/store"
 	"github.com/vessel-oci/vessel/workflow"
@@ -90,5 +92,32 @@ func TestPullsShareTheStore(t *testing.T) {
 	}
 	if freed, err := s.Prune(); err != nil || freed != int64(len(weights)) {
 		t.Fatalf("prune after removing both: freed %d, want %d (the weights), %v", freed, len(weights), err)
+	}
+}
+
+// A pull's private store is a directory vessel makes beside the
+// destination; a symbolic link planted at its name (by whoever can write
+// the destination's parent) is refused, and nothing is written where it
+// points.
+func TestPullRefusesAPlantedPrivateStore(t *testing.T) {
+	ctx := context.Background()
+	host := testutil.Registry(t, testutil.Backends[0], nil)
+	if _, err := workflow.Push(ctx, open(t, host+"/x/m:v1"), writeModel(t), workflow.PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	theirs := t.TempDir()
+	dest := filepath.Join(t.TempDir(), "model")
+	if err := os.Symlink(theirs, workflow.PrivateStore(dest)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := workflow.Pull(ctx, open(t, host+"/x/m:v1"), dest, workflow.PullOptions{InsecureSkipVerify: true})
+	if !errors.Is(err, errdef.ErrUnsafePath) || !strings.Contains(err.Error(), workflow.PrivateStore(dest)) {
+		t.Fatalf("pull through a planted private store: %v, want ErrUnsafePath naming it", err)
+	}
+	if entries, _ := os.ReadDir(theirs); len(entries) != 0 {
+		t.Errorf("pull wrote through the planted link: %v", entries)
+	}
+	if _, err := os.Lstat(dest); !os.IsNotExist(err) {
+		t.Errorf("destination exists after a refused pull: %v", err)
 	}
 }
