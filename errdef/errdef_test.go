@@ -57,6 +57,7 @@ var ordinary = map[string]string{
 	"oms.ErrEmptyModel":             "nothing to sign",
 	"registry.ErrBadReference":      "a reference the user typed cannot be parsed",
 	"registry.ErrReadOnly":          "an archive cannot be written",
+	"registry.ErrTooSlow":           "a transfer failure (the link or the registry), retried by range; nothing wrong was accepted",
 	"workflow.ErrDestinationExists": "the pull destination holds files and --force is off",
 	"workflow.ErrNoTrust":           "the caller gave no policy: a usage mistake, refused before anything is read",
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -72,6 +73,12 @@ type Options struct {
 	UploadStateDir string
 	// Logger hears which upload method was used and why; nil discards.
 	Logger *slog.Logger
+	// MinRate (bytes per second; 0: DefaultMinRate, < 0: none) and
+	// MinRateWindow (<= 0: DefaultMinRateWindow) are the low-speed limit:
+	// a response that brings less than MinRate on average over a window is
+	// given up on with ErrTooSlow (a download then resumes by range).
+	MinRate       int64
+	MinRateWindow time.Duration
 }
 
 // Target is what a Repository needs from its store: content, tags and the
@@ -163,6 +170,7 @@ func NewClient(host string, opts Options) (*auth.Client, error) {
 	}
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.TLSClientConfig = tlsConf
+	rate, window := opts.minRate()
 	store := opts.Credentials
 	if store == nil {
 		var err error
@@ -171,7 +179,7 @@ func NewClient(host string, opts Options) (*auth.Client, error) {
 		}
 	}
 	c := &auth.Client{
-		Client:     &http.Client{Transport: retry.NewTransport(base)},
+		Client:     &http.Client{Transport: retry.NewTransport(lowSpeed{base: base, rate: rate, window: window})},
 		Cache:      auth.NewCache(),
 		Credential: credentials.Credential(store),
 		Header:     http.Header{},

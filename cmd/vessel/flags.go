@@ -22,6 +22,8 @@ func registryFlags() []cli.Flag {
 		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra CA certificates for the registry", Category: "Registry"},
 		&cli.BoolFlag{Name: "insecure-skip-tls-verify", Usage: "accept any TLS certificate from the registry (dangerous)", Category: "Registry"},
 		&cli.Int64Flag{Name: "chunk-size", Usage: "upload blobs larger than `BYTES` in chunks (0: one request, chunks only if the registry refuses the size)", Category: "Registry"},
+		&cli.Int64Flag{Name: "min-rate", Value: registry.DefaultMinRate, Usage: "give up on a response slower than `BYTES` per second over --min-rate-window (a download then resumes by range; -1: no limit)", Category: "Registry"},
+		&cli.DurationFlag{Name: "min-rate-window", Value: registry.DefaultMinRateWindow, Usage: "the `DURATION` over which --min-rate is measured", Category: "Registry"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log registry decisions (upload method, fallbacks) to stderr", Category: "Output"},
 	}
 }
@@ -33,6 +35,8 @@ func registryOptions(c *cli.Context) registry.Options {
 		InsecureSkipTLSVerify: c.Bool("insecure-skip-tls-verify"),
 		UserAgent:             "vessel/" + version,
 		ChunkSize:             c.Int64("chunk-size"),
+		MinRate:               c.Int64("min-rate"),
+		MinRateWindow:         c.Duration("min-rate-window"),
 	}
 	// Chunked upload sessions are recorded here so an interrupted push
 	// resumes them; without a cache directory they are not recorded.
