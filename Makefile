@@ -13,6 +13,10 @@ FUZZ_TARGETS := \
 	./artifact:FuzzCleanPath:250000x \
 	./artifact:FuzzParseManifest:250000x \
 	./artifact:FuzzUnpackTar:20000x \
+	./artifact:FuzzApplyConfig:120000x \
+	./registry:FuzzReferrers:60000x \
+	./attest:FuzzVerifySignatures:25000x \
+	./oms:FuzzParseStatement:60000x \
 	./registry:FuzzParseReference:140000x \
 	./registry:FuzzParseRange:140000x \
 	./attest:FuzzParsePolicy:15000x \

@@ -26,7 +26,7 @@ import (
 
 var subject = digest.FromString("the model manifest")
 
-func newCosignKey(t *testing.T) (Signer, TrustedKey, []byte) {
+func newCosignKey(t testing.TB) (Signer, TrustedKey, []byte) {
 	t.Helper()
 	priv, pub, err := GenerateKeyPair([]byte("pw"))
 	if err != nil {
@@ -198,7 +198,7 @@ func TestVerifyBundleRefusals(t *testing.T) {
 	}
 }
 
-func classicLayer(t *testing.T, s Signer, d digest.Digest) (ocispec.Descriptor, []byte) {
+func classicLayer(t testing.TB, s Signer, d digest.Digest) (ocispec.Descriptor, []byte) {
 	t.Helper()
 	payload := []byte(`{"critical":{"identity":{"docker-reference":"r.example/m"},"image":{"docker-manifest-digest":"` + d.String() + `"},"type":"cosign container image signature"},"optional":null}`)
 	sig, err := s.SignMessage(strings.NewReader(string(payload)))
