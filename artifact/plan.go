@@ -195,6 +195,11 @@ func (p *Plan) entry(l ocispec.Descriptor) (Entry, error) {
 	if err != nil {
 		return Entry{}, err
 	}
+	if e.Format == FormatRaw && strings.HasSuffix(raw, "/") {
+		// CleanPath trims it (a tar names directories so), but a raw layer
+		// is one file: a path that says directory is refused, not repaired.
+		return Entry{}, fmt.Errorf("%w: %q: a file's path ends in a slash", errdef.ErrUnsafePath, raw)
+	}
 	e.Path = clean
 	if err := e.readMetadata(firstNonEmpty(l.Annotations[modelspec.AnnotationFileMetadata], l.Annotations[legacyAnnotMetadata])); err != nil {
 		return Entry{}, fmt.Errorf("%s: %w", clean, err)

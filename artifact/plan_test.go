@@ -275,6 +275,7 @@ func TestParseManifest(t *testing.T) {
 			delete(m, "schemaVersion")
 		}), Limits{}, ErrNotModel},
 		{"no layers", modelManifest(t), Limits{}, ErrNotModel},
+		{"file path with a trailing slash", modelManifest(t, mpLayer(t, modelspec.MediaTypeModelWeightRaw, "w.bin/", w1, 0, -1)), Limits{}, errdef.ErrUnsafePath},
 		{"too many layers", modelManifest(t, tooMany...), Limits{MaxLayers: 3}, errdef.ErrLimit},
 		{"negative size", modelManifest(t, func() ocispec.Descriptor {
 			d := mpLayer(t, modelspec.MediaTypeModelWeightRaw, "w", w1, 0, -1)
