@@ -73,45 +73,72 @@ func CleanPath(p string) (string, error) {
 
 // pathSet records claimed paths and refuses duplicates and file/directory
 // conflicts ("a" as a file and "a/b" as a file), which would otherwise make
-// the unpacked tree depend on layer order.
+// the unpacked tree depend on layer order. With a Folding it also refuses
+// two names the target filesystem would take for one ("A.bin", "a.bin").
 type pathSet struct {
-	files map[string]bool
-	dirs  map[string]bool
+	fold Folding
+	// files and dirs map a name's key (see Folding.key) to the name as it
+	// was claimed, to tell a duplicate from a clash of two spellings.
+	files map[string]string
+	dirs  map[string]string
 }
 
-func newPathSet() *pathSet {
-	return &pathSet{files: map[string]bool{}, dirs: map[string]bool{}}
+func newPathSet(fold Folding) *pathSet {
+	return &pathSet{fold: fold, files: map[string]string{}, dirs: map[string]string{}}
+}
+
+// clash is the error for p against a name claimed before as prev.
+func (s *pathSet) clash(p, prev, what string) error {
+	if p == prev {
+		return fmt.Errorf("%w: %q: %s", errdef.ErrUnsafePath, p, what)
+	}
+	return fmt.Errorf("%w: %q and %q are one name on a filesystem that %s, so one signed file would replace or merge with the other", errdef.ErrUnsafePath, prev, p, s.fold)
 }
 
 // addFile claims clean path p as a regular file.
 func (s *pathSet) addFile(p string) error {
-	if s.files[p] {
-		return fmt.Errorf("%w: %q: duplicate path", errdef.ErrUnsafePath, p)
+	k := s.fold.key(p)
+	if prev, ok := s.files[k]; ok {
+		return s.clash(p, prev, "duplicate path")
 	}
-	if s.dirs[p] {
-		return fmt.Errorf("%w: %q: is both a file and a directory", errdef.ErrUnsafePath, p)
+	if prev, ok := s.dirs[k]; ok {
+		return s.clash(p, prev, "is both a file and a directory")
 	}
 	for d := path.Dir(p); d != "."; d = path.Dir(d) {
-		if s.files[d] {
+		if prev, ok := s.files[s.fold.key(d)]; ok {
+			if prev != d {
+				return s.clash(d, prev, "")
+			}
 			return fmt.Errorf("%w: %q: parent %q is a file", errdef.ErrUnsafePath, p, d)
 		}
 	}
-	s.files[p] = true
-	for d := path.Dir(p); d != "." && !s.dirs[d]; d = path.Dir(d) {
-		s.dirs[d] = true
-	}
-	return nil
+	s.files[k] = p
+	return s.claimDirs(path.Dir(p))
 }
 
 // addDir claims clean path p as a directory.
 func (s *pathSet) addDir(p string) error {
 	for d := p; d != "."; d = path.Dir(d) {
-		if s.files[d] {
-			return fmt.Errorf("%w: %q: is both a file and a directory", errdef.ErrUnsafePath, d)
+		if prev, ok := s.files[s.fold.key(d)]; ok {
+			return s.clash(d, prev, "is both a file and a directory")
 		}
 	}
-	for d := p; d != "." && !s.dirs[d]; d = path.Dir(d) {
-		s.dirs[d] = true
+	return s.claimDirs(p)
+}
+
+// claimDirs claims d and its parents as directories. The same directory
+// may be claimed any number of times, but not in two spellings.
+func (s *pathSet) claimDirs(d string) error {
+	for ; d != "."; d = path.Dir(d) {
+		k := s.fold.key(d)
+		prev, ok := s.dirs[k]
+		if ok && prev != d {
+			return s.clash(d, prev, "")
+		}
+		if ok {
+			return nil // its parents were claimed with it
+		}
+		s.dirs[k] = d
 	}
 	return nil
 }

@@ -129,7 +129,7 @@ func TestPathSet(t *testing.T) {
 		{"prefix that is not a parent", []op{{"a", false, true}, {"ab/c", false, true}, {"a.b", false, true}}},
 	}
 	for _, tc := range tests {
-		s := newPathSet()
+		s := newPathSet(Folding{})
 		for i, o := range tc.ops {
 			var err error
 			if o.dir {

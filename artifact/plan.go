@@ -92,6 +92,34 @@ type Plan struct {
 	// unselected are the raw files of the whole model that Select left
 	// out: a tar entry may not take their names in a partial pull either.
 	unselected []string
+	// folding is how the target filesystem compares names (see WithFolding).
+	folding Folding
+}
+
+// WithFolding returns a copy of the plan for a target filesystem that
+// folds names as f does: it refuses, before anything is fetched, two files
+// (or directories) whose names f takes for one, and makes the Unpacker
+// refuse such names among tar entries too. The whole model's raw files
+// count, selected or not, as for duplicates.
+func (p *Plan) WithFolding(f Folding) (*Plan, error) {
+	out := *p
+	out.folding = f
+	paths := newPathSet(f)
+	for _, e := range p.Entries {
+		claim := paths.addDir
+		if e.Format == FormatRaw {
+			claim = paths.addFile
+		}
+		if err := claim(e.Path); err != nil {
+			return nil, fmt.Errorf("layer %s: %w", e.Layer.Digest, err)
+		}
+	}
+	for _, name := range p.unselected {
+		if err := paths.addFile(name); err != nil {
+			return nil, err
+		}
+	}
+	return &out, nil
 }
 
 // ParseManifest validates manifest bytes that have already been size-capped
@@ -123,7 +151,7 @@ func ParseManifest(data []byte, limits Limits) (*Plan, error) {
 		return nil, fmt.Errorf("%w: artifact type %q, config %q: neither a ModelPack model nor files named with %s",
 			ErrNotModel, m.ArtifactType, m.Config.MediaType, ocispec.AnnotationTitle)
 	}
-	paths := newPathSet()
+	paths := newPathSet(Folding{})
 	named := map[string]bool{} // every layer names a path of its own
 	for i, l := range m.Layers {
 		e, err := p.entry(l)
@@ -349,7 +377,7 @@ func (p *Plan) Select(patterns []string) (*Plan, error) {
 	for i, pat := range patterns {
 		sel[i] = MediaTypeRule{Pattern: pat}
 	}
-	out := &Plan{Manifest: p.Manifest, Kind: p.Kind, limits: p.limits, include: sel}
+	out := &Plan{Manifest: p.Manifest, Kind: p.Kind, limits: p.limits, include: sel, folding: p.folding}
 	for _, e := range p.Entries {
 		switch {
 		case e.Format != FormatRaw || sel.matches(e.Path):

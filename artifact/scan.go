@@ -65,7 +65,7 @@ func Scan(root string, opts ScanOptions) ([]File, error) {
 	}
 
 	var files []File
-	seen := newPathSet()
+	seen := newPathSet(Folding{})
 	// Walk the resolved root: WalkDir does not follow a root that is itself
 	// a symlink ("latest" -> "v3"), and would silently find no files.
 	err = filepath.WalkDir(realRoot, func(p string, d fs.DirEntry, err error) error {

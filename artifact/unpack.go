@@ -62,7 +62,7 @@ func NewUnpacker(dir string, p *Plan) (*Unpacker, error) {
 // tar layers without writing anything (to sign a model's files from a
 // registry in one streaming pass).
 func NewHasher(p *Plan) *Unpacker {
-	ps := newPathSet()
+	ps := newPathSet(p.folding)
 	for _, e := range p.Entries {
 		if e.Format == FormatRaw {
 			ps.addFile(e.Path) // already known to be consistent

@@ -77,8 +77,14 @@ type PullOptions struct {
 	Store *store.Store
 	// Ranges is how many range requests fetch one large layer at once;
 	// <= 1 fetches each layer in one stream.
-	Ranges   int
-	Progress ProgressFunc
+	Ranges int
+	// PortableNames refuses two files whose names differ only in case or
+	// Unicode normalisation even where the destination's filesystem keeps
+	// them apart (a model pulled on Linux for a Mac). Where it does not,
+	// such a model is always refused: one signed file would replace the
+	// other.
+	PortableNames bool
+	Progress      ProgressFunc
 }
 
 // PullResult is what a pull wrote.
@@ -200,6 +206,9 @@ func Pull(ctx context.Context, repo PullSource, dest string, opts PullOptions) (
 	}
 	defer release()
 	defer os.RemoveAll(staging) // after a successful commit it holds only what was replaced, or nothing
+	if plan, err = foldFor(plan, staging, opts.PortableNames); err != nil {
+		return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
+	}
 
 	tarFiles, err := download(ctx, repo, plan, staging, blobs, opts)
 	if err != nil {
@@ -247,6 +256,21 @@ func Pull(ctx context.Context, repo PullSource, dest string, opts PullOptions) (
 		res.Signature = sig.path
 	}
 	return res, nil
+}
+
+// foldFor returns plan for the filesystem staging (and so dest) is on:
+// names it takes for one (case, Unicode normalisation) are refused before
+// anything is fetched, as duplicates are.
+func foldFor(plan *artifact.Plan, staging string, portable bool) (*artifact.Plan, error) {
+	var f artifact.Folding
+	var err error
+	if f.Case, f.Unicode, err = fsx.NameFolding(staging); err != nil {
+		return nil, err
+	}
+	if portable {
+		f = artifact.Portable
+	}
+	return plan.WithFolding(f)
 }
 
 // pulledFiles lists what a pull wrote into staging: a full pull, every

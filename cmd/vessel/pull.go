@@ -33,9 +33,14 @@ one per layer are fetched only if they match; a layer that is a tar of
 several files is fetched whole and only its matching files written. The
 signature still covers the whole manifest and every file written is
 checked against it. Matching nothing is an error and writes nothing.
+Two files whose names differ only in case or Unicode normalisation are
+refused where DIR's filesystem takes them for one (macOS, Windows): one
+signed file would replace the other. --portable-names refuses them on
+every filesystem.
 Exit code 3 means verification failed (digest, size or path).`,
 		Flags: flagsOf([]cli.Flag{
 			&cli.BoolFlag{Name: "force", Usage: "replace DIR if it is not empty (atomically)"},
+			&cli.BoolFlag{Name: "portable-names", Usage: "refuse files whose names differ only in case or Unicode normalisation even if DIR's filesystem keeps them apart (for a directory that will be copied to macOS or Windows)"},
 			&cli.StringSliceFlag{Name: "include", Usage: "write only files matching `GLOB` (repeatable; without \"/\" it matches the base name, with \"/\" the whole path)"},
 			&cli.IntFlag{Name: "concurrency", Value: workflow.DefaultConcurrency, Usage: "layers downloaded at once", Category: "Transfer"},
 			&cli.IntFlag{Name: "ranges", Value: 4, Usage: fmt.Sprintf("a layer starts as one stream; if it is slow (under %d MiB/s after %v, while the whole pull moves under %d MiB/s), the rest is fetched in up to N parallel range requests of 8-%d MiB (1: never)", store.DefaultSplitBelow>>20, store.DefaultSplitAfter, store.DefaultBusyAbove>>20, store.DefaultSegmentSize>>20), Category: "Transfer"},
@@ -80,6 +85,7 @@ Exit code 3 means verification failed (digest, size or path).`,
 				Include:            include,
 				Store:              blobs,
 				Ranges:             c.Int("ranges"),
+				PortableNames:      c.Bool("portable-names"),
 				Progress:           prog.handle,
 			})
 			prog.finish(err == nil)
