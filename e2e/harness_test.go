@@ -227,6 +227,38 @@ type Registry struct {
 	// perRepoBlobs is true for the OCI-layout-per-repository store of
 	// vessel-registry and false for Distribution's global blob store.
 	perRepoBlobs bool
+
+	// proc is the registry process; config, Distribution's config file
+	// (to start it again on the same address and storage).
+	proc   *process
+	config string
+}
+
+// crash kills the registry process outright, as a crash or an OOM kill
+// would, and waits for it to be gone.
+func (r *Registry) crash(t testing.TB) {
+	t.Helper()
+	if err := r.proc.cmd.Process.Kill(); err != nil {
+		t.Fatalf("kill %s: %v", r.Kind, err)
+	}
+	<-r.proc.exited
+}
+
+// restart starts Distribution again, on the same address with the same
+// storage, after crash.
+func (r *Registry) restart(t testing.TB) {
+	t.Helper()
+	if r.config == "" {
+		t.Fatalf("restart %s: only Distribution restarts", r.Kind)
+	}
+	p, err := startProcess(t, "distribution", registryBin, []string{"serve", r.config}, []string{"OTEL_TRACES_EXPORTER=none"})
+	if err != nil {
+		t.Fatalf("restart distribution: %v", err)
+	}
+	if err := waitV2(p, r.Host); err != nil {
+		t.Fatalf("restart distribution: %v", err)
+	}
+	r.proc = p
 }
 
 // Ref returns Host + "/" + repoAndRef, e.g. r.Ref("models/llama:v1").
@@ -319,7 +351,7 @@ func startDistribution(t testing.TB) *Registry {
 		}
 		err = waitV2(p, host)
 		if err == nil {
-			return &Registry{Kind: "distribution", Host: host, Root: root, ReferrersAPI: false}
+			return &Registry{Kind: "distribution", Host: host, Root: root, ReferrersAPI: false, proc: p, config: config}
 		}
 		p.stop(t)
 		lastErr = err
@@ -385,7 +417,7 @@ func startVesselRegistryProcess(t testing.TB, disableReferrers bool) *Registry {
 	if disableReferrers {
 		kind = "vessel-registry-no-referrers"
 	}
-	return &Registry{Kind: kind, Host: host, Root: root, ReferrersAPI: !disableReferrers, perRepoBlobs: true}
+	return &Registry{Kind: kind, Host: host, Root: root, ReferrersAPI: !disableReferrers, perRepoBlobs: true, proc: p}
 }
 
 // process is a server started by a test.

@@ -17,6 +17,7 @@ const (
 	exitError        = 1
 	exitUsage        = 2
 	exitVerification = 3
+	exitInterrupted  = 130
 )
 
 // version and commit are set at build time with -ldflags "-X
@@ -100,6 +101,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fmt.Fprintf(stderr, "vessel: %v\n", err)
 	var ue usageError
 	switch {
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		// Ctrl-C or SIGTERM: the shell's convention, 128 + SIGINT.
+		fmt.Fprintln(stderr, "vessel: interrupted")
+		return exitInterrupted
 	case errors.As(err, &ue):
 		return exitUsage
 	case errors.Is(err, errdef.ErrVerification):
