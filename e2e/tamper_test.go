@@ -25,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -525,4 +526,198 @@ var tamperCases = []tamperCase{
 			}
 		},
 	},
+}
+
+// ---------------------------------------------------------------------------
+// Hostile, but nothing to refuse: the pull succeeds with the signed model,
+// and what the attacker planted is neither followed nor given anything.
+
+func TestHostileButHarmless(t *testing.T) {
+	for _, rk := range ppRegistries {
+		t.Run(rk.name, func(t *testing.T) {
+			t.Parallel()
+			r := rk.start(t)
+			keys := t.TempDir()
+			e := &tamperEnv{r: r, keys: keys, ref: func(repo string) string { return r.Ref(repo + ":v1") }}
+			e.releaseKey, e.releasePub = keygen(t, keys, "release")
+			e.otherKey, e.otherPub = keygen(t, keys, "other")
+			t.Run("a signature the registry lists but no longer has", func(t *testing.T) { danglingSignature(t, e) })
+			t.Run("links planted in a shared store", func(t *testing.T) { plantedStore(t, e) })
+			t.Run("downloads redirected to other hosts", func(t *testing.T) { redirectedDownloads(t, e) })
+		})
+	}
+}
+
+// verification is the part of `vessel verify -o json` these tests read.
+type verification struct {
+	Verified   bool `json:"verified"`
+	Signatures []struct {
+		Digest        string `json:"digest"`
+		PredicateType string `json:"predicateType"`
+		Verified      bool   `json:"verified"`
+		Error         string `json:"error"`
+	} `json:"signatures"`
+}
+
+// The model is signed by two keys; one signature's manifest is gone from
+// storage (a GC, a partial copy) while the registry still lists it. It is
+// skipped and reported, and the other signature carries the pull.
+func danglingSignature(t *testing.T, e *tamperEnv) {
+	const repo = "harmless/dangling"
+	signedModel(t, e, repo)
+	if _, stderr, code := vessel(t, "sign", e.ref(repo), "--key", e.otherKey); code != 0 {
+		t.Fatalf("sign: %s", stderr)
+	}
+	out, stderr, code := vessel(t, "verify", e.ref(repo), "--key", e.releasePub, "-o", "json")
+	if code != 0 {
+		t.Fatalf("verify: exit %d: %s", code, stderr)
+	}
+	var v verification
+	ppDecode(t, "vessel verify -o json", out, &v)
+	gone := ""
+	for _, s := range v.Signatures {
+		if s.Verified && s.PredicateType == "https://sigstore.dev/cosign/sign/v1" {
+			gone = s.Digest
+		}
+	}
+	if gone == "" {
+		t.Fatalf("no verified release signature in %s", out)
+	}
+	if err := os.Remove(e.r.BlobPath(repo, gone)); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code = vessel(t, "verify", e.ref(repo), "--key", e.releasePub, "--key", e.otherPub, "-o", "json")
+	if code != 0 {
+		t.Fatalf("verify with one signature gone: exit %d: %s", code, stderr)
+	}
+	ppDecode(t, "vessel verify -o json", out, &v)
+	reported := false
+	for _, s := range v.Signatures {
+		reported = reported || s.Digest == gone && !s.Verified && s.Error != ""
+	}
+	if !v.Verified || !reported {
+		t.Errorf("verify should pass on the other signature and report %s as refused:\n%s", gone, out)
+	}
+	dest := filepath.Join(t.TempDir(), "m")
+	if _, stderr, code := vessel(t, "pull", e.ref(repo), dest, "--key", e.otherPub, "-q"); code != 0 {
+		t.Fatalf("pull: exit %d: %s", code, stderr)
+	}
+}
+
+// Whoever can write a shared --cache-dir plants a link at a blob's name
+// (to a file of theirs holding the very bytes) and at its partial
+// download (to a file of the victim's). The pull places a regular file of
+// its own, and neither target is linked, written or changed.
+func plantedStore(t *testing.T, e *tamperEnv) {
+	const repo = "harmless/store"
+	dir := tamperModel(t, repo, nil)
+	_, files := pushModel(t, dir, e.ref(repo), e.releaseKey)
+	weights := strings.TrimPrefix(files["model.safetensors"], "sha256:")
+	planted := t.TempDir()
+	theirs, victim := filepath.Join(planted, "theirs"), filepath.Join(planted, "victim")
+	data, err := os.ReadFile(filepath.Join(dir, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFiles(t, planted, map[string]string{"theirs": string(data), "victim": "precious\n"})
+	before := snapshotTree(t, planted)
+	store := filepath.Join(t.TempDir(), "store")
+	for _, d := range []string{"blobs/sha256", "partial"} {
+		if err := os.MkdirAll(filepath.Join(store, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(theirs, filepath.Join(store, "blobs", "sha256", weights)); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"sha256-" + weights, "sha256-" + weights + ".json", "sha256-" + weights + ".lock"} {
+		if err := os.Symlink(victim, filepath.Join(store, "partial", name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dest := filepath.Join(t.TempDir(), "m")
+	if _, stderr, code := vessel(t, "pull", e.ref(repo), dest, "--key", e.releasePub, "--cache-dir", store, "-q"); code != 0 {
+		t.Fatalf("pull: exit %d: %s", code, stderr)
+	}
+	ppAssertSameTree(t, dest, dir)
+	got, err := os.Lstat(filepath.Join(dest, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	their, err := os.Stat(theirs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Mode().IsRegular() || os.SameFile(got, their) {
+		t.Errorf("the pulled weights are %v, the planted file's: %v", got.Mode(), os.SameFile(got, their))
+	}
+	assertTreeUnchanged(t, planted, before)
+	assertStoreClean(t, store)
+}
+
+// The registry needs a login and redirects every blob download to storage
+// elsewhere, as Distribution does to S3: one on another host name, one on
+// another port of the same host. The pull gets the model, and the
+// registry's credentials never reach the storage.
+func redirectedDownloads(t *testing.T, e *tamperEnv) {
+	const repo = "harmless/redirect"
+	target, err := url.Parse("http://" + e.r.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var seen []string // Authorization headers the storage got
+	var mu sync.Mutex
+	storage := func() *httptest.Server {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			mu.Lock()
+			seen = append(seen, req.Header.Get("Authorization"))
+			mu.Unlock()
+			proxy.ServeHTTP(w, req)
+		}))
+		t.Cleanup(s.Close)
+		return s
+	}
+	otherHost := strings.Replace(storage().URL, "127.0.0.1", "localhost", 1)
+	otherPort := storage().URL
+	var redirects atomic.Int64
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if u, p, ok := req.BasicAuth(); !ok || u != "alice" || p != "s3cret" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="registry"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		if req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/blobs/sha256:") {
+			to := otherHost
+			if redirects.Add(1)%2 == 0 {
+				to = otherPort
+			}
+			http.Redirect(w, req, to+req.URL.Path, http.StatusTemporaryRedirect)
+			return
+		}
+		proxy.ServeHTTP(w, req)
+	}))
+	t.Cleanup(front.Close)
+	host := strings.TrimPrefix(front.URL, "http://")
+	if _, stderr, code := runCmd(t, cmdOpts{Stdin: "s3cret\n"}, vesselBin, "login", host, "-u", "alice", "--password-stdin"); code != 0 {
+		t.Fatalf("login: %s", stderr)
+	}
+	dir := tamperModel(t, repo, nil)
+	ref := host + "/" + repo + ":v1"
+	pushModel(t, dir, ref, e.releaseKey)
+	dest := filepath.Join(t.TempDir(), "m")
+	if _, stderr, code := vessel(t, "pull", ref, dest, "--key", e.releasePub, "-q"); code != 0 {
+		t.Fatalf("pull through redirects: exit %d: %s", code, stderr)
+	}
+	ppAssertSameTree(t, dest, dir)
+	mu.Lock()
+	defer mu.Unlock()
+	if redirects.Load() < 2 || len(seen) < 2 {
+		t.Fatalf("%d redirects, %d requests at the storage: the test did not redirect", redirects.Load(), len(seen))
+	}
+	for i, a := range seen {
+		if a != "" {
+			t.Errorf("storage request %d carried the registry's credentials: %q", i, a)
+		}
+	}
 }
