@@ -24,6 +24,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -137,6 +138,16 @@ func (s *Store) Get(ctx context.Context, desc ocispec.Descriptor) (*os.File, boo
 	return nil, false, err
 }
 
+// progressTemp reports whether name is the temporary of a progress
+// record (fsx.WriteFile's ".NAME.json.RANDOM.tmp") and of which blob.
+func progressTemp(name string) (blob string, ok bool) {
+	if !strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".tmp") {
+		return "", false
+	}
+	blob, _, ok = strings.Cut(name[1:], ".json.")
+	return blob, ok && blob != ""
+}
+
 // Resumable reports whether an interrupted fetch left bytes behind.
 func (s *Store) Resumable() bool {
 	names, _ := filepath.Glob(filepath.Join(s.dir, "partial", "*.json"))
@@ -145,8 +156,9 @@ func (s *Store) Resumable() bool {
 
 // Prune removes the blobs that no pulled directory shares (a link count
 // of one: only the store's own name) and abandoned partial fetches, and
-// returns how many bytes it freed. Partial fetches in progress (locked)
-// are left alone.
+// returns how many bytes it freed, with the temporaries a crash left of
+// their progress records. Partial fetches in progress (locked) are left
+// alone.
 func (s *Store) Prune() (int64, error) {
 	var freed int64
 	err := filepath.WalkDir(filepath.Join(s.dir, "blobs"), func(p string, d fs.DirEntry, err error) error {
@@ -175,6 +187,19 @@ func (s *Store) Prune() (int64, error) {
 	}
 	for _, e := range entries {
 		name := e.Name()
+		if blob, ok := progressTemp(name); ok {
+			// A progress record's temporary, left by a crash between its
+			// write and its rename: gone once no fetch of its blob runs.
+			p := filepath.Join(s.dir, "partial", blob)
+			if unlock, ok, err := tryLock(p + ".lock"); err == nil && ok {
+				if fi, err := os.Lstat(filepath.Join(s.dir, "partial", name)); err == nil {
+					freed += fi.Size()
+				}
+				os.Remove(filepath.Join(s.dir, "partial", name))
+				unlock()
+			}
+			continue
+		}
 		if filepath.Ext(name) != "" {
 			continue // .json and .lock go with their blob
 		}

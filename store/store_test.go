@@ -20,6 +20,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/vessel-oci/vessel/errdef"
+	"github.com/vessel-oci/vessel/internal/fsx"
 	"github.com/vessel-oci/vessel/internal/testutil"
 	"github.com/vessel-oci/vessel/registry"
 	"github.com/vessel-oci/vessel/store"
@@ -433,4 +434,42 @@ func fetchPath(s *store.Store, ctx context.Context, desc ocispec.Descriptor, src
 		return "", fmt.Errorf("Fetch returned a file that is not %s (%v)", f.Name(), err)
 	}
 	return f.Name(), nil
+}
+
+// A crash between a progress record's write and its rename leaves its
+// temporary in partial/: prune removes it, unless a fetch of that blob
+// holds its lock (it may be writing that very file).
+func TestPruneRemovesLeftoverProgressTemporaries(t *testing.T) {
+	dir := t.TempDir()
+	s, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob := "sha256-" + strings.Repeat("ab", 32)
+	busy := "sha256-" + strings.Repeat("cd", 32)
+	left := filepath.Join(dir, "partial", "."+blob+".json.123456.tmp")
+	held := filepath.Join(dir, "partial", "."+busy+".json.654321.tmp")
+	for _, p := range []string{left, held} {
+		if err := os.WriteFile(p, []byte(`{"ranges":[]}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, "partial", busy+".lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if ok, err := fsx.TryLock(lock); !ok || err != nil {
+		t.Fatalf("lock: %v %v", ok, err)
+	}
+	freed, err := s.Prune()
+	if err != nil || freed != int64(len(`{"ranges":[]}`)) {
+		t.Fatalf("prune freed %d, %v; want the leftover's %d bytes", freed, err, len(`{"ranges":[]}`))
+	}
+	if _, err := os.Lstat(left); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("leftover temporary kept: %v", err)
+	}
+	if _, err := os.Lstat(held); err != nil {
+		t.Errorf("the temporary of a fetch in progress was removed: %v", err)
+	}
 }
