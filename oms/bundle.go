@@ -125,15 +125,16 @@ func pyBytesRepr(b []byte) string {
 }
 
 // verifyDSSE checks the envelope's first signature, as the reference
-// does, over the DSSE encoding (or the v0.2.0 one).
-func verifyDSSE(v signature.Verifier, b *bundleJSON) error {
+// does: with v over the DSSE encoding, else with compat over the one
+// model_signing v0.2.0 signed (paeCompat).
+func verifyDSSE(v, compat signature.Verifier, b *bundleJSON) error {
 	env := b.DSSEEnvelope
 	sig := env.Signatures[0].Sig
 	err := v.VerifySignature(bytes.NewReader(sig), bytes.NewReader(pae(env.PayloadType, env.Payload)))
 	if err == nil {
 		return nil
 	}
-	if v.VerifySignature(bytes.NewReader(sig), bytes.NewReader(paeCompat(env.PayloadType, env.Payload))) == nil {
+	if compat.VerifySignature(bytes.NewReader(sig), bytes.NewReader(paeCompat(env.PayloadType, env.Payload))) == nil {
 		return nil
 	}
 	return fmt.Errorf("%w: DSSE signature: %v", errdef.ErrBadSignature, err)

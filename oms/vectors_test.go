@@ -99,7 +99,7 @@ func TestSpecVectors(t *testing.T) {
 }
 
 // TestReferenceGoldenSignatures: the model.sig files that the Python
-// reference (model_signing v1.0.0 and v1.0.1) wrote verify with the flags
+// reference (model_signing v0.2.0, v1.0.0 and v1.0.1) wrote verify with the flags
 // its scripts/tests/test-verify-*.sh pass.
 func TestReferenceGoldenSignatures(t *testing.T) {
 	t.Parallel()
@@ -111,6 +111,8 @@ func TestReferenceGoldenSignatures(t *testing.T) {
 		signer   string
 		model    string // subject name
 	}{
+		// v0.2.0: the pre-1.0 encoding, hashed with SHA-256 on a P-384 key.
+		{dir: "v0.2.0-certificate", verifier: refCertVerifier(t), signer: "CN=intermediate-ca", model: ""},
 		{dir: "v1.0.0-elliptic-key", file: "signme-1", verifier: refKeyVerifier(t), signer: "signing-key-pub.pem", model: "signme-1"},
 		{dir: "v1.0.0-certificate", verifier: refCertVerifier(t), signer: "CN=intermediate-ca", model: "v1.0.0-certificate"},
 		// verify_test.py::test_verify_key_v1_0_0: the reference's key verifier

@@ -1,6 +1,8 @@
 package oms
 
 import (
+	"crypto"
+	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -13,6 +15,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/vessel-oci/vessel/attest"
 	"github.com/vessel-oci/vessel/errdef"
@@ -58,7 +61,7 @@ func (k keyVerifier) verify(_ []byte, b *bundleJSON) ([]byte, *Result, error) {
 			lastErr = fmt.Errorf("%w: the bundle names key %s, not %s", errdef.ErrUntrusted, hint, key.Name)
 			continue
 		}
-		if err := verifyDSSE(key.Verifier, b); err != nil {
+		if err := verifyDSSE(key.Verifier, key.Verifier, b); err != nil {
 			lastErr = fmt.Errorf("key %s: %w", key.Name, err)
 			continue
 		}
@@ -153,7 +156,16 @@ func (c *certificateVerifier) verify(_ []byte, b *bundleJSON) ([]byte, *Result, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: certificate key: %v", errdef.ErrUntrusted, err)
 	}
-	if err := verifyDSSE(v, b); err != nil {
+	// model_signing v0.2.0 hashed certificate signatures with SHA-256
+	// whatever the curve (its key method used the curve's hash), and the
+	// reference verifies them so.
+	compat := v
+	if ec, ok := leaf.PublicKey.(*ecdsa.PublicKey); ok {
+		if compat, err = signature.LoadECDSAVerifier(ec, crypto.SHA256); err != nil {
+			return nil, nil, fmt.Errorf("%w: certificate key: %v", errdef.ErrUntrusted, err)
+		}
+	}
+	if err := verifyDSSE(v, compat, b); err != nil {
 		return nil, nil, fmt.Errorf("certificate %q: %w", leaf.Subject, err)
 	}
 	return b.DSSEEnvelope.Payload, &Result{Method: SigningCertificate, Signer: leaf.Subject.String()}, nil
