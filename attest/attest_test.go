@@ -26,7 +26,7 @@ import (
 
 var subject = digest.FromString("the model manifest")
 
-func newCosignKey(t testing.TB) (Signer, TrustedKey, []byte) {
+func newCosignKey(t testing.TB) (Signer, TrustedSigner, []byte) {
 	t.Helper()
 	priv, pub, err := GenerateKeyPair([]byte("pw"))
 	if err != nil {
@@ -40,7 +40,7 @@ func newCosignKey(t testing.TB) (Signer, TrustedKey, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s, TrustedKey{Name: "release", Verifier: v}, pub
+	return s, TrustedSigner{Name: "release", Key: v}, pub
 }
 
 func TestCosignKeyPair(t *testing.T) {
@@ -99,7 +99,7 @@ func TestSignVerifyRoundTripAllKeyTypes(t *testing.T) {
 			pub, _ := s.PublicKey()
 			pubPEM, _ := cryptoutils.MarshalPublicKeyToPEM(pub)
 			v, _ := LoadPublicKey(pubPEM)
-			got, err := VerifyBundle(b, subject, []TrustedKey{{Name: name, Verifier: v}})
+			got, err := VerifyBundle(b, subject, []TrustedSigner{{Name: name, Key: v}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -176,16 +176,16 @@ func TestVerifyBundleRefusals(t *testing.T) {
 		name    string
 		bundle  []byte
 		subject digest.Digest
-		keys    []TrustedKey
+		keys    []TrustedSigner
 		want    error
 	}{
-		{"wrong key", good, subject, []TrustedKey{other}, errdef.ErrBadSignature},
+		{"wrong key", good, subject, []TrustedSigner{other}, errdef.ErrBadSignature},
 		{"no keys", good, subject, nil, errdef.ErrUntrusted},
-		{"other subject", good, digest.FromString("x"), []TrustedKey{key}, errdef.ErrSubjectMismatch},
-		{"tampered payload", tamperedJSON, subject, []TrustedKey{key}, errdef.ErrBadSignature},
-		{"not JSON", []byte("{"), subject, []TrustedKey{key}, errdef.ErrBadSignature},
-		{"empty", nil, subject, []TrustedKey{key}, errdef.ErrBadSignature},
-		{"too large", make([]byte, MaxBundleSize+1), subject, []TrustedKey{key}, errdef.ErrBadSignature},
+		{"other subject", good, digest.FromString("x"), []TrustedSigner{key}, errdef.ErrSubjectMismatch},
+		{"tampered payload", tamperedJSON, subject, []TrustedSigner{key}, errdef.ErrBadSignature},
+		{"not JSON", []byte("{"), subject, []TrustedSigner{key}, errdef.ErrBadSignature},
+		{"empty", nil, subject, []TrustedSigner{key}, errdef.ErrBadSignature},
+		{"too large", make([]byte, MaxBundleSize+1), subject, []TrustedSigner{key}, errdef.ErrBadSignature},
 	}
 	for _, tt := range tests {
 		if _, err := VerifyBundle(tt.bundle, tt.subject, tt.keys); !errors.Is(err, tt.want) {
@@ -193,7 +193,7 @@ func TestVerifyBundleRefusals(t *testing.T) {
 		}
 	}
 	// Any one of several keys suffices.
-	if got, err := VerifyBundle(good, subject, []TrustedKey{other, key}); err != nil || got.Signer != "release" {
+	if got, err := VerifyBundle(good, subject, []TrustedSigner{other, key}); err != nil || got.Signer != "release" {
 		t.Fatalf("second key: %+v, %v", got, err)
 	}
 }
@@ -214,13 +214,13 @@ func TestVerifyClassic(t *testing.T) {
 	s, key, _ := newCosignKey(t)
 	_, other, _ := newCosignKey(t)
 	l, payload := classicLayer(t, s, subject)
-	if got, err := VerifyClassic(l, payload, subject, []TrustedKey{key}); err != nil || got.Signer != "release" {
+	if got, err := VerifyClassic(l, payload, subject, []TrustedSigner{key}); err != nil || got.Signer != "release" {
 		t.Fatalf("classic: %+v, %v", got, err)
 	}
-	if _, err := VerifyClassic(l, payload, subject, []TrustedKey{other}); !errors.Is(err, errdef.ErrBadSignature) {
+	if _, err := VerifyClassic(l, payload, subject, []TrustedSigner{other}); !errors.Is(err, errdef.ErrBadSignature) {
 		t.Fatalf("wrong key: %v", err)
 	}
-	if _, err := VerifyClassic(l, payload, digest.FromString("x"), []TrustedKey{key}); !errors.Is(err, errdef.ErrSubjectMismatch) {
+	if _, err := VerifyClassic(l, payload, digest.FromString("x"), []TrustedSigner{key}); !errors.Is(err, errdef.ErrSubjectMismatch) {
 		t.Fatalf("other digest: %v", err)
 	}
 	if ClassicTag(subject) != "sha256-"+subject.Encoded()+".sig" {
@@ -420,7 +420,7 @@ func TestSignStatementRefusesAnUnreadableBundle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := VerifyBundle(b, d, []TrustedKey{k}); err != nil {
+	if _, err := VerifyBundle(b, d, []TrustedSigner{k}); err != nil {
 		t.Fatalf("a bundle under the cap must verify: %v", err)
 	}
 }

@@ -98,10 +98,11 @@ func SignStatement(ctx context.Context, s Signer, statement []byte) ([]byte, err
 	return b, nil
 }
 
-// TrustedKey is a public key a policy trusts, with the name it goes by.
-type TrustedKey struct {
-	Name     string
-	Verifier signature.Verifier
+// TrustedSigner is a signer a policy trusts, with the name it goes by: a
+// public key (Key).
+type TrustedSigner struct {
+	Name string
+	Key  signature.Verifier
 }
 
 // Verified is a signature that checked out.
@@ -118,7 +119,7 @@ type Verified struct {
 // VerifyBundle checks a bundle (at most MaxBundleSize bytes) against each
 // trusted key in turn and returns the first that verifies it. The
 // statement's subject must include subject.
-func VerifyBundle(data []byte, subject digest.Digest, keys []TrustedKey) (*Verified, error) {
+func VerifyBundle(data []byte, subject digest.Digest, keys []TrustedSigner) (*Verified, error) {
 	if len(data) > MaxBundleSize {
 		return nil, fmt.Errorf("%w: bundle is %d bytes (cap %d)", errdef.ErrBadSignature, len(data), MaxBundleSize)
 	}
@@ -164,11 +165,11 @@ func subjectsOf(st *intoto.Statement) string {
 	return strings.Join(out, ", ")
 }
 
-func verifyWithKey(b *bundle.Bundle, k TrustedKey) (*Verified, error) {
+func verifyWithKey(b *bundle.Bundle, k TrustedSigner) (*Verified, error) {
 	// A key is trusted whatever hint the bundle carries: cosign and OMS
 	// write different hints for the same key.
 	material := root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) {
-		return root.NewExpiringKey(k.Verifier, time.Time{}, time.Time{}), nil
+		return root.NewExpiringKey(k.Key, time.Time{}, time.Time{}), nil
 	})
 	// Key-based signatures made offline carry no log entry or timestamp;
 	// the key is the whole of the trust, as with `cosign verify --key
@@ -187,7 +188,7 @@ func verifyWithKey(b *bundle.Bundle, k TrustedKey) (*Verified, error) {
 		return nil, fmt.Errorf("%w: bundle holds no in-toto statement", errdef.ErrBadSignature)
 	}
 	out := &Verified{Signer: k.Name, statement: res.Statement}
-	if pub, err := k.Verifier.PublicKey(); err == nil {
+	if pub, err := k.Key.PublicKey(); err == nil {
 		out.KeyID = KeyID(pub)
 	}
 	out.PredicateType = res.Statement.GetPredicateType()

@@ -44,14 +44,14 @@ func ClassicLayers(m ocispec.Manifest) []ocispec.Descriptor {
 // VerifyClassic checks one classic signature layer: payload is the layer's
 // blob (already capped and digest-checked), the signature is in the
 // layer's annotation, and the payload must name subject.
-func VerifyClassic(layer ocispec.Descriptor, payload []byte, subject digest.Digest, keys []TrustedKey) (*Verified, error) {
+func VerifyClassic(layer ocispec.Descriptor, payload []byte, subject digest.Digest, keys []TrustedSigner) (*Verified, error) {
 	sig, err := base64.StdEncoding.DecodeString(layer.Annotations[classicSigAnnotation])
 	if err != nil {
 		return nil, fmt.Errorf("%w: classic signature is not base64: %v", errdef.ErrBadSignature, err)
 	}
-	var signer *TrustedKey
+	var signer *TrustedSigner
 	for i, k := range keys {
-		if k.Verifier.VerifySignature(bytes.NewReader(sig), bytes.NewReader(payload)) == nil {
+		if k.Key.VerifySignature(bytes.NewReader(sig), bytes.NewReader(payload)) == nil {
 			signer = &keys[i]
 			break
 		}
@@ -77,7 +77,7 @@ func VerifyClassic(layer ocispec.Descriptor, payload []byte, subject digest.Dige
 		return nil, fmt.Errorf("%w: signed payload names %s, not %s", errdef.ErrSubjectMismatch, p.Critical.Image.Digest, subject)
 	}
 	v := &Verified{Signer: signer.Name, PredicateType: CosignSignPredicate}
-	if pub, err := signer.Verifier.PublicKey(); err == nil {
+	if pub, err := signer.Key.PublicKey(); err == nil {
 		v.KeyID = KeyID(pub)
 	}
 	return v, nil
@@ -95,7 +95,7 @@ func ClassicAttestationTag(d digest.Digest) string {
 
 // VerifyDSSE checks a DSSE envelope (already capped and digest-checked)
 // holding an in-toto statement (v0.1 or v1) about subject.
-func VerifyDSSE(envelope []byte, subject digest.Digest, keys []TrustedKey) (*Verified, error) {
+func VerifyDSSE(envelope []byte, subject digest.Digest, keys []TrustedSigner) (*Verified, error) {
 	var env struct {
 		PayloadType string `json:"payloadType"`
 		Payload     string `json:"payload"`
@@ -106,9 +106,9 @@ func VerifyDSSE(envelope []byte, subject digest.Digest, keys []TrustedKey) (*Ver
 	if env.PayloadType != InTotoPayloadType {
 		return nil, fmt.Errorf("%w: DSSE payload type %q", errdef.ErrBadSignature, env.PayloadType)
 	}
-	var signer *TrustedKey
+	var signer *TrustedSigner
 	for i, k := range keys {
-		if dsse.WrapVerifier(k.Verifier).VerifySignature(bytes.NewReader(envelope), nil) == nil {
+		if dsse.WrapVerifier(k.Key).VerifySignature(bytes.NewReader(envelope), nil) == nil {
 			signer = &keys[i]
 			break
 		}
@@ -141,7 +141,7 @@ func VerifyDSSE(envelope []byte, subject digest.Digest, keys []TrustedKey) (*Ver
 		return nil, fmt.Errorf("%w: attestation is not about %s", errdef.ErrSubjectMismatch, subject)
 	}
 	v := &Verified{Signer: signer.Name, PredicateType: st.PredicateType, Statement: payload}
-	if pub, err := signer.Verifier.PublicKey(); err == nil {
+	if pub, err := signer.Key.PublicKey(); err == nil {
 		v.KeyID = KeyID(pub)
 	}
 	return v, nil

@@ -37,7 +37,7 @@ func FuzzVerifySignatures(f *testing.F) {
 	f.Add(payload)
 	f.Add([]byte(`{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[{"sig":"AA=="}]}`))
 	f.Add([]byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{"publicKey":{"hint":"x"}},"dsseEnvelope":{"payload":"e30=","payloadType":"application/vnd.in-toto+json","signatures":[{"sig":"AA=="}]}}`))
-	keys := []TrustedKey{key}
+	keys := []TrustedSigner{key}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		check := func(what string, v *Verified, err error) {
 			if err != nil {

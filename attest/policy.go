@@ -44,7 +44,7 @@ type Scope struct {
 	// Attestations the scope requires, each from its own signers.
 	Attestations []Requirement `json:"attestations,omitempty"`
 
-	keys []TrustedKey
+	keys []TrustedSigner
 	re   *regexp.Regexp
 }
 
@@ -56,7 +56,7 @@ type Requirement struct {
 	Signers []SignerSpec `json:"signers,omitempty"`
 	Checks  []Check      `json:"checks,omitempty"`
 
-	keys []TrustedKey
+	keys []TrustedSigner
 }
 
 // Check tests one value of a predicate, found by a dotted Path
@@ -169,8 +169,8 @@ func (s *Scope) load(dir string) error {
 }
 
 // loadSigners reads the keys of specs; names must be new to seen.
-func loadSigners(specs []SignerSpec, dir string, seen map[string]bool) ([]TrustedKey, error) {
-	var keys []TrustedKey
+func loadSigners(specs []SignerSpec, dir string, seen map[string]bool) ([]TrustedSigner, error) {
+	var keys []TrustedSigner
 	for _, sg := range specs {
 		if sg.Name == "" || seen[sg.Name] {
 			return nil, fmt.Errorf("signer names must be present and distinct within a scope (%q)", sg.Name)
@@ -197,7 +197,7 @@ func loadSigners(specs []SignerSpec, dir string, seen map[string]bool) ([]Truste
 		if err != nil {
 			return nil, fmt.Errorf("signer %s: %v", sg.Name, err)
 		}
-		keys = append(keys, TrustedKey{Name: sg.Name, Verifier: v})
+		keys = append(keys, TrustedSigner{Name: sg.Name, Key: v})
 	}
 	return keys, nil
 }
@@ -234,7 +234,7 @@ func (r *Requirement) load(dir string, seen map[string]bool) error {
 }
 
 // Keys returns the keys whose attestations satisfy the requirement.
-func (r *Requirement) Keys() []TrustedKey { return r.keys }
+func (r *Requirement) Keys() []TrustedSigner { return r.keys }
 
 // Signed reports whether signer (a key name) may satisfy the requirement.
 func (r *Requirement) Signed(signer string) bool {
@@ -309,8 +309,8 @@ func containsObject(v any, want map[string]string) bool {
 
 // AllKeys returns every key the scope's signatures and attestations may
 // be verified with.
-func (s *Scope) AllKeys() []TrustedKey {
-	keys := append([]TrustedKey{}, s.keys...)
+func (s *Scope) AllKeys() []TrustedSigner {
+	keys := append([]TrustedSigner{}, s.keys...)
 	seen := map[string]bool{}
 	for _, k := range keys {
 		seen[k.Name] = true
@@ -328,13 +328,13 @@ func (s *Scope) AllKeys() []TrustedKey {
 
 // KeyPolicy is the one-signer policy that --key flags stand for: every
 // scope, any one of keys.
-func KeyPolicy(keys []TrustedKey) *Policy {
+func KeyPolicy(keys []TrustedSigner) *Policy {
 	re, _ := globRegexp("**")
 	return &Policy{Version: 1, Scopes: []Scope{{Scope: "**", Threshold: 1, keys: keys, re: re}}}
 }
 
 // Keys returns the keys whose signatures count for the scope's threshold.
-func (s *Scope) Keys() []TrustedKey { return s.keys }
+func (s *Scope) Keys() []TrustedSigner { return s.keys }
 
 // Signs reports whether signer (a key name) is one of the scope's signers.
 func (s *Scope) Signs(signer string) bool {

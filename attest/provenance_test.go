@@ -84,17 +84,17 @@ func TestVerifyDSSE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := VerifyDSSE(env, subject, []TrustedKey{other, key})
+	got, err := VerifyDSSE(env, subject, []TrustedSigner{other, key})
 	if err != nil || got.PredicateType != "https://example.com/eval/v1" || got.Signer != "release" {
 		t.Fatalf("VerifyDSSE: %+v, %v", got, err)
 	}
-	if _, err := VerifyDSSE(env, subject, []TrustedKey{other}); err == nil {
+	if _, err := VerifyDSSE(env, subject, []TrustedSigner{other}); err == nil {
 		t.Fatal("wrong key accepted")
 	}
-	if _, err := VerifyDSSE(env, digest.FromString("x"), []TrustedKey{key}); err == nil {
+	if _, err := VerifyDSSE(env, digest.FromString("x"), []TrustedSigner{key}); err == nil {
 		t.Fatal("other subject accepted")
 	}
-	if _, err := VerifyDSSE([]byte("{}"), subject, []TrustedKey{key}); err == nil {
+	if _, err := VerifyDSSE([]byte("{}"), subject, []TrustedSigner{key}); err == nil {
 		t.Fatal("empty envelope accepted")
 	}
 }

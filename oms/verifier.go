@@ -46,9 +46,9 @@ var (
 // only with the key it names; a bundle that names none (pre-v1.1.0 bundles
 // carry publicKey.rawBytes, certificate bundles a chain) is checked with
 // each key's signature alone.
-func KeyVerifier(keys ...attest.TrustedKey) Verifier { return keyVerifier{keys: keys} }
+func KeyVerifier(keys ...attest.TrustedSigner) Verifier { return keyVerifier{keys: keys} }
 
-type keyVerifier struct{ keys []attest.TrustedKey }
+type keyVerifier struct{ keys []attest.TrustedSigner }
 
 func (k keyVerifier) verify(_ []byte, b *bundleJSON) ([]byte, *Result, error) {
 	var lastErr error = fmt.Errorf("%w: no trusted keys", errdef.ErrUntrusted)
@@ -61,7 +61,7 @@ func (k keyVerifier) verify(_ []byte, b *bundleJSON) ([]byte, *Result, error) {
 			lastErr = fmt.Errorf("%w: the bundle names key %s, not %s", errdef.ErrUntrusted, hint, key.Name)
 			continue
 		}
-		if err := verifyDSSE(key.Verifier, key.Verifier, b); err != nil {
+		if err := verifyDSSE(key.Key, key.Key, b); err != nil {
 			lastErr = fmt.Errorf("key %s: %w", key.Name, err)
 			continue
 		}
@@ -72,8 +72,8 @@ func (k keyVerifier) verify(_ []byte, b *bundleJSON) ([]byte, *Result, error) {
 
 // hintNames reports whether a bundle's key hint names key: the reference's
 // hint (hex sha256 of the PEM) or cosign's (base64 sha256 of the DER).
-func hintNames(hint string, key attest.TrustedKey) bool {
-	pub, err := key.Verifier.PublicKey()
+func hintNames(hint string, key attest.TrustedSigner) bool {
+	pub, err := key.Key.PublicKey()
 	if err != nil {
 		return false
 	}

@@ -56,7 +56,7 @@ func releaseKey() (attest.Signer, *attest.Policy) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	return signer, attest.KeyPolicy([]attest.TrustedKey{{Name: "release", Verifier: verifier}})
+	return signer, attest.KeyPolicy([]attest.TrustedSigner{{Name: "release", Key: verifier}})
 }
 
 func openRef(ref string) *registry.Repository {

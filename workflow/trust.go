@@ -14,10 +14,10 @@ import (
 // (keyless identities, certificate chains, KMS keys) changes this type
 // and attest, never the fetching.
 type verifiers struct {
-	keys []attest.TrustedKey
+	keys []attest.TrustedSigner
 }
 
-func verifiersFor(keys []attest.TrustedKey) verifiers { return verifiers{keys: keys} }
+func verifiersFor(keys []attest.TrustedSigner) verifiers { return verifiers{keys: keys} }
 
 // bundle checks a Sigstore bundle whose statement must cover subject.
 func (v verifiers) bundle(data []byte, subject digest.Digest) (*attest.Verified, error) {

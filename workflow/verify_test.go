@@ -36,7 +36,7 @@ import (
 
 type keypair struct {
 	signer  attest.Signer
-	trusted attest.TrustedKey
+	trusted attest.TrustedSigner
 }
 
 func newKey(t *testing.T, name string) keypair {
@@ -53,11 +53,11 @@ func newKey(t *testing.T, name string) keypair {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return keypair{signer: s, trusted: attest.TrustedKey{Name: name, Verifier: v}}
+	return keypair{signer: s, trusted: attest.TrustedSigner{Name: name, Key: v}}
 }
 
 func keyPolicy(keys ...keypair) *attest.Policy {
-	var tk []attest.TrustedKey
+	var tk []attest.TrustedSigner
 	for _, k := range keys {
 		tk = append(tk, k.trusted)
 	}

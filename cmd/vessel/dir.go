@@ -112,7 +112,7 @@ func dirVerifier(c *cli.Context) (oms.Verifier, error) {
 	}
 	switch {
 	case len(keys) > 0:
-		var trusted []attest.TrustedKey
+		var trusted []attest.TrustedSigner
 		for _, k := range keys {
 			pem, err := os.ReadFile(k)
 			if err != nil {
@@ -122,7 +122,7 @@ func dirVerifier(c *cli.Context) (oms.Verifier, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", k, err)
 			}
-			trusted = append(trusted, attest.TrustedKey{Name: k, Verifier: v})
+			trusted = append(trusted, attest.TrustedSigner{Name: k, Key: v})
 		}
 		return oms.KeyVerifier(trusted...), nil
 	case chain != "":

@@ -32,7 +32,7 @@ func trustPolicy(c *cli.Context) (*attest.Policy, error) {
 		return nil, usagef("give --key or --policy, not both")
 	}
 	if len(keys) > 0 {
-		var trusted []attest.TrustedKey
+		var trusted []attest.TrustedSigner
 		for _, k := range keys {
 			pem, err := os.ReadFile(k)
 			if err != nil {
@@ -42,7 +42,7 @@ func trustPolicy(c *cli.Context) (*attest.Policy, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", k, err)
 			}
-			trusted = append(trusted, attest.TrustedKey{Name: k, Verifier: v})
+			trusted = append(trusted, attest.TrustedSigner{Name: k, Key: v})
 		}
 		return attest.KeyPolicy(trusted), nil
 	}
