@@ -98,26 +98,30 @@ func SignStatement(ctx context.Context, s Signer, statement []byte) ([]byte, err
 	return b, nil
 }
 
-// TrustedSigner is a signer a policy trusts, with the name it goes by: a
-// public key (Key).
+// TrustedSigner is a signer a policy trusts, with the name it goes by:
+// a public key (Key) or a keyless identity (Keyless), exactly one.
 type TrustedSigner struct {
-	Name string
-	Key  signature.Verifier
+	Name    string
+	Key     signature.Verifier
+	Keyless *Keyless
 }
 
 // Verified is a signature that checked out.
 type Verified struct {
-	// Signer is the name of the trusted key that verified it.
-	Signer        string
-	KeyID         string
-	PredicateType string
+	// Signer is the name of the trusted signer that verified it.
+	Signer string
+	// KeyID is a key's (cosign's hint); Identity and Issuer are what a
+	// keyless signer's certificate says.
+	KeyID            string
+	Identity, Issuer string
+	PredicateType    string
 	// Statement is the verified in-toto statement (JSON).
 	Statement json.RawMessage
 	statement *intoto.Statement
 }
 
 // VerifyBundle checks a bundle (at most MaxBundleSize bytes) against each
-// trusted key in turn and returns the first that verifies it. The
+// trusted signer in turn and returns the first that verifies it. The
 // statement's subject must include subject.
 func VerifyBundle(data []byte, subject digest.Digest, keys []TrustedSigner) (*Verified, error) {
 	if len(data) > MaxBundleSize {
@@ -127,9 +131,13 @@ func VerifyBundle(data []byte, subject digest.Digest, keys []TrustedSigner) (*Ve
 	if err := b.UnmarshalJSON(data); err != nil {
 		return nil, fmt.Errorf("%w: bundle: %v", errdef.ErrBadSignature, err)
 	}
-	var lastErr error = fmt.Errorf("%w: no trusted keys", errdef.ErrUntrusted)
+	var lastErr error = fmt.Errorf("%w: no trusted signers", errdef.ErrUntrusted)
 	for _, k := range keys {
-		v, err := verifyWithKey(&b, k)
+		check := verifyWithKey
+		if k.Keyless != nil {
+			check = VerifyKeyless
+		}
+		v, err := check(&b, k)
 		if err != nil {
 			lastErr = err
 			continue

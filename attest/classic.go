@@ -51,7 +51,9 @@ func VerifyClassic(layer ocispec.Descriptor, payload []byte, subject digest.Dige
 	}
 	var signer *TrustedSigner
 	for i, k := range keys {
-		if k.Key.VerifySignature(bytes.NewReader(sig), bytes.NewReader(payload)) == nil {
+		// Keyless classic signatures (a certificate in the layer's
+		// annotations) are not read: cosign writes bundles for those.
+		if k.Key != nil && k.Key.VerifySignature(bytes.NewReader(sig), bytes.NewReader(payload)) == nil {
 			signer = &keys[i]
 			break
 		}
@@ -108,7 +110,7 @@ func VerifyDSSE(envelope []byte, subject digest.Digest, keys []TrustedSigner) (*
 	}
 	var signer *TrustedSigner
 	for i, k := range keys {
-		if dsse.WrapVerifier(k.Key).VerifySignature(bytes.NewReader(envelope), nil) == nil {
+		if k.Key != nil && dsse.WrapVerifier(k.Key).VerifySignature(bytes.NewReader(envelope), nil) == nil {
 			signer = &keys[i]
 			break
 		}

@@ -3,11 +3,13 @@ package attest
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 
+	"github.com/sigstore/sigstore-go/pkg/root"
 	"sigs.k8s.io/yaml"
 
 	"github.com/vessel-oci/vessel/errdef"
@@ -27,8 +29,12 @@ import (
 //	  - scope: registry.example.com/quarantine/*
 //	    reject: true
 type Policy struct {
-	Version int     `json:"version"`
-	Scopes  []Scope `json:"scopes"`
+	Version int `json:"version"`
+	// TrustedRoot is the trusted_root.json of the Sigstore instance that
+	// keyless signers are checked against (relative to the policy file),
+	// for every scope that names none of its own.
+	TrustedRoot string  `json:"trustedRoot,omitempty"`
+	Scopes      []Scope `json:"scopes"`
 }
 
 // Scope is one rule of a policy.
@@ -43,6 +49,8 @@ type Scope struct {
 	Reject bool `json:"reject,omitempty"`
 	// Attestations the scope requires, each from its own signers.
 	Attestations []Requirement `json:"attestations,omitempty"`
+	// TrustedRoot overrides the policy's for this scope's keyless signers.
+	TrustedRoot string `json:"trustedRoot,omitempty"`
 
 	keys []TrustedSigner
 	re   *regexp.Regexp
@@ -73,13 +81,33 @@ type Check struct {
 	re *regexp.Regexp
 }
 
-// SignerSpec names a trusted public key.
+// SignerSpec names a trusted signer: a public key (Key or KeyData) or a
+// keyless identity (Keyless), exactly one.
 type SignerSpec struct {
 	Name string `json:"name"`
 	// Key is a PEM public key file, relative to the policy file.
 	Key string `json:"key,omitempty"`
 	// KeyData is an inline PEM public key.
 	KeyData string `json:"keyData,omitempty"`
+	// Keyless is an identity certified by the scope's trusted root.
+	Keyless *KeylessSpec `json:"keyless,omitempty"`
+}
+
+// KeylessSpec is a keyless signer in a policy:
+//
+//	keyless: {issuer: "https://token.actions.githubusercontent.com",
+//	          identityRegexp: "^https://github.com/org/repo/"}
+//
+// An issuer (exact or regexp) and an identity (exact or regexp), a proof
+// of time (Proof constants, default any) and, only to relax what the
+// trusted root asks, insecureIgnoreSCT. See Keyless.
+type KeylessSpec struct {
+	Issuer            string `json:"issuer,omitempty"`
+	IssuerRegexp      string `json:"issuerRegexp,omitempty"`
+	Identity          string `json:"identity,omitempty"`
+	IdentityRegexp    string `json:"identityRegexp,omitempty"`
+	TimeProof         string `json:"timeProof,omitempty"`
+	InsecureIgnoreSCT bool   `json:"insecureIgnoreSCT,omitempty"`
 }
 
 // MaxPolicySize caps a policy file.
@@ -114,9 +142,14 @@ func ParsePolicy(data []byte, dir string) (*Policy, error) {
 		return nil, fmt.Errorf("%w: no scopes", ErrPolicyFile)
 	}
 	seen := map[string]bool{}
+	roots := &rootFiles{dir: dir, loaded: map[string]root.TrustedMaterial{}}
 	for i := range p.Scopes {
 		s := &p.Scopes[i]
-		if err := s.load(dir); err != nil {
+		rootFile := s.TrustedRoot
+		if rootFile == "" {
+			rootFile = p.TrustedRoot
+		}
+		if err := s.load(dir, func() (root.TrustedMaterial, error) { return roots.get(rootFile) }); err != nil {
 			return nil, fmt.Errorf("%w: scope %d (%q): %v", ErrPolicyFile, i, s.Scope, err)
 		}
 		if seen[s.Scope] {
@@ -127,7 +160,57 @@ func ParsePolicy(data []byte, dir string) (*Policy, error) {
 	return &p, nil
 }
 
-func (s *Scope) load(dir string) error {
+// rootFiles loads each trusted root file a policy names once.
+type rootFiles struct {
+	dir    string
+	loaded map[string]root.TrustedMaterial
+}
+
+func (r *rootFiles) get(name string) (root.TrustedMaterial, error) {
+	if name == "" {
+		return nil, fmt.Errorf("keyless signers need a trustedRoot (in the scope or at the top of the policy): the Sigstore trusted_root.json to check their certificates against")
+	}
+	if m, ok := r.loaded[name]; ok {
+		return m, nil
+	}
+	path := name
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(r.dir, path)
+	}
+	m, err := LoadTrustedRoot(path)
+	if err != nil {
+		return nil, err
+	}
+	r.loaded[name] = m
+	return m, nil
+}
+
+// MaxTrustedRootSize caps a trusted_root.json (the public-good one is
+// about 10 KB).
+const MaxTrustedRootSize = 1 << 20
+
+// LoadTrustedRoot reads a Sigstore trusted_root.json.
+func LoadTrustedRoot(path string) (root.TrustedMaterial, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: trusted root: %v", ErrKey, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxTrustedRootSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: trusted root %s: %v", ErrKey, path, err)
+	}
+	if len(data) > MaxTrustedRootSize {
+		return nil, fmt.Errorf("%w: trusted root %s is over %d bytes", ErrKey, path, MaxTrustedRootSize)
+	}
+	tr, err := root.NewTrustedRootFromJSON(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: trusted root %s: %v", ErrKey, path, err)
+	}
+	return tr, nil
+}
+
+func (s *Scope) load(dir string, trustedRoot func() (root.TrustedMaterial, error)) error {
 	if s.Scope == "" {
 		return fmt.Errorf("empty scope pattern")
 	}
@@ -148,7 +231,7 @@ func (s *Scope) load(dir string) error {
 	if s.Threshold < 0 || s.Threshold > len(s.Signers) {
 		return fmt.Errorf("threshold %d with %d signers", s.Threshold, len(s.Signers))
 	}
-	keys, err := loadSigners(s.Signers, dir, map[string]bool{})
+	keys, err := loadSigners(s.Signers, dir, map[string]bool{}, trustedRoot)
 	if err != nil {
 		return err
 	}
@@ -158,7 +241,7 @@ func (s *Scope) load(dir string) error {
 		names[k.Name] = true
 	}
 	for i := range s.Attestations {
-		if err := s.Attestations[i].load(dir, names); err != nil {
+		if err := s.Attestations[i].load(dir, names, trustedRoot); err != nil {
 			return fmt.Errorf("attestation %d (%q): %v", i, s.Attestations[i].Type, err)
 		}
 		if len(s.Attestations[i].keys) == 0 {
@@ -168,14 +251,32 @@ func (s *Scope) load(dir string) error {
 	return nil
 }
 
-// loadSigners reads the keys of specs; names must be new to seen.
-func loadSigners(specs []SignerSpec, dir string, seen map[string]bool) ([]TrustedSigner, error) {
+// loadSigners reads the signers of specs; names must be new to seen.
+// trustedRoot is asked for only when a keyless signer needs it.
+func loadSigners(specs []SignerSpec, dir string, seen map[string]bool, trustedRoot func() (root.TrustedMaterial, error)) ([]TrustedSigner, error) {
 	var keys []TrustedSigner
 	for _, sg := range specs {
 		if sg.Name == "" || seen[sg.Name] {
 			return nil, fmt.Errorf("signer names must be present and distinct within a scope (%q)", sg.Name)
 		}
 		seen[sg.Name] = true
+		if sg.Keyless != nil {
+			if sg.Key != "" || sg.KeyData != "" {
+				return nil, fmt.Errorf("signer %s: give a key or keyless, not both", sg.Name)
+			}
+			tr, err := trustedRoot()
+			if err != nil {
+				return nil, fmt.Errorf("signer %s: %v", sg.Name, err)
+			}
+			k := sg.Keyless
+			kl, err := NewKeyless(Keyless{Issuer: k.Issuer, IssuerRegexp: k.IssuerRegexp, Identity: k.Identity, IdentityRegexp: k.IdentityRegexp,
+				TimeProof: k.TimeProof, InsecureIgnoreSCT: k.InsecureIgnoreSCT, Root: tr})
+			if err != nil {
+				return nil, fmt.Errorf("signer %s: %v", sg.Name, err)
+			}
+			keys = append(keys, TrustedSigner{Name: sg.Name, Keyless: kl})
+			continue
+		}
 		pem := []byte(sg.KeyData)
 		switch {
 		case sg.Key != "" && sg.KeyData != "":
@@ -202,11 +303,11 @@ func loadSigners(specs []SignerSpec, dir string, seen map[string]bool) ([]Truste
 	return keys, nil
 }
 
-func (r *Requirement) load(dir string, seen map[string]bool) error {
+func (r *Requirement) load(dir string, seen map[string]bool, trustedRoot func() (root.TrustedMaterial, error)) error {
 	if r.Type == "" {
 		return fmt.Errorf("no type")
 	}
-	keys, err := loadSigners(r.Signers, dir, seen)
+	keys, err := loadSigners(r.Signers, dir, seen, trustedRoot)
 	if err != nil {
 		return err
 	}

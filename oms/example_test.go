@@ -41,7 +41,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	res, err := oms.Verify(ctx, model, bundle, oms.KeyVerifier(attest.TrustedSigner{Name: "release", Key: key}), oms.VerifyOptions{SignaturePath: sig})
+	res, err := oms.Verify(ctx, model, bundle, oms.SignerVerifier(attest.TrustedSigner{Name: "release", Key: key}), oms.VerifyOptions{SignaturePath: sig})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -353,7 +353,7 @@ func TestVerifyModelPath(t *testing.T) {
 	if _, err := oms.Verify(ctx, dir, b, nil, oms.VerifyOptions{}); !errors.Is(err, errdef.ErrUntrusted) {
 		t.Fatalf("no verifier: err = %v", err)
 	}
-	if _, err := oms.Verify(ctx, dir, b, oms.KeyVerifier(), oms.VerifyOptions{}); !errors.Is(err, errdef.ErrUntrusted) {
+	if _, err := oms.Verify(ctx, dir, b, oms.SignerVerifier(), oms.VerifyOptions{}); !errors.Is(err, errdef.ErrUntrusted) {
 		t.Fatalf("no keys: err = %v", err)
 	}
 }

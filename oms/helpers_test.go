@@ -81,7 +81,7 @@ func refKeyVerifier(t testing.TB) oms.Verifier {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return oms.KeyVerifier(attest.TrustedSigner{Name: "signing-key-pub.pem", Key: v})
+	return oms.SignerVerifier(attest.TrustedSigner{Name: "signing-key-pub.pem", Key: v})
 }
 
 func refSigner(t testing.TB) attest.Signer {

@@ -183,7 +183,7 @@ func TestReferenceSignaturesRefused(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return oms.KeyVerifier(attest.TrustedSigner{Name: "other", Key: v})
+		return oms.SignerVerifier(attest.TrustedSigner{Name: "other", Key: v})
 	}
 	ignore := oms.VerifyOptions{IgnorePaths: []string{"ignore-me", "model.sig"}}
 	tests := []struct {

@@ -28,7 +28,7 @@ const (
 	SigningSigstore    = "sigstore"
 )
 
-// Verifier decides whose OMS bundles are trusted: KeyVerifier,
+// Verifier decides whose OMS bundles are trusted: SignerVerifier,
 // CertificateVerifier or SigstoreVerifier.
 type Verifier interface {
 	// verify checks the bundle's signature and returns the signed payload.
@@ -41,22 +41,31 @@ var (
 	_ Verifier = (*sigstoreVerifier)(nil)
 )
 
-// KeyVerifier trusts bundles signed by any of keys (the "key" method).
-// As the reference does, a bundle naming a key (publicKey.hint) is checked
-// only with the key it names; a bundle that names none (pre-v1.1.0 bundles
-// carry publicKey.rawBytes, certificate bundles a chain) is checked with
-// each key's signature alone.
-func KeyVerifier(keys ...attest.TrustedSigner) Verifier { return keyVerifier{keys: keys} }
+// SignerVerifier trusts bundles signed by any of signers: a key (the
+// "key" method) or a keyless identity (the "sigstore" method, checked as
+// attest checks any keyless bundle). As the reference does, a bundle
+// naming a key (publicKey.hint) is checked only with the key it names; a
+// bundle that names none (pre-v1.1.0 bundles carry publicKey.rawBytes,
+// certificate bundles a chain) is checked with each key's signature alone.
+func SignerVerifier(signers ...attest.TrustedSigner) Verifier { return keyVerifier{keys: signers} }
 
 type keyVerifier struct{ keys []attest.TrustedSigner }
 
-func (k keyVerifier) verify(_ []byte, b *bundleJSON) ([]byte, *Result, error) {
-	var lastErr error = fmt.Errorf("%w: no trusted keys", errdef.ErrUntrusted)
+func (k keyVerifier) verify(raw []byte, b *bundleJSON) ([]byte, *Result, error) {
+	var lastErr error = fmt.Errorf("%w: no trusted signers", errdef.ErrUntrusted)
 	var hint string
 	if pk := b.VerificationMaterial.PublicKey; pk != nil {
 		hint = pk.Hint
 	}
 	for _, key := range k.keys {
+		if key.Keyless != nil {
+			payload, res, err := keylessOMS(raw, key)
+			if err == nil {
+				return payload, res, nil
+			}
+			lastErr = err
+			continue
+		}
 		if hint != "" && !hintNames(hint, key) {
 			lastErr = fmt.Errorf("%w: the bundle names key %s, not %s", errdef.ErrUntrusted, hint, key.Name)
 			continue
@@ -68,6 +77,24 @@ func (k keyVerifier) verify(_ []byte, b *bundleJSON) ([]byte, *Result, error) {
 		return b.DSSEEnvelope.Payload, &Result{Method: SigningKey, Signer: key.Name}, nil
 	}
 	return nil, nil, lastErr
+}
+
+// keylessOMS checks an OMS bundle signed keyless against signer s.
+func keylessOMS(raw []byte, s attest.TrustedSigner) ([]byte, *Result, error) {
+	var b bundle.Bundle
+	if err := b.UnmarshalJSON(raw); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", errdef.ErrBadBundle, err)
+	}
+	v, err := attest.VerifyKeyless(&b, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	env := b.GetDsseEnvelope()
+	if env == nil || env.GetPayloadType() != attest.InTotoPayloadType {
+		return nil, nil, fmt.Errorf("%w: no in-toto DSSE envelope", errdef.ErrBadBundle)
+	}
+	// The payload sigstore-go verified, not a second parse of the JSON.
+	return env.GetPayload(), &Result{Method: SigningSigstore, Signer: s.Name, Issuer: v.Issuer}, nil
 }
 
 // hintNames reports whether a bundle's key hint names key: the reference's

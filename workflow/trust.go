@@ -35,4 +35,4 @@ func (v verifiers) envelope(env []byte, subject digest.Digest) (*attest.Verified
 }
 
 // modelSignature is the verifier of OpenSSF model signatures.
-func (v verifiers) modelSignature() oms.Verifier { return oms.KeyVerifier(v.keys...) }
+func (v verifiers) modelSignature() oms.Verifier { return oms.SignerVerifier(v.keys...) }

@@ -504,12 +504,12 @@ func TestOMSSignatureTravelsWithTheModel(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			vr, err := oms.Verify(ctx, dest, sig, oms.KeyVerifier(release.trusted), oms.VerifyOptions{SignaturePath: sigPath})
+			vr, err := oms.Verify(ctx, dest, sig, oms.SignerVerifier(release.trusted), oms.VerifyOptions{SignaturePath: sigPath})
 			if err != nil || vr.Files != len(sampleModel) {
 				t.Fatalf("verify-dir of the pulled model: %+v, %v", vr, err)
 			}
 			writeFile(t, dest, "README.md", "changed after the pull")
-			if _, err := oms.Verify(ctx, dest, sig, oms.KeyVerifier(release.trusted), oms.VerifyOptions{SignaturePath: sigPath}); !errors.Is(err, errdef.ErrModelMismatch) {
+			if _, err := oms.Verify(ctx, dest, sig, oms.SignerVerifier(release.trusted), oms.VerifyOptions{SignaturePath: sigPath}); !errors.Is(err, errdef.ErrModelMismatch) {
 				t.Fatalf("changed file: %v", err)
 			}
 			// Outside the destination too.
@@ -623,7 +623,7 @@ func TestOMSWithTarLayers(t *testing.T) {
 		t.Fatal(err)
 	}
 	bundle, _ := os.ReadFile(sig)
-	if vr, err := oms.Verify(ctx, dest, bundle, oms.KeyVerifier(release.trusted), oms.VerifyOptions{SignaturePath: sig}); err != nil || vr.Files != 3 {
+	if vr, err := oms.Verify(ctx, dest, bundle, oms.SignerVerifier(release.trusted), oms.VerifyOptions{SignaturePath: sig}); err != nil || vr.Files != 3 {
 		t.Fatalf("verify-dir: %+v, %v", vr, err)
 	}
 
@@ -677,7 +677,7 @@ func TestLargeOMSSignatureIsReadable(t *testing.T) {
 		t.Fatal(err)
 	}
 	bundle, _ := os.ReadFile(sig)
-	if vr, err := oms.Verify(ctx, dest, bundle, oms.KeyVerifier(release.trusted), oms.VerifyOptions{SignaturePath: sig}); err != nil || vr.Files != n+1 {
+	if vr, err := oms.Verify(ctx, dest, bundle, oms.SignerVerifier(release.trusted), oms.VerifyOptions{SignaturePath: sig}); err != nil || vr.Files != n+1 {
 		t.Fatalf("verify-dir: %+v, %v", vr, err)
 	}
 }

@@ -124,7 +124,7 @@ func dirVerifier(c *cli.Context) (oms.Verifier, error) {
 			}
 			trusted = append(trusted, attest.TrustedSigner{Name: k, Key: v})
 		}
-		return oms.KeyVerifier(trusted...), nil
+		return oms.SignerVerifier(trusted...), nil
 	case chain != "":
 		pem, err := os.ReadFile(chain)
 		if err != nil {
