@@ -20,13 +20,16 @@ type Finding struct {
 	// "classic-attestation" (a cosign .att tag).
 	Source string `json:"source"`
 	// Digest is the referrer manifest's, or the classic payload layer's.
-	Digest        digest.Digest `json:"digest"`
-	Signer        string        `json:"signer,omitempty"`
-	KeyID         string        `json:"keyId,omitempty"`
-	PredicateType string        `json:"predicateType,omitempty"`
-	Created       string        `json:"created,omitempty"`
-	Verified      bool          `json:"verified"`
-	Error         string        `json:"error,omitempty"`
+	Digest digest.Digest `json:"digest"`
+	Signer string        `json:"signer,omitempty"`
+	KeyID  string        `json:"keyId,omitempty"`
+	// Identity and Issuer are what a keyless signer's certificate says.
+	Identity      string `json:"identity,omitempty"`
+	Issuer        string `json:"issuer,omitempty"`
+	PredicateType string `json:"predicateType,omitempty"`
+	Created       string `json:"created,omitempty"`
+	Verified      bool   `json:"verified"`
+	Error         string `json:"error,omitempty"`
 	// Claimed is the predicate type the referrer's annotation or tag says,
 	// unverified: it only decides which failures are reported as failed
 	// signatures.

@@ -208,7 +208,6 @@ scopes:
 	}
 
 	for name, bad := range map[string]string{
-		"no trusted root": "version: 1\nscopes:\n  - scope: \"**\"\n    signers: [{name: ci, keyless: {issuer: x, identity: y}}]\n",
 		"key and keyless": "version: 1\ntrustedRoot: sigstore/trusted_root.json\nscopes:\n  - scope: \"**\"\n    signers: [{name: ci, key: release.pub, keyless: {issuer: x, identity: y}}]\n",
 		"no identity":     "version: 1\ntrustedRoot: sigstore/trusted_root.json\nscopes:\n  - scope: \"**\"\n    signers: [{name: ci, keyless: {issuer: x}}]\n",
 		"missing root":    "version: 1\ntrustedRoot: nowhere.json\nscopes:\n  - scope: \"**\"\n    signers: [{name: ci, keyless: {issuer: x, identity: y}}]\n",

@@ -32,7 +32,9 @@ type Policy struct {
 	Version int `json:"version"`
 	// TrustedRoot is the trusted_root.json of the Sigstore instance that
 	// keyless signers are checked against (relative to the policy file),
-	// for every scope that names none of its own.
+	// for every scope that names none of its own. Without one, Sigstore's
+	// public instance's root is fetched through TUF when a keyless signer
+	// needs it.
 	TrustedRoot string  `json:"trustedRoot,omitempty"`
 	Scopes      []Scope `json:"scopes"`
 }
@@ -167,10 +169,15 @@ type rootFiles struct {
 }
 
 func (r *rootFiles) get(name string) (root.TrustedMaterial, error) {
-	if name == "" {
-		return nil, fmt.Errorf("keyless signers need a trustedRoot (in the scope or at the top of the policy): the Sigstore trusted_root.json to check their certificates against")
-	}
 	if m, ok := r.loaded[name]; ok {
+		return m, nil
+	}
+	if name == "" {
+		m, err := root.FetchTrustedRoot()
+		if err != nil {
+			return nil, fmt.Errorf("Sigstore's public trusted root (through TUF, as no trustedRoot is named): %v; offline, name a trusted_root.json in trustedRoot", err)
+		}
+		r.loaded[name] = m
 		return m, nil
 	}
 	path := name

@@ -113,9 +113,9 @@ func refSigstoreVerifier(t testing.TB, identity, issuer string) oms.Verifier {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := oms.SigstoreVerifier(tr, identity, issuer)
+	k, err := attest.NewKeyless(attest.Keyless{Identity: identity, Issuer: issuer, Root: tr})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return v
+	return oms.SignerVerifier(attest.TrustedSigner{Name: identity, Keyless: k})
 }

@@ -5,15 +5,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/bundle"
-	"github.com/sigstore/sigstore-go/pkg/root"
-	"github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 
@@ -28,8 +25,8 @@ const (
 	SigningSigstore    = "sigstore"
 )
 
-// Verifier decides whose OMS bundles are trusted: SignerVerifier,
-// CertificateVerifier or SigstoreVerifier.
+// Verifier decides whose OMS bundles are trusted: SignerVerifier (keys
+// and keyless identities) or CertificateVerifier.
 type Verifier interface {
 	// verify checks the bundle's signature and returns the signed payload.
 	verify(raw []byte, b *bundleJSON) ([]byte, *Result, error)
@@ -38,7 +35,6 @@ type Verifier interface {
 var (
 	_ Verifier = keyVerifier{}
 	_ Verifier = (*certificateVerifier)(nil)
-	_ Verifier = (*sigstoreVerifier)(nil)
 )
 
 // SignerVerifier trusts bundles signed by any of signers: a key (the
@@ -196,58 +192,4 @@ func (c *certificateVerifier) verify(_ []byte, b *bundleJSON) ([]byte, *Result, 
 		return nil, nil, fmt.Errorf("certificate %q: %w", leaf.Subject, err)
 	}
 	return b.DSSEEnvelope.Payload, &Result{Method: SigningCertificate, Signer: leaf.Subject.String()}, nil
-}
-
-// SigstoreVerifier trusts keyless bundles (the "sigstore" method) whose
-// Fulcio certificate names identity (its subject alternative name, e.g. an
-// email or a workflow URI) issued by issuer (the OIDC issuer), both matched
-// exactly, and that are in a transparency log, all checked against trusted
-// (the trusted root of a Sigstore instance, e.g. root.NewTrustedRootFromPath).
-func SigstoreVerifier(trusted root.TrustedMaterial, identity, issuer string) (Verifier, error) {
-	if trusted == nil || identity == "" || issuer == "" {
-		return nil, fmt.Errorf("keyless verification needs a trusted root, an identity and an OIDC issuer")
-	}
-	id, err := verify.NewShortCertificateIdentity(issuer, "", identity, "")
-	if err != nil {
-		return nil, err
-	}
-	v, err := verify.NewVerifier(trusted,
-		verify.WithTransparencyLog(1),
-		verify.WithObserverTimestamps(1),
-		verify.WithSignedCertificateTimestamps(1))
-	if err != nil {
-		return nil, err
-	}
-	return &sigstoreVerifier{v: v, id: id}, nil
-}
-
-type sigstoreVerifier struct {
-	v  *verify.Verifier
-	id verify.CertificateIdentity
-}
-
-func (s *sigstoreVerifier) verify(raw []byte, _ *bundleJSON) ([]byte, *Result, error) {
-	var b bundle.Bundle
-	if err := b.UnmarshalJSON(raw); err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", errdef.ErrBadBundle, err)
-	}
-	res, err := s.v.Verify(&b, verify.NewPolicy(verify.WithoutArtifactUnsafe(), verify.WithCertificateIdentity(s.id)))
-	if err != nil {
-		var idErr *verify.ErrNoMatchingCertificateIdentity
-		if errors.As(err, &idErr) {
-			return nil, nil, fmt.Errorf("%w: %v", errdef.ErrUntrusted, err)
-		}
-		return nil, nil, fmt.Errorf("%w: %v", errdef.ErrBadSignature, err)
-	}
-	env := b.GetDsseEnvelope()
-	if env == nil || env.GetPayloadType() != attest.InTotoPayloadType {
-		return nil, nil, fmt.Errorf("%w: no in-toto DSSE envelope", errdef.ErrBadBundle)
-	}
-	out := &Result{Method: SigningSigstore}
-	if res.Signature != nil && res.Signature.Certificate != nil {
-		out.Signer = res.Signature.Certificate.SubjectAlternativeName
-		out.Issuer = res.Signature.Certificate.Issuer
-	}
-	// The payload sigstore-go verified, not a second parse of the JSON.
-	return env.GetPayload(), out, nil
 }

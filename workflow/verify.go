@@ -222,6 +222,7 @@ func checkReferrer(ctx context.Context, repo Source, r ocispec.Descriptor, model
 		return c, nil
 	}
 	c.Verified, c.Signer, c.KeyID, c.PredicateType, c.Statement = true, got.Signer, got.KeyID, got.PredicateType, got.Statement
+	c.Identity, c.Issuer = got.Identity, got.Issuer
 	return c, nil
 }
 

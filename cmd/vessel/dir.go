@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/urfave/cli/v2"
 
 	"github.com/vessel-oci/vessel/attest"
@@ -27,13 +26,9 @@ func modelFileFlags() []cli.Flag {
 }
 
 func dirTrustFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "key", Usage: "trusted public key `FILE` (PEM; repeatable: any one of them suffices)", Category: "Trust"},
+	return append(signerFlags(),
 		&cli.StringFlag{Name: "certificate-chain", Usage: "PEM `FILE` of trusted CA certificates (the bundle carries the signing certificate and intermediates)", Category: "Trust"},
-		&cli.StringFlag{Name: "certificate-identity", Usage: "keyless signer identity: the certificate's email or URI, matched exactly", Category: "Trust"},
-		&cli.StringFlag{Name: "certificate-oidc-issuer", Usage: "keyless signer's OIDC issuer `URL`, matched exactly", Category: "Trust"},
-		&cli.StringFlag{Name: "trusted-root", Usage: "Sigstore trusted root `FILE` (trusted_root.json) for keyless verification offline (default: Sigstore's public instance, fetched with TUF)", Category: "Trust"},
-	}
+	)
 }
 
 func (e *env) verifyDirCommand() *cli.Command {
@@ -94,62 +89,31 @@ model_signing verify does. Prints what it proved; exit code 3 when it fails.`,
 	}
 }
 
-// dirVerifier builds the one verifier the trust flags name.
+// dirVerifier builds the verifier the trust flags name: keys and a
+// keyless identity (any one of them), or a CA's certificates.
 func dirVerifier(c *cli.Context) (oms.Verifier, error) {
-	keys, chain := c.StringSlice("key"), c.String("certificate-chain")
-	identity, issuer, trustedRoot := c.String("certificate-identity"), c.String("certificate-oidc-issuer"), c.String("trusted-root")
-	n := 0
-	for _, set := range []bool{len(keys) > 0, chain != "", identity != "" || issuer != ""} {
-		if set {
-			n++
-		}
-	}
-	if n != 1 {
-		return nil, usagef("verify-dir: give one of --key PUB, --certificate-chain CA.pem, or --certificate-identity ID with --certificate-oidc-issuer URL")
-	}
-	if trustedRoot != "" && identity == "" && issuer == "" {
-		return nil, usagef("verify-dir: --trusted-root is for keyless verification (--certificate-identity, --certificate-oidc-issuer)")
+	chain := c.String("certificate-chain")
+	signers, err := flagSigners(c)
+	if err != nil {
+		return nil, err
 	}
 	switch {
-	case len(keys) > 0:
-		var trusted []attest.TrustedSigner
-		for _, k := range keys {
-			pem, err := os.ReadFile(k)
-			if err != nil {
-				return nil, fmt.Errorf("%w %s: %v", attest.ErrKey, k, err)
-			}
-			v, err := attest.LoadPublicKey(pem)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", k, err)
-			}
-			trusted = append(trusted, attest.TrustedSigner{Name: k, Key: v})
-		}
-		return oms.SignerVerifier(trusted...), nil
-	case chain != "":
-		pem, err := os.ReadFile(chain)
-		if err != nil {
-			return nil, fmt.Errorf("%w %s: %v", attest.ErrKey, chain, err)
-		}
-		v, err := oms.CertificateVerifier(pem)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", chain, err)
-		}
-		return v, nil
+	case chain != "" && len(signers) > 0:
+		return nil, usagef("verify-dir: give --certificate-chain CA.pem, or keys and a keyless identity, not both")
+	case len(signers) > 0:
+		return oms.SignerVerifier(signers...), nil
+	case chain == "":
+		return nil, usagef("verify-dir: give --key PUB, --certificate-chain CA.pem, or --certificate-identity ID with --certificate-oidc-issuer URL")
 	}
-	if identity == "" || issuer == "" {
-		return nil, usagef("verify-dir: keyless verification needs both --certificate-identity and --certificate-oidc-issuer")
-	}
-	var tr root.TrustedMaterial
-	var err error
-	if trustedRoot != "" {
-		tr, err = root.NewTrustedRootFromPath(trustedRoot)
-	} else {
-		tr, err = root.FetchTrustedRoot()
-	}
+	pem, err := os.ReadFile(chain)
 	if err != nil {
-		return nil, fmt.Errorf("%w: Sigstore trusted root: %v", attest.ErrKey, err)
+		return nil, fmt.Errorf("%w %s: %v", attest.ErrKey, chain, err)
 	}
-	return oms.SigstoreVerifier(tr, identity, issuer)
+	v, err := oms.CertificateVerifier(pem)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", chain, err)
+	}
+	return v, nil
 }
 
 // ignorePaths turns --ignore-paths values into model-relative paths. A

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
@@ -15,36 +16,95 @@ import (
 
 // trustFlags choose whose signatures a verify or pull accepts.
 func trustFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "key", Usage: "trusted public key `FILE` (PEM; repeatable: any one of them suffices)", Category: "Trust"},
+	return append(signerFlags(),
 		&cli.StringFlag{Name: "policy", Usage: "trust policy `FILE` (YAML; default $XDG_CONFIG_HOME/vessel/policy.yaml if present)", Category: "Trust"},
+	)
+}
+
+// signerFlags name trusted signers on the command line, as cosign's
+// verify flags do: public keys, and one keyless identity.
+func signerFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "key", Usage: "trusted public key `FILE` (PEM; repeatable: any one of them, or the keyless identity, suffices)", Category: "Trust"},
+		&cli.StringFlag{Name: "certificate-identity", Usage: "keyless signer: the certificate's identity (email, URI), exactly", Category: "Trust"},
+		&cli.StringFlag{Name: "certificate-identity-regexp", Usage: "keyless signer: the certificate's identity matching `REGEXP` (anchor it: ^https://github.com/org/repo/)", Category: "Trust"},
+		&cli.StringFlag{Name: "certificate-oidc-issuer", Usage: "keyless signer: the OIDC issuer `URL` that vouched for the identity, exactly", Category: "Trust"},
+		&cli.StringFlag{Name: "certificate-oidc-issuer-regexp", Usage: "keyless signer: the OIDC issuer matching `REGEXP`", Category: "Trust"},
+		&cli.StringFlag{Name: "trusted-root", Usage: "Sigstore trusted root `FILE` (trusted_root.json) for keyless signers, offline (default: Sigstore's public instance, fetched with TUF)", Category: "Trust"},
+		&cli.BoolFlag{Name: "insecure-ignore-sct", Usage: "accept a keyless certificate without a CT log's signed timestamp although the trusted root lists CT logs", Category: "Trust"},
 	}
+}
+
+// flagSigners are the signers --key and the keyless identity flags name.
+func flagSigners(c *cli.Context) ([]attest.TrustedSigner, error) {
+	var trusted []attest.TrustedSigner
+	for _, k := range c.StringSlice("key") {
+		pem, err := os.ReadFile(k)
+		if err != nil {
+			return nil, fmt.Errorf("%w %s: %v", attest.ErrKey, k, err)
+		}
+		v, err := attest.LoadPublicKey(pem)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+		trusted = append(trusted, attest.TrustedSigner{Name: k, Key: v})
+	}
+	identity, identityRE := c.String("certificate-identity"), c.String("certificate-identity-regexp")
+	issuer, issuerRE := c.String("certificate-oidc-issuer"), c.String("certificate-oidc-issuer-regexp")
+	if identity == "" && identityRE == "" && issuer == "" && issuerRE == "" {
+		if c.IsSet("trusted-root") || c.Bool("insecure-ignore-sct") {
+			return nil, usagef("--trusted-root and --insecure-ignore-sct are for a keyless signer: name it with --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp]")
+		}
+		return trusted, nil
+	}
+	if (identity == "") == (identityRE == "") || (issuer == "") == (issuerRE == "") {
+		return nil, usagef("a keyless signer needs one of --certificate-identity, --certificate-identity-regexp and one of --certificate-oidc-issuer, --certificate-oidc-issuer-regexp")
+	}
+	tr, err := trustedRoot(c.String("trusted-root"))
+	if err != nil {
+		return nil, err
+	}
+	k, err := attest.NewKeyless(attest.Keyless{Identity: identity, IdentityRegexp: identityRE, Issuer: issuer, IssuerRegexp: issuerRE,
+		Root: tr, InsecureIgnoreSCT: c.Bool("insecure-ignore-sct")})
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	name := identity
+	if name == "" {
+		name = "~" + identityRE
+	}
+	return append(trusted, attest.TrustedSigner{Name: name, Keyless: k}), nil
+}
+
+// trustedRoot reads a trusted_root.json, or with none fetches Sigstore's
+// public instance's through TUF.
+func trustedRoot(path string) (root.TrustedMaterial, error) {
+	if path != "" {
+		return attest.LoadTrustedRoot(path)
+	}
+	tr, err := root.FetchTrustedRoot()
+	if err != nil {
+		return nil, fmt.Errorf("%w: Sigstore's public trusted root (through TUF): %v; offline, give --trusted-root FILE", attest.ErrKey, err)
+	}
+	return tr, nil
 }
 
 // errNoTrust: pull refuses to run without a trust configuration.
 var errNoTrust = usageError{errors.New("no trust configured: give --key PUB or --policy FILE (or a default policy file), or --insecure-skip-verify to pull unverified")}
 
-// trustPolicy builds the policy from --key or --policy, or the default
-// policy file; nil means none is configured.
+// trustPolicy builds the policy from the signer flags or --policy, or the
+// default policy file; nil means none is configured.
 func trustPolicy(c *cli.Context) (*attest.Policy, error) {
-	keys, policyFile := c.StringSlice("key"), c.String("policy")
-	if len(keys) > 0 && policyFile != "" {
-		return nil, usagef("give --key or --policy, not both")
+	signers, err := flagSigners(c)
+	if err != nil {
+		return nil, err
 	}
-	if len(keys) > 0 {
-		var trusted []attest.TrustedSigner
-		for _, k := range keys {
-			pem, err := os.ReadFile(k)
-			if err != nil {
-				return nil, fmt.Errorf("%w %s: %v", attest.ErrKey, k, err)
-			}
-			v, err := attest.LoadPublicKey(pem)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", k, err)
-			}
-			trusted = append(trusted, attest.TrustedSigner{Name: k, Key: v})
-		}
-		return attest.KeyPolicy(trusted), nil
+	policyFile := c.String("policy")
+	if len(signers) > 0 && policyFile != "" {
+		return nil, usagef("give --key (or a keyless identity) or --policy, not both")
+	}
+	if len(signers) > 0 {
+		return attest.KeyPolicy(signers), nil
 	}
 	if policyFile != "" {
 		return attest.LoadPolicy(policyFile)

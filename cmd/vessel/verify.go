@@ -43,6 +43,15 @@ is not met.`,
 	}
 }
 
+// signedBy names a signer with what proved it: a key's ID, or a keyless
+// certificate's identity and issuer.
+func signedBy(signer, keyID, identity, issuer string) string {
+	if identity != "" {
+		return fmt.Sprintf("%s (keyless %s, issuer %s)", signer, identity, issuer)
+	}
+	return fmt.Sprintf("%s (key %s)", signer, keyID)
+}
+
 func printVerification(w io.Writer, v *workflow.Verification) {
 	fmt.Fprintf(w, "Reference  %s\n", v.Reference)
 	fmt.Fprintf(w, "Manifest   %s\n", v.Digest)
@@ -55,7 +64,7 @@ func printVerification(w io.Writer, v *workflow.Verification) {
 			if s.Created != "" {
 				when = ", " + s.Created
 			}
-			fmt.Fprintf(w, "  ok       %s %s: signed by %s (key %s%s)\n", s.Source, shortDigest(s.Digest), s.Signer, s.KeyID, when)
+			fmt.Fprintf(w, "  ok       %s %s: signed by %s%s\n", s.Source, shortDigest(s.Digest), signedBy(s.Signer, s.KeyID, s.Identity, s.Issuer), when)
 		} else {
 			fmt.Fprintf(w, "  refused  %s %s: %s\n", s.Source, shortDigest(s.Digest), s.Error)
 		}
