@@ -10,6 +10,7 @@ import (
 	"github.com/vessel-oci/vessel/attest"
 	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/internal/testutil"
+	"github.com/vessel-oci/vessel/internal/testutil/sigstoretest"
 )
 
 const (
@@ -36,8 +37,8 @@ func TestVerifyKeyless(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss := testutil.NewSigstore(t)
-	other := testutil.NewSigstore(t)
+	ss := sigstoretest.New(t)
+	other := sigstoretest.New(t)
 	noCT := ss.WithoutCTLogs()
 	full := ss.Bundle(t, ciIdentity, ciIssuer, st, true, true)
 	logOnly := ss.Bundle(t, ciIdentity, ciIssuer, st, true, false)
@@ -111,7 +112,7 @@ func TestVerifyKeyless(t *testing.T) {
 
 func TestNewKeylessRefusesIncompleteRules(t *testing.T) {
 	t.Parallel()
-	ss := testutil.NewSigstore(t)
+	ss := sigstoretest.New(t)
 	for name, k := range map[string]attest.Keyless{
 		"no root":           {Issuer: ciIssuer, Identity: ciIdentity},
 		"no issuer":         {Identity: ciIdentity, Root: ss},
@@ -148,10 +149,10 @@ func newKey(t *testing.T) (attest.Signer, attest.TrustedSigner, []byte) {
 func TestPolicyKeylessSigners(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	ss := testutil.NewSigstore(t)
+	ss := sigstoretest.New(t)
 	testutil.WriteTree(t, dir, map[string]string{
 		"sigstore/trusted_root.json": string(ss.TrustedRootJSON(t, false)),
-		"other_root.json":            string(testutil.NewSigstore(t).TrustedRootJSON(t, false)),
+		"other_root.json":            string(sigstoretest.New(t).TrustedRootJSON(t, false)),
 	})
 	signer, _, pub := newKey(t)
 	testutil.WriteTree(t, dir, map[string]string{"release.pub": string(pub)})

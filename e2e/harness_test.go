@@ -7,12 +7,13 @@
 //
 // Run from the repository root:
 //
-//	hack/install-tools.sh        # once: oras + registry into .bin/ (add "cosign" or "all" for cosign)
+//	hack/install-tools.sh all    # once: oras, registry, cosign, fulcio, tsa into .bin/
 //	go test -tags e2e ./e2e/...
 //
 // This file is the shared harness: TestMain builds ./cmd/vessel once, and
 // helpers start registries, run commands with an isolated HOME, and compare
-// directory trees. It uses only the standard library.
+// directory trees. It uses only the standard library (sigstore_test.go,
+// the private Sigstore for keyless tests, uses sigstore-go and go-jose).
 package e2e
 
 import (

@@ -2,8 +2,9 @@
 # install-tools.sh builds the pinned third-party tools used by the e2e tests
 # into <repo>/.bin/, from source, through the Go module proxy.
 #
-# Usage: hack/install-tools.sh [oras|registry|cosign|light|all]...
-#   light (the default) = oras + registry; all = light + cosign.
+# Usage: hack/install-tools.sh [oras|registry|cosign|fulcio|tsa|light|keyless|all]...
+#   light (the default) = oras + registry; keyless = fulcio + tsa;
+#   all = light + cosign + keyless.
 #
 # Each tool has its own Go module under hack/tools/<tool>/ whose go.mod pins
 # the version (a `tool` directive plus the exact require) and whose go.sum
@@ -22,7 +23,7 @@ tools_dir="${repo_root}/hack/tools"
 bin_dir="${repo_root}/.bin"
 
 usage() {
-	echo "usage: $0 [oras|registry|cosign|light|all]..." >&2
+	echo "usage: $0 [oras|registry|cosign|fulcio|tsa|light|keyless|all]..." >&2
 	exit 2
 }
 
@@ -46,6 +47,19 @@ tool_info() {
 		module="github.com/sigstore/cosign/v2"
 		pkg="github.com/sigstore/cosign/v2/cmd/cosign"
 		# Without this, `cosign version` reports "devel".
+		ldflags_x="-X sigs.k8s.io/release-utils/version.gitVersion=@VERSION@ -X sigs.k8s.io/release-utils/version.gitTreeState=clean"
+		;;
+	fulcio)
+		# Sigstore's certificate authority, for keyless signing offline
+		# (the e2e tests run it with an ephemeral CA and a local OIDC issuer).
+		module="github.com/sigstore/fulcio"
+		pkg="github.com/sigstore/fulcio"
+		ldflags_x="-X sigs.k8s.io/release-utils/version.gitVersion=@VERSION@ -X sigs.k8s.io/release-utils/version.gitTreeState=clean"
+		;;
+	tsa)
+		# Sigstore's RFC 3161 timestamp authority (in-memory signer).
+		module="github.com/sigstore/timestamp-authority/v2"
+		pkg="github.com/sigstore/timestamp-authority/v2/cmd/timestamp-server"
 		ldflags_x="-X sigs.k8s.io/release-utils/version.gitVersion=@VERSION@ -X sigs.k8s.io/release-utils/version.gitTreeState=clean"
 		;;
 	*)
@@ -125,8 +139,9 @@ main() {
 	for arg in "$@"; do
 		case "$arg" in
 		light) tools+=(oras registry) ;;
-		all) tools+=(oras registry cosign) ;;
-		oras | registry | cosign) tools+=("$arg") ;;
+		all) tools+=(oras registry cosign fulcio tsa) ;;
+		keyless) tools+=(fulcio tsa) ;;
+		oras | registry | cosign | fulcio | tsa) tools+=("$arg") ;;
 		-h | --help) usage ;;
 		*)
 			echo "install-tools: unknown tool '$arg'" >&2

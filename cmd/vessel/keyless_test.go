@@ -12,13 +12,14 @@ import (
 
 	"github.com/vessel-oci/vessel/attest"
 	"github.com/vessel-oci/vessel/internal/testutil"
+	"github.com/vessel-oci/vessel/internal/testutil/sigstoretest"
 	"github.com/vessel-oci/vessel/registry"
 )
 
 // attachKeyless stores, beside the model ref names, a signature made
 // keyless by identity/issuer on ss, as cosign stores one (a bundle
 // referrer), with a log entry and a timestamp.
-func attachKeyless(t *testing.T, ss *testutil.Sigstore, ref, identity, issuer string) {
+func attachKeyless(t *testing.T, ss *sigstoretest.Sigstore, ref, identity, issuer string) {
 	t.Helper()
 	ctx := context.Background()
 	r, err := registry.ParseReference(ref)
@@ -65,7 +66,7 @@ func TestKeylessVerifyAndPull(t *testing.T) {
 	if _, stderr, code := run(t, "push", model(t), ref, "-q"); code != 0 {
 		t.Fatalf("push: %s", stderr)
 	}
-	ss := testutil.NewSigstore(t)
+	ss := sigstoretest.New(t)
 	const (
 		wf  = "https://github.com/org/repo/.github/workflows/train.yml@refs/heads/main"
 		iss = "https://token.actions.githubusercontent.com"
@@ -75,7 +76,7 @@ func TestKeylessVerifyAndPull(t *testing.T) {
 	testutil.WriteTree(t, dir, map[string]string{
 		"private_root.json": string(ss.TrustedRootJSON(t, false)),
 		"public_like.json":  string(ss.TrustedRootJSON(t, true)),
-		"other_root.json":   string(testutil.NewSigstore(t).TrustedRootJSON(t, false)),
+		"other_root.json":   string(sigstoretest.New(t).TrustedRootJSON(t, false)),
 	})
 	tr := filepath.Join(dir, "private_root.json")
 	id := func(extra ...string) []string {

@@ -1,4 +1,8 @@
-package testutil
+// Package sigstoretest is a Sigstore instance in memory for tests: keyless
+// bundles and the trusted root that verifies them, offline. (A package of
+// its own: sigstore-go's test CA pulls Rekor's types into every test
+// binary that imports it.)
+package sigstoretest
 
 import (
 	"encoding/base64"
@@ -25,8 +29,8 @@ type Sigstore struct {
 	*ca.VirtualSigstore
 }
 
-// NewSigstore starts one.
-func NewSigstore(t testing.TB) *Sigstore {
+// New starts one.
+func New(t testing.TB) *Sigstore {
 	t.Helper()
 	vs, err := ca.NewVirtualSigstore()
 	if err != nil {
