@@ -26,7 +26,7 @@ import (
 
 var subject = digest.FromString("the model manifest")
 
-func newCosignKey(t testing.TB) (Signer, TrustedSigner, []byte) {
+func newCosignKey(t testing.TB) (*KeySigner, TrustedSigner, []byte) {
 	t.Helper()
 	priv, pub, err := GenerateKeyPair([]byte("pw"))
 	if err != nil {
@@ -198,7 +198,7 @@ func TestVerifyBundleRefusals(t *testing.T) {
 	}
 }
 
-func classicLayer(t testing.TB, s Signer, d digest.Digest) (ocispec.Descriptor, []byte) {
+func classicLayer(t testing.TB, s *KeySigner, d digest.Digest) (ocispec.Descriptor, []byte) {
 	t.Helper()
 	payload := []byte(`{"critical":{"identity":{"docker-reference":"r.example/m"},"image":{"docker-manifest-digest":"` + d.String() + `"},"type":"cosign container image signature"},"optional":null}`)
 	sig, err := s.SignMessage(strings.NewReader(string(payload)))
@@ -342,7 +342,7 @@ func FuzzParsePolicy(f *testing.F) {
 
 // dsseSign signs a statement into a bare DSSE envelope, as cosign's
 // classic attestations are stored.
-func dsseSign(s Signer, statement []byte) ([]byte, error) {
+func dsseSign(s *KeySigner, statement []byte) ([]byte, error) {
 	return dsse.WrapSigner(s, InTotoPayloadType).SignMessage(strings.NewReader(string(statement)))
 }
 

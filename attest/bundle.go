@@ -71,10 +71,25 @@ func Statement(subject digest.Digest, name, predicateType string, predicate json
 	return protojson.Marshal(st)
 }
 
-// SignStatement signs an in-toto statement into a DSSE envelope and wraps
-// it in a Sigstore bundle, exactly as cosign's key-based signing does (no
-// transparency log entry: that needs a network).
+// SignStatement signs an in-toto statement into a Sigstore bundle as
+// cosign does (for a key, its KeyID as the hint), within the cap every
+// reader applies.
 func SignStatement(ctx context.Context, s Signer, statement []byte) ([]byte, error) {
+	b, err := s.Sign(ctx, statement, CosignHint)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxBundleSize {
+		return nil, fmt.Errorf("sign: the bundle would be %d bytes, over the %d-byte cap every reader applies (attest.MaxBundleSize): keep the predicate under about %d KiB, and store bulky evidence as an artifact of its own, named in the predicate by digest",
+			len(b), MaxBundleSize, MaxBundleSize*3/4>>10)
+	}
+	return b, nil
+}
+
+// signCosign signs statement into a DSSE envelope and wraps it in a
+// Sigstore bundle, exactly as cosign's key-based signing does (no
+// transparency log entry: that needs a network).
+func signCosign(ctx context.Context, s signature.SignerVerifier, statement []byte) ([]byte, error) {
 	env, err := dsse.WrapSigner(s, InTotoPayloadType).SignMessage(bytes.NewReader(statement), sigopts.WithContext(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
@@ -90,10 +105,6 @@ func SignStatement(ctx context.Context, s Signer, statement []byte) ([]byte, err
 	b, err := cbundle.MakeNewBundle(pub, nil, statement, env, pubPEM, nil)
 	if err != nil {
 		return nil, fmt.Errorf("sign: bundle: %w", err)
-	}
-	if len(b) > MaxBundleSize {
-		return nil, fmt.Errorf("sign: the bundle would be %d bytes, over the %d-byte cap every reader applies (attest.MaxBundleSize): keep the predicate under about %d KiB, and store bulky evidence as an artifact of its own, named in the predicate by digest",
-			len(b), MaxBundleSize, MaxBundleSize*3/4>>10)
 	}
 	return b, nil
 }
@@ -217,10 +228,10 @@ func PEMKeyHint(pub crypto.PublicKey) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// SignStatementWithHint is SignStatement with the bundle's publicKey.hint
-// chosen by the caller (PEMKeyHint for an OMS bundle) instead of cosign's
-// KeyID. The bundle has the same shape: v0.3, DSSE envelope, no log entry.
-func SignStatementWithHint(ctx context.Context, s Signer, statement []byte, hint string) ([]byte, error) {
+// signWithHint is signCosign with the bundle's publicKey.hint chosen by
+// the caller (PEMKeyHint for an OMS bundle) instead of cosign's KeyID. The
+// bundle has the same shape: v0.3, DSSE envelope, no log entry.
+func signWithHint(ctx context.Context, s signature.SignerVerifier, statement []byte, hint string) ([]byte, error) {
 	if hint == "" {
 		return nil, fmt.Errorf("sign: empty key hint")
 	}

@@ -9,4 +9,8 @@ var (
 	ErrKey = errors.New("key")
 	// ErrPolicyFile: a trust policy file is malformed.
 	ErrPolicyFile = errors.New("trust policy")
+	// ErrKeyless: a keyless signer was asked for a lasting key it has not.
+	ErrKeyless = errors.New("keyless signer: no lasting public key")
+	// ErrIdentityToken: no OIDC identity token for keyless signing.
+	ErrIdentityToken = errors.New("identity token")
 )

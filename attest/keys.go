@@ -1,6 +1,7 @@
 package attest
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -18,7 +19,46 @@ import (
 
 // Signer signs: a private key today; keyless and KMS signers satisfy the
 // same sigstore interface, so they slot in without changing callers.
-type Signer = signature.SignerVerifier
+type Signer interface {
+	// Sign returns a Sigstore bundle (v0.3) holding a DSSE envelope over
+	// statement. hint says how a key signer's bundle names its key; a
+	// keyless bundle carries its certificate instead.
+	Sign(ctx context.Context, statement []byte, hint HintStyle) ([]byte, error)
+	// PublicKey is a key signer's public key; a keyless signer has no
+	// lasting key (ErrKeyless).
+	PublicKey(opts ...signature.PublicKeyOption) (crypto.PublicKey, error)
+}
+
+// HintStyle is how a key-signed bundle's publicKey.hint names the key.
+type HintStyle int
+
+const (
+	// CosignHint is cosign's: KeyID, the base64 sha256 of the key's DER.
+	CosignHint HintStyle = iota
+	// PEMHint is OpenSSF Model Signing's: PEMKeyHint.
+	PEMHint
+)
+
+// KeySigner signs with a private key.
+type KeySigner struct {
+	signature.SignerVerifier
+}
+
+// Sign implements Signer.
+func (k *KeySigner) Sign(ctx context.Context, statement []byte, hint HintStyle) ([]byte, error) {
+	if hint == PEMHint {
+		pub, err := k.PublicKey()
+		if err != nil {
+			return nil, fmt.Errorf("sign: %w", err)
+		}
+		h, err := PEMKeyHint(pub)
+		if err != nil {
+			return nil, err
+		}
+		return signWithHint(ctx, k.SignerVerifier, statement, h)
+	}
+	return signCosign(ctx, k.SignerVerifier, statement)
+}
 
 // GenerateKeyPair makes an ECDSA P-256 key pair in cosign's formats: the
 // private key encrypted with password ("ENCRYPTED SIGSTORE PRIVATE KEY"),
@@ -39,7 +79,7 @@ func IsEncrypted(keyPEM []byte) bool {
 
 // LoadPrivateKey reads a signing key: cosign's encrypted format (password
 // needed) or plain PKCS#8 / SEC 1 PEM (ECDSA P-256/P-384, Ed25519).
-func LoadPrivateKey(keyPEM, password []byte) (Signer, error) {
+func LoadPrivateKey(keyPEM, password []byte) (*KeySigner, error) {
 	if IsEncrypted(keyPEM) {
 		// Ed25519 signs DSSE with PureEd25519, which bundles verify with;
 		// cosign's default of Ed25519ph is only for hashedrekord entries.
@@ -47,7 +87,7 @@ func LoadPrivateKey(keyPEM, password []byte) (Signer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrKey, err)
 		}
-		return sv, nil
+		return &KeySigner{sv}, nil
 	}
 	pk, err := cryptoutils.UnmarshalPEMToPrivateKey(keyPEM, cryptoutils.SkipPassword)
 	if err != nil {
@@ -60,7 +100,7 @@ func LoadPrivateKey(keyPEM, password []byte) (Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrKey, err)
 	}
-	return sv, nil
+	return &KeySigner{sv}, nil
 }
 
 // LoadPublicKey reads a PEM public key (PKIX) and returns a verifier.

@@ -398,11 +398,7 @@ func TestCosignHint(t *testing.T) {
 	st := statementFor(t, dir, "config.json", "docs/README.md", "model.safetensors", "name with spaces:and:",
 		"sub/.git/config", "tokenizer/merges.txt", "tokenizer/vocab.txt")
 	s := refSigner(t)
-	pub, err := s.PublicKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := attest.SignStatementWithHint(ctx, s, st, attest.KeyID(pub))
+	b, err := s.Sign(ctx, st, attest.CosignHint)
 	if err != nil {
 		t.Fatal(err)
 	}

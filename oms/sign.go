@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -136,21 +137,17 @@ func SignStatement(ctx context.Context, signer attest.Signer, statement []byte) 
 	if err := checkSigner(signer); err != nil {
 		return nil, err
 	}
-	pub, err := signer.PublicKey()
-	if err != nil {
-		return nil, err
-	}
-	hint, err := attest.PEMKeyHint(pub)
-	if err != nil {
-		return nil, err
-	}
-	return attest.SignStatementWithHint(ctx, signer, statement, hint)
+	return signer.Sign(ctx, statement, attest.PEMHint)
 }
 
 // checkSigner accepts the key types of the OMS algorithm registry: ECDSA
-// P-256, P-384 and P-521 (the reference verifies no other).
+// P-256, P-384 and P-521 (the reference verifies no other). A keyless
+// signer signs with an ECDSA key of its own.
 func checkSigner(s attest.Signer) error {
 	pub, err := s.PublicKey()
+	if errors.Is(err, attest.ErrKeyless) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %v", attest.ErrKey, err)
 	}

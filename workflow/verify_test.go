@@ -35,7 +35,7 @@ import (
 )
 
 type keypair struct {
-	signer  attest.Signer
+	signer  *attest.KeySigner
 	trusted attest.TrustedSigner
 }
 
