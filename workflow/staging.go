@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,19 +29,35 @@ func newStaging(dest string) (dir string, release func(), err error) {
 			}
 		}
 	}
-	dir, err = os.MkdirTemp(parent, prefix+"*")
-	if err != nil {
-		return "", nil, err
-	}
-	release = func() {}
-	if f, err := os.Open(dir); err == nil {
-		if ok, _ := fsx.TryLock(f); ok {
-			release = func() { f.Close() }
-		} else {
-			f.Close()
+	// Between MkdirTemp and the lock, another pull's sweep above may take
+	// the new directory for abandoned and remove it: then make another.
+	for range 10 {
+		if dir, err = os.MkdirTemp(parent, prefix+"*"); err != nil {
+			return "", nil, err
 		}
+		f, err := os.Open(dir)
+		if err != nil {
+			continue // removed already
+		}
+		ok, lockErr := fsx.TryLock(f)
+		if lockErr != nil {
+			// No locks on this filesystem: nothing is swept either.
+			f.Close()
+			return dir, func() {}, nil
+		}
+		if ok && isSame(f, dir) {
+			return dir, func() { f.Close() }, nil
+		}
+		f.Close() // a sweep holds it, or it is gone
 	}
-	return dir, release, nil
+	return "", nil, fmt.Errorf("make a staging directory in %s: taken by other pulls' sweeps ten times", parent)
+}
+
+// isSame reports whether path still names the directory open as f.
+func isSame(f *os.File, path string) bool {
+	held, err1 := f.Stat()
+	named, err2 := os.Lstat(path)
+	return err1 == nil && err2 == nil && os.SameFile(held, named)
 }
 
 // isDigits reports whether s is the random part os.MkdirTemp makes (a
