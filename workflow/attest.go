@@ -32,9 +32,7 @@ func Attest(ctx context.Context, repo Repository, signer attest.Signer, predicat
 		return nil, fmt.Errorf("attest %s: %w", m.Ref, err)
 	}
 	res := &SignResult{Reference: m.Ref.String(), Digest: m.Desc.Digest, Signature: desc, PredicateType: predicateType}
-	if pub, err := signer.PublicKey(); err == nil {
-		res.KeyID = attest.KeyID(pub)
-	}
+	res.describe(signer)
 	return res, nil
 }
 

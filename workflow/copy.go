@@ -153,7 +153,7 @@ func countersign(ctx context.Context, dst *registry.Repository, m *Resolved, sig
 	}
 	pred, _ := json.Marshal(map[string]string{
 		"from": from.String(), "to": to.String(), "digest": m.Desc.Digest.String(),
-		"promotedAt": time.Now().UTC().Format(time.RFC3339), "by": res.KeyID,
+		"promotedAt": time.Now().UTC().Format(time.RFC3339), "by": res.By(),
 	})
 	if _, err := Attest(ctx, dst, signer, PromotionPredicate, pred); err != nil {
 		return nil, err

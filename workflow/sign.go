@@ -19,6 +19,9 @@ type SignResult struct {
 	Signature     digest.Digest `json:"signature"`
 	PredicateType string        `json:"predicateType"`
 	KeyID         string        `json:"keyId,omitempty"`
+	// Identity and Issuer: a keyless signature's certificate's.
+	Identity string `json:"identity,omitempty"`
+	Issuer   string `json:"issuer,omitempty"`
 	// OMS is the OpenSSF Model Signing signature stored with it, if the
 	// model's manifest names every file's sha256 (raw layers).
 	OMS digest.Digest `json:"oms,omitempty"`
@@ -46,10 +49,27 @@ func Sign(ctx context.Context, repo Repository, signer attest.Signer) (*SignResu
 		return nil, fmt.Errorf("sign %s: OpenSSF model signature: %w", m.Ref, err)
 	}
 	res := &SignResult{Reference: m.Ref.String(), Digest: m.Desc.Digest, Signature: desc, PredicateType: attest.CosignSignPredicate, OMS: omsDesc}
-	if pub, err := signer.PublicKey(); err == nil {
-		res.KeyID = attest.KeyID(pub)
-	}
+	res.describe(signer)
 	return res, nil
+}
+
+// describe records who signed: a key's ID, or what a keyless signature's
+// certificate says.
+func (r *SignResult) describe(s attest.Signer) {
+	if pub, err := s.PublicKey(); err == nil {
+		r.KeyID = attest.KeyID(pub)
+	}
+	if k, ok := s.(*attest.KeylessSigner); ok {
+		r.Identity, r.Issuer = k.Signed()
+	}
+}
+
+// By names who signed, for records such as a promotion's.
+func (r *SignResult) By() string {
+	if r.Identity != "" {
+		return r.Identity
+	}
+	return r.KeyID
 }
 
 // attach signs statement into a bundle and pushes it as a referrer of m.

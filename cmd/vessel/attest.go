@@ -30,16 +30,19 @@ func (e *env) attestCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if c.String("key") == "" || c.String("type") == "" || c.String("predicate") == "" {
-				return usagef("attest: --key, --type and --predicate are required")
+			if c.String("type") == "" || c.String("predicate") == "" {
+				return usagef("attest: --type and --predicate are required")
 			}
 			predicate, err := e.readInput(c.String("predicate"), attest.MaxBundleSize)
 			if err != nil {
 				return err
 			}
-			signer, err := e.loadSigner(c.String("key"))
+			signer, err := e.signer(c)
 			if err != nil {
 				return err
+			}
+			if signer == nil {
+				return usagef("attest: --key FILE or --keyless is required")
 			}
 			repo, err := openRepo(c, a[0])
 			if err != nil {

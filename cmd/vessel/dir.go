@@ -197,8 +197,7 @@ func (e *env) signDirCommand() *cli.Command {
 level, the signature file and --ignore-paths left out) and writes the bundle
 that model_signing sign key writes; model_signing verify and vessel
 verify-dir accept it.`,
-		Flags: flagsOf(modelFileFlags(), []cli.Flag{
-			&cli.StringFlag{Name: "key", Usage: "private key `FILE` (cosign's encrypted format, or PKCS#8/EC PEM; ECDSA P-256, P-384 or P-521)", Category: "Signing"},
+		Flags: flagsOf(modelFileFlags(), signFlags(), []cli.Flag{
 			&cli.StringFlag{Name: "hash", Value: oms.HashSHA256, Usage: "file hash: sha256, blake2b or blake3", Category: "Signing"},
 			&cli.Int64Flag{Name: "shards", Usage: "hash byte ranges of `SIZE` bytes instead of whole files (the spec's default size is 1000000000)", Category: "Signing"},
 		}),
@@ -207,9 +206,9 @@ verify-dir accept it.`,
 			if err != nil {
 				return err
 			}
-			sig, key := c.String("signature"), c.String("key")
-			if sig == "" || key == "" {
-				return usagef("sign-dir: --key FILE and --signature FILE are required")
+			sig := c.String("signature")
+			if sig == "" {
+				return usagef("sign-dir: --signature FILE is required")
 			}
 			opts := oms.SignOptions{SignaturePath: sig, AllowSymlinks: c.Bool("allow-symlinks"), HashType: c.String("hash")}
 			switch opts.HashType {
@@ -226,9 +225,12 @@ verify-dir accept it.`,
 			if opts.IgnorePaths, err = ignorePaths(a[0], c.StringSlice("ignore-paths")); err != nil {
 				return err
 			}
-			signer, err := e.loadSigner(key)
+			signer, err := e.signer(c)
 			if err != nil {
 				return err
+			}
+			if signer == nil {
+				return usagef("sign-dir: --key FILE (ECDSA P-256, P-384 or P-521) or --keyless is required")
 			}
 			bundle, err := oms.Sign(c.Context, a[0], signer, opts)
 			if err != nil {

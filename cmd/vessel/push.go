@@ -8,7 +8,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vessel-oci/vessel/artifact"
-	"github.com/vessel-oci/vessel/attest"
 	"github.com/vessel-oci/vessel/registry"
 	"github.com/vessel-oci/vessel/workflow"
 )
@@ -54,12 +53,10 @@ Prints the manifest digest.`,
 			if err != nil {
 				return err
 			}
-			var signer attest.Signer
-			if k := c.String("key"); k != "" {
-				// Before any upload, so a wrong password costs nothing.
-				if signer, err = e.loadSigner(k); err != nil {
-					return err
-				}
+			// Before any upload, so a wrong password costs nothing.
+			signer, err := e.signer(c)
+			if err != nil {
+				return err
 			}
 			ropts := registryOptions(c)
 			ropts.CreateLayout = true

@@ -3,15 +3,62 @@ package main
 import (
 	"fmt"
 
+	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/urfave/cli/v2"
 
+	"github.com/vessel-oci/vessel/attest"
 	"github.com/vessel-oci/vessel/workflow"
 )
 
+// signFlags choose how a command signs: a private key, or keyless.
 func signFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "key", Usage: "private key `FILE` (cosign's encrypted format, or PKCS#8 PEM)", Category: "Signing"},
+		&cli.StringFlag{Name: "key", Usage: "private key `FILE` (cosign's encrypted format, or PKCS#8/EC PEM)", Category: "Signing"},
+		&cli.BoolFlag{Name: "keyless", Usage: "sign keyless: a Fulcio certificate for the OIDC identity of this CI job (or --identity-token-file), with a timestamp and/or a transparency log entry", Category: "Signing"},
+		&cli.StringFlag{Name: "identity-token-file", Usage: "keyless: OIDC identity token `FILE` (default: $SIGSTORE_ID_TOKEN, or GitHub Actions' token service)", Category: "Signing"},
+		&cli.StringFlag{Name: "signing-config", Usage: "keyless: Sigstore signing config `FILE` (cosign's format) naming Fulcio, timestamp authorities and logs", Category: "Signing"},
+		&cli.StringFlag{Name: "fulcio-url", Usage: "keyless: Fulcio `URL` (default " + attest.PublicFulcio + " unless a signing config names one)", Category: "Signing"},
+		&cli.StringSliceFlag{Name: "timestamp-server-url", Usage: "keyless: RFC 3161 timestamp authority `URL` (.../api/v1/timestamp; repeatable)", Category: "Signing"},
+		&cli.StringSliceFlag{Name: "rekor-url", Usage: "keyless: transparency log `URL` (repeatable; default " + attest.PublicRekor + " when no timestamp authority or signing config is given)", Category: "Signing"},
 	}
+}
+
+// signer is the signer the signing flags name; nil when they name none.
+func (e *env) signer(c *cli.Context) (attest.Signer, error) {
+	keyless := c.Bool("keyless")
+	services := c.IsSet("signing-config") || c.IsSet("fulcio-url") || c.IsSet("timestamp-server-url") || c.IsSet("rekor-url") || c.IsSet("identity-token-file")
+	switch {
+	case keyless && c.String("key") != "":
+		return nil, usagef("give --key or --keyless, not both")
+	case !keyless && services:
+		return nil, usagef("--signing-config, --fulcio-url, --timestamp-server-url, --rekor-url and --identity-token-file are for --keyless")
+	case c.String("key") != "":
+		return e.loadSigner(c.String("key"))
+	case !keyless:
+		return nil, nil
+	}
+	token := attest.AmbientToken
+	if f := c.String("identity-token-file"); f != "" {
+		token = attest.TokenFile(f)
+	}
+	if sc := c.String("signing-config"); sc != "" {
+		if c.IsSet("fulcio-url") || c.IsSet("timestamp-server-url") || c.IsSet("rekor-url") {
+			return nil, usagef("--signing-config names the services: not with --fulcio-url, --timestamp-server-url or --rekor-url")
+		}
+		cfg, err := root.NewSigningConfigFromPath(sc)
+		if err != nil {
+			return nil, fmt.Errorf("%w: signing config %s: %v", attest.ErrKey, sc, err)
+		}
+		return attest.KeylessFromSigningConfig(cfg, token)
+	}
+	k := &attest.KeylessSigner{Fulcio: c.String("fulcio-url"), TSAs: c.StringSlice("timestamp-server-url"), Rekor: c.StringSlice("rekor-url"), Token: token}
+	if k.Fulcio == "" {
+		k.Fulcio = attest.PublicFulcio
+	}
+	if len(k.TSAs) == 0 && len(k.Rekor) == 0 {
+		k.Rekor = []string{attest.PublicRekor}
+	}
+	return k, nil
 }
 
 func (e *env) signCommand() *cli.Command {
@@ -29,12 +76,12 @@ func (e *env) signCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if c.String("key") == "" {
-				return usagef("sign: --key is required")
-			}
-			signer, err := e.loadSigner(c.String("key"))
+			signer, err := e.signer(c)
 			if err != nil {
 				return err
+			}
+			if signer == nil {
+				return usagef("sign: --key FILE or --keyless is required")
 			}
 			repo, err := openRepo(c, a[0])
 			if err != nil {
