@@ -110,11 +110,13 @@ func signCosign(ctx context.Context, s signature.SignerVerifier, statement []byt
 }
 
 // TrustedSigner is a signer a policy trusts, with the name it goes by:
-// a public key (Key) or a keyless identity (Keyless), exactly one.
+// a public key (Key), a keyless identity (Keyless) or a certificate
+// authority of its own (CertChain), exactly one.
 type TrustedSigner struct {
-	Name    string
-	Key     signature.Verifier
-	Keyless *Keyless
+	Name      string
+	Key       signature.Verifier
+	Keyless   *Keyless
+	CertChain *CertChain
 }
 
 // Verified is a signature that checked out.
@@ -122,10 +124,11 @@ type Verified struct {
 	// Signer is the name of the trusted signer that verified it.
 	Signer string
 	// KeyID is a key's (cosign's hint); Identity and Issuer are what a
-	// keyless signer's certificate says.
-	KeyID            string
-	Identity, Issuer string
-	PredicateType    string
+	// keyless signer's certificate says; Identity and CA what a
+	// certificate from a CA of the signer's own says.
+	KeyID                string
+	Identity, Issuer, CA string
+	PredicateType        string
 	// Statement is the verified in-toto statement (JSON).
 	Statement json.RawMessage
 	statement *intoto.Statement
@@ -145,8 +148,11 @@ func VerifyBundle(data []byte, subject digest.Digest, keys []TrustedSigner) (*Ve
 	var lastErr error = fmt.Errorf("%w: no trusted signers", errdef.ErrUntrusted)
 	for _, k := range keys {
 		check := verifyWithKey
-		if k.Keyless != nil {
+		switch {
+		case k.Keyless != nil:
 			check = VerifyKeyless
+		case k.CertChain != nil:
+			check = verifyCertChain
 		}
 		v, err := check(&b, k)
 		if err != nil {
@@ -215,6 +221,20 @@ func verifyWithKey(b *bundle.Bundle, k TrustedSigner) (*Verified, error) {
 	return out, nil
 }
 
+// envelopeSignature is the one signature of a DSSE envelope (JSON) a
+// signer just made.
+func envelopeSignature(env []byte) ([]byte, error) {
+	var e struct {
+		Signatures []struct {
+			Sig []byte `json:"sig"` // base64 in JSON
+		} `json:"signatures"`
+	}
+	if err := json.Unmarshal(env, &e); err != nil || len(e.Signatures) != 1 {
+		return nil, fmt.Errorf("sign: unexpected DSSE envelope (%v)", err)
+	}
+	return e.Signatures[0].Sig, nil
+}
+
 // PEMKeyHint names a public key as OpenSSF Model Signing bundles do in
 // publicKey.hint: the hex sha256 of its PKIX PEM text (what Python's
 // public_bytes(PEM, SubjectPublicKeyInfo) writes). cosign's hint, KeyID, is
@@ -239,14 +259,9 @@ func signWithHint(ctx context.Context, s signature.SignerVerifier, statement []b
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
-	var e struct {
-		PayloadType string `json:"payloadType"`
-		Signatures  []struct {
-			Sig []byte `json:"sig"` // base64 in JSON
-		} `json:"signatures"`
-	}
-	if err := json.Unmarshal(env, &e); err != nil || len(e.Signatures) != 1 {
-		return nil, fmt.Errorf("sign: unexpected DSSE envelope (%v)", err)
+	sig, err := envelopeSignature(env)
+	if err != nil {
+		return nil, err
 	}
 	b, err := cbundle.MakeProtobufBundle(hint, nil, nil, nil)
 	if err != nil {
@@ -254,8 +269,8 @@ func signWithHint(ctx context.Context, s signature.SignerVerifier, statement []b
 	}
 	b.Content = &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{
 		Payload:     statement,
-		PayloadType: e.PayloadType,
-		Signatures:  []*protodsse.Signature{{Sig: e.Signatures[0].Sig}},
+		PayloadType: InTotoPayloadType,
+		Signatures:  []*protodsse.Signature{{Sig: sig}},
 	}}
 	return protojson.Marshal(b)
 }

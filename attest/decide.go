@@ -23,9 +23,11 @@ type Finding struct {
 	Digest digest.Digest `json:"digest"`
 	Signer string        `json:"signer,omitempty"`
 	KeyID  string        `json:"keyId,omitempty"`
-	// Identity and Issuer are what a keyless signer's certificate says.
+	// Identity and Issuer are what a keyless signer's certificate says;
+	// Identity and CA what a certificate from the signer's own CA says.
 	Identity      string `json:"identity,omitempty"`
 	Issuer        string `json:"issuer,omitempty"`
+	CA            string `json:"ca,omitempty"`
 	PredicateType string `json:"predicateType,omitempty"`
 	Created       string `json:"created,omitempty"`
 	Verified      bool   `json:"verified"`

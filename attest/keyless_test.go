@@ -209,10 +209,13 @@ scopes:
 	}
 
 	for name, bad := range map[string]string{
-		"key and keyless": "version: 1\ntrustedRoot: sigstore/trusted_root.json\nscopes:\n  - scope: \"**\"\n    signers: [{name: ci, key: release.pub, keyless: {issuer: x, identity: y}}]\n",
-		"no identity":     "version: 1\ntrustedRoot: sigstore/trusted_root.json\nscopes:\n  - scope: \"**\"\n    signers: [{name: ci, keyless: {issuer: x}}]\n",
-		"missing root":    "version: 1\ntrustedRoot: nowhere.json\nscopes:\n  - scope: \"**\"\n    signers: [{name: ci, keyless: {issuer: x, identity: y}}]\n",
-		"unknown field":   "version: 1\ntrustedRoot: sigstore/trusted_root.json\nscopes:\n  - scope: \"**\"\n    signers: [{name: ci, keyless: {issuer: x, identity: y, subject: z}}]\n",
+		"key and keyless":      "version: 1\ntrustedRoot: sigstore/trusted_root.json\nscopes:\n  - scope: \"**\"\n    signers: [{name: ci, key: release.pub, keyless: {issuer: x, identity: y}}]\n",
+		"no identity":          "version: 1\ntrustedRoot: sigstore/trusted_root.json\nscopes:\n  - scope: \"**\"\n    signers: [{name: ci, keyless: {issuer: x}}]\n",
+		"missing root":         "version: 1\ntrustedRoot: nowhere.json\nscopes:\n  - scope: \"**\"\n    signers: [{name: ci, keyless: {issuer: x, identity: y}}]\n",
+		"key and CA":           "version: 1\nscopes:\n  - scope: \"**\"\n    signers: [{name: v, key: release.pub, certificateChain: {roots: release.pub}}]\n",
+		"CA without roots":     "version: 1\nscopes:\n  - scope: \"**\"\n    signers: [{name: v, certificateChain: {identity: x}}]\n",
+		"CA not a certificate": "version: 1\nscopes:\n  - scope: \"**\"\n    signers: [{name: v, certificateChain: {roots: release.pub}}]\n",
+		"unknown field":        "version: 1\ntrustedRoot: sigstore/trusted_root.json\nscopes:\n  - scope: \"**\"\n    signers: [{name: ci, keyless: {issuer: x, identity: y, subject: z}}]\n",
 	} {
 		if _, err := attest.ParsePolicy([]byte(bad), dir); !errors.Is(err, attest.ErrPolicyFile) {
 			t.Errorf("%s: ParsePolicy = %v, want ErrPolicyFile", name, err)

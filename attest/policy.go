@@ -93,6 +93,22 @@ type SignerSpec struct {
 	KeyData string `json:"keyData,omitempty"`
 	// Keyless is an identity certified by the scope's trusted root.
 	Keyless *KeylessSpec `json:"keyless,omitempty"`
+	// CertificateChain is a certificate authority of the signer's own.
+	CertificateChain *CertChainSpec `json:"certificateChain,omitempty"`
+}
+
+// CertChainSpec is a signer known by its own CA in a policy:
+//
+//	certificateChain: {roots: pki/root-ca.pem, identity: release@vendor.example}
+//
+// roots is a PEM file of CA certificates (self-signed ones are roots, the
+// others intermediates), relative to the policy; identity (or
+// identityRegexp) is a subject alternative name the signing certificate
+// must carry, if set.
+type CertChainSpec struct {
+	Roots          string `json:"roots"`
+	Identity       string `json:"identity,omitempty"`
+	IdentityRegexp string `json:"identityRegexp,omitempty"`
 }
 
 // KeylessSpec is a keyless signer in a policy:
@@ -267,10 +283,35 @@ func loadSigners(specs []SignerSpec, dir string, seen map[string]bool, trustedRo
 			return nil, fmt.Errorf("signer names must be present and distinct within a scope (%q)", sg.Name)
 		}
 		seen[sg.Name] = true
-		if sg.Keyless != nil {
-			if sg.Key != "" || sg.KeyData != "" {
-				return nil, fmt.Errorf("signer %s: give a key or keyless, not both", sg.Name)
+		kinds := 0
+		for _, set := range []bool{sg.Key != "" || sg.KeyData != "", sg.Keyless != nil, sg.CertificateChain != nil} {
+			if set {
+				kinds++
 			}
+		}
+		if kinds > 1 {
+			return nil, fmt.Errorf("signer %s: give one of a key, keyless or certificateChain", sg.Name)
+		}
+		if cc := sg.CertificateChain; cc != nil {
+			path := cc.Roots
+			if path == "" {
+				return nil, fmt.Errorf("signer %s: certificateChain needs roots (a PEM file of CA certificates)", sg.Name)
+			}
+			if !filepath.IsAbs(path) {
+				path = filepath.Join(dir, path)
+			}
+			pem, err := os.ReadFile(path)
+			if err != nil {
+				return nil, fmt.Errorf("signer %s: %v", sg.Name, err)
+			}
+			chain, err := NewCertChain(pem, cc.Identity, cc.IdentityRegexp)
+			if err != nil {
+				return nil, fmt.Errorf("signer %s: %v", sg.Name, err)
+			}
+			keys = append(keys, TrustedSigner{Name: sg.Name, CertChain: chain})
+			continue
+		}
+		if sg.Keyless != nil {
 			tr, err := trustedRoot()
 			if err != nil {
 				return nil, fmt.Errorf("signer %s: %v", sg.Name, err)

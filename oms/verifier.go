@@ -54,8 +54,12 @@ func (k keyVerifier) verify(raw []byte, b *bundleJSON) ([]byte, *Result, error) 
 		hint = pk.Hint
 	}
 	for _, key := range k.keys {
-		if key.Keyless != nil {
-			payload, res, err := keylessOMS(raw, key)
+		if key.Keyless != nil || key.CertChain != nil {
+			check := keylessOMS
+			if key.CertChain != nil {
+				check = certChainOMS
+			}
+			payload, res, err := check(raw, b, key)
 			if err == nil {
 				return payload, res, nil
 			}
@@ -75,8 +79,27 @@ func (k keyVerifier) verify(raw []byte, b *bundleJSON) ([]byte, *Result, error) 
 	return nil, nil, lastErr
 }
 
+// certChainOMS checks an OMS bundle of the certificate method against a
+// signer known by its CA, as CertificateVerifier does, and its identity.
+func certChainOMS(raw []byte, b *bundleJSON, s attest.TrustedSigner) ([]byte, *Result, error) {
+	c := s.CertChain
+	v := &certificateVerifier{roots: x509.NewCertPool(), intermediates: c.Intermediates, now: time.Now}
+	for _, r := range c.Roots {
+		v.roots.AddCert(r)
+	}
+	payload, res, leaf, err := v.check(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !c.Names(leaf) {
+		return nil, nil, fmt.Errorf("%w: %s wants %s", errdef.ErrUntrusted, s.Name, c)
+	}
+	res.Signer = s.Name
+	return payload, res, nil
+}
+
 // keylessOMS checks an OMS bundle signed keyless against signer s.
-func keylessOMS(raw []byte, s attest.TrustedSigner) ([]byte, *Result, error) {
+func keylessOMS(raw []byte, _ *bundleJSON, s attest.TrustedSigner) ([]byte, *Result, error) {
 	var b bundle.Bundle
 	if err := b.UnmarshalJSON(raw); err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", errdef.ErrBadBundle, err)
@@ -138,25 +161,33 @@ func CertificateVerifier(rootsPEM []byte) (Verifier, error) {
 
 type certificateVerifier struct {
 	roots *x509.CertPool
-	now   func() time.Time
+	// intermediates are trusted besides those the bundle carries.
+	intermediates []*x509.Certificate
+	now           func() time.Time
 }
 
 func (c *certificateVerifier) verify(_ []byte, b *bundleJSON) ([]byte, *Result, error) {
+	payload, res, _, err := c.check(b)
+	return payload, res, err
+}
+
+// check verifies the bundle and returns the signing certificate too.
+func (c *certificateVerifier) check(b *bundleJSON) ([]byte, *Result, *x509.Certificate, error) {
 	chain := b.VerificationMaterial.X509CertificateChain
 	if chain == nil || len(chain.Certificates) == 0 {
-		return nil, nil, fmt.Errorf("%w: the bundle has no x509CertificateChain (not the certificate method)", errdef.ErrUntrusted)
+		return nil, nil, nil, fmt.Errorf("%w: the bundle has no x509CertificateChain (not the certificate method)", errdef.ErrUntrusted)
 	}
 	certs := make([]*x509.Certificate, len(chain.Certificates))
 	for i, raw := range chain.Certificates {
 		cert, err := x509.ParseCertificate(raw.RawBytes)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: certificate %d: %v", errdef.ErrBadBundle, i, err)
+			return nil, nil, nil, fmt.Errorf("%w: certificate %d: %v", errdef.ErrBadBundle, i, err)
 		}
 		certs[i] = cert
 	}
 	leaf := certs[0]
 	intermediates := x509.NewCertPool()
-	for _, cert := range certs[1:] {
+	for _, cert := range append(certs[1:], c.intermediates...) {
 		intermediates.AddCert(cert)
 	}
 	if _, err := leaf.Verify(x509.VerifyOptions{
@@ -166,18 +197,18 @@ func (c *certificateVerifier) verify(_ []byte, b *bundleJSON) ([]byte, *Result, 
 		// The reference checks key usage below, not the EKU chain.
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
 	}); err != nil {
-		return nil, nil, fmt.Errorf("%w: signing certificate %q: %v", errdef.ErrUntrusted, leaf.Subject, err)
+		return nil, nil, nil, fmt.Errorf("%w: signing certificate %q: %v", errdef.ErrUntrusted, leaf.Subject, err)
 	}
 	if leaf.KeyUsage&x509.KeyUsageDigitalSignature == 0 && !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageCodeSigning) {
-		return nil, nil, fmt.Errorf("%w: certificate %q may not sign (no digitalSignature or codeSigning usage)", errdef.ErrUntrusted, leaf.Subject)
+		return nil, nil, nil, fmt.Errorf("%w: certificate %q may not sign (no digitalSignature or codeSigning usage)", errdef.ErrUntrusted, leaf.Subject)
 	}
 	pubPEM, err := cryptoutils.MarshalPublicKeyToPEM(leaf.PublicKey)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: certificate key: %v", errdef.ErrUntrusted, err)
+		return nil, nil, nil, fmt.Errorf("%w: certificate key: %v", errdef.ErrUntrusted, err)
 	}
 	v, err := attest.LoadPublicKey(pubPEM)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: certificate key: %v", errdef.ErrUntrusted, err)
+		return nil, nil, nil, fmt.Errorf("%w: certificate key: %v", errdef.ErrUntrusted, err)
 	}
 	// model_signing v0.2.0 hashed certificate signatures with SHA-256
 	// whatever the curve (its key method used the curve's hash), and the
@@ -185,11 +216,11 @@ func (c *certificateVerifier) verify(_ []byte, b *bundleJSON) ([]byte, *Result, 
 	compat := v
 	if ec, ok := leaf.PublicKey.(*ecdsa.PublicKey); ok {
 		if compat, err = signature.LoadECDSAVerifier(ec, crypto.SHA256); err != nil {
-			return nil, nil, fmt.Errorf("%w: certificate key: %v", errdef.ErrUntrusted, err)
+			return nil, nil, nil, fmt.Errorf("%w: certificate key: %v", errdef.ErrUntrusted, err)
 		}
 	}
 	if err := verifyDSSE(v, compat, b); err != nil {
-		return nil, nil, fmt.Errorf("certificate %q: %w", leaf.Subject, err)
+		return nil, nil, nil, fmt.Errorf("certificate %q: %w", leaf.Subject, err)
 	}
-	return b.DSSEEnvelope.Payload, &Result{Method: SigningCertificate, Signer: leaf.Subject.String()}, nil
+	return b.DSSEEnvelope.Payload, &Result{Method: SigningCertificate, Signer: leaf.Subject.String(), Certificate: leaf.Subject.String()}, leaf, nil
 }

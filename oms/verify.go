@@ -45,6 +45,9 @@ type Result struct {
 	Signer string `json:"signer"`
 	// Issuer is the OIDC issuer of a keyless identity.
 	Issuer string `json:"issuer,omitempty"`
+	// Certificate is the signing certificate's subject (certificate
+	// method).
+	Certificate string `json:"certificate,omitempty"`
 	// PredicateType is the statement's (LegacyPredicateType for v0.2.0).
 	PredicateType string `json:"predicateType"`
 	// Model is the statement's subject name; informational only.

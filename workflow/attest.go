@@ -46,6 +46,7 @@ type Attestation struct {
 	// Identity and Issuer: a keyless signer's, from its certificate.
 	Identity string `json:"identity,omitempty"`
 	Issuer   string `json:"issuer,omitempty"`
+	CA       string `json:"ca,omitempty"`
 	Created  string `json:"created,omitempty"`
 	// Statement is the verified in-toto statement, predicate included.
 	Statement json.RawMessage `json:"statement"`
@@ -93,7 +94,7 @@ func Attestations(ctx context.Context, repo Source, policy *attest.Policy, predi
 		case predicateType == "" || c.PredicateType == predicateType:
 			out.Attestations = append(out.Attestations, Attestation{
 				Source: c.Source, Digest: c.Digest, PredicateType: c.PredicateType,
-				Signer: c.Signer, KeyID: c.KeyID, Identity: c.Identity, Issuer: c.Issuer, Created: c.Created, Statement: c.Statement,
+				Signer: c.Signer, KeyID: c.KeyID, Identity: c.Identity, Issuer: c.Issuer, CA: c.CA, Created: c.Created, Statement: c.Statement,
 			})
 		}
 	}

@@ -222,7 +222,7 @@ func checkReferrer(ctx context.Context, repo Source, r ocispec.Descriptor, model
 		return c, nil
 	}
 	c.Verified, c.Signer, c.KeyID, c.PredicateType, c.Statement = true, got.Signer, got.KeyID, got.PredicateType, got.Statement
-	c.Identity, c.Issuer = got.Identity, got.Issuer
+	c.Identity, c.Issuer, c.CA = got.Identity, got.Issuer, got.CA
 	return c, nil
 }
 

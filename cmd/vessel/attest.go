@@ -87,7 +87,7 @@ func (e *env) attestationsCommand() *cli.Command {
 			}
 			fmt.Fprintf(e.stdout, "Reference  %s\nManifest   %s\n", list.Reference, list.Digest)
 			for _, at := range list.Attestations {
-				fmt.Fprintf(e.stdout, "\n%s\n  signed by %s %s, %s %s\n", at.PredicateType, signedBy(at.Signer, at.KeyID, at.Identity, at.Issuer), at.Created, at.Source, shortDigest(at.Digest))
+				fmt.Fprintf(e.stdout, "\n%s\n  signed by %s %s, %s %s\n", at.PredicateType, signedBy(at.Signer, at.KeyID, at.Identity, at.Issuer, at.CA), at.Created, at.Source, shortDigest(at.Digest))
 				var st struct {
 					Predicate json.RawMessage `json:"predicate"`
 				}

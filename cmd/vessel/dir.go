@@ -9,7 +9,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/vessel-oci/vessel/attest"
 	"github.com/vessel-oci/vessel/internal/fsx"
 	"github.com/vessel-oci/vessel/oms"
 )
@@ -25,11 +24,7 @@ func modelFileFlags() []cli.Flag {
 	}
 }
 
-func dirTrustFlags() []cli.Flag {
-	return append(signerFlags(),
-		&cli.StringFlag{Name: "certificate-chain", Usage: "PEM `FILE` of trusted CA certificates (the bundle carries the signing certificate and intermediates)", Category: "Trust"},
-	)
-}
+func dirTrustFlags() []cli.Flag { return signerFlags() }
 
 func (e *env) verifyDirCommand() *cli.Command {
 	return &cli.Command{
@@ -89,31 +84,17 @@ model_signing verify does. Prints what it proved; exit code 3 when it fails.`,
 	}
 }
 
-// dirVerifier builds the verifier the trust flags name: keys and a
-// keyless identity (any one of them), or a CA's certificates.
+// dirVerifier builds the verifier the trust flags name: keys, a keyless
+// identity or a CA's certificates (any one of them).
 func dirVerifier(c *cli.Context) (oms.Verifier, error) {
-	chain := c.String("certificate-chain")
 	signers, err := flagSigners(c)
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case chain != "" && len(signers) > 0:
-		return nil, usagef("verify-dir: give --certificate-chain CA.pem, or keys and a keyless identity, not both")
-	case len(signers) > 0:
-		return oms.SignerVerifier(signers...), nil
-	case chain == "":
+	if len(signers) == 0 {
 		return nil, usagef("verify-dir: give --key PUB, --certificate-chain CA.pem, or --certificate-identity ID with --certificate-oidc-issuer URL")
 	}
-	pem, err := os.ReadFile(chain)
-	if err != nil {
-		return nil, fmt.Errorf("%w %s: %v", attest.ErrKey, chain, err)
-	}
-	v, err := oms.CertificateVerifier(pem)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", chain, err)
-	}
-	return v, nil
+	return oms.SignerVerifier(signers...), nil
 }
 
 // ignorePaths turns --ignore-paths values into model-relative paths. A
@@ -165,6 +146,8 @@ func printDirVerification(w io.Writer, path string, r *oms.Result) {
 	switch r.Method {
 	case oms.SigningSigstore:
 		fmt.Fprintf(w, "Signer     sigstore %s (issuer %s)\n", r.Signer, r.Issuer)
+	case oms.SigningCertificate:
+		fmt.Fprintf(w, "Signer     certificate %s\n", r.Certificate)
 	default:
 		fmt.Fprintf(w, "Signer     %s %s\n", r.Method, r.Signer)
 	}

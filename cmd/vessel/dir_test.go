@@ -144,7 +144,7 @@ func TestDirUsageErrorsExit2(t *testing.T) {
 	for _, args := range [][]string{
 		{"verify-dir", m, "--key", pub},
 		{"verify-dir", m, "--signature", "s"},
-		{"verify-dir", m, "--signature", "s", "--key", pub, "--certificate-chain", pub},
+		{"verify-dir", m, "--signature", "s", "--certificate-chain", pub, "--certificate-oidc-issuer", "https://issuer.example"},
 		{"verify-dir", m, "--signature", "s", "--certificate-identity", "me@example.com"},
 		{"verify-dir", m, "--signature", "s", "--key", pub, "--trusted-root", "tr.json"},
 		{"verify-dir", m, "--signature", "s", "--key", pub, "--ignore-paths", "../x"},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/urfave/cli/v2"
@@ -14,6 +15,8 @@ import (
 func signFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "key", Usage: "private key `FILE` (cosign's encrypted format, or PKCS#8/EC PEM)", Category: "Signing"},
+		&cli.StringFlag{Name: "certificate", Usage: "with --key: the key's X.509 certificate `FILE` (PEM) from your own CA; verifiers trust the CA instead of the key", Category: "Signing"},
+		&cli.StringFlag{Name: "certificate-chain", Usage: "with --certificate: the CA's intermediate certificates `FILE` (PEM; a root in it is left out), carried in OpenSSF model signatures", Category: "Signing"},
 		&cli.BoolFlag{Name: "keyless", Usage: "sign keyless: a Fulcio certificate for the OIDC identity of this CI job (or --identity-token-file), with a timestamp and/or a transparency log entry", Category: "Signing"},
 		&cli.StringFlag{Name: "identity-token-file", Usage: "keyless: OIDC identity token `FILE` (default: $SIGSTORE_ID_TOKEN, or GitHub Actions' token service)", Category: "Signing"},
 		&cli.StringFlag{Name: "signing-config", Usage: "keyless: Sigstore signing config `FILE` (cosign's format) naming Fulcio, timestamp authorities and logs", Category: "Signing"},
@@ -32,8 +35,26 @@ func (e *env) signer(c *cli.Context) (attest.Signer, error) {
 		return nil, usagef("give --key or --keyless, not both")
 	case !keyless && services:
 		return nil, usagef("--signing-config, --fulcio-url, --timestamp-server-url, --rekor-url and --identity-token-file are for --keyless")
+	case c.String("certificate-chain") != "" && c.String("certificate") == "":
+		return nil, usagef("--certificate-chain goes with --certificate")
+	case c.String("certificate") != "" && c.String("key") == "":
+		return nil, usagef("--certificate goes with --key: the certificate's private key")
 	case c.String("key") != "":
-		return e.loadSigner(c.String("key"))
+		key, err := e.loadSigner(c.String("key"))
+		if err != nil || c.String("certificate") == "" {
+			return key, err
+		}
+		leaf, err := os.ReadFile(c.String("certificate"))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", attest.ErrKey, err)
+		}
+		var chain []byte
+		if f := c.String("certificate-chain"); f != "" {
+			if chain, err = os.ReadFile(f); err != nil {
+				return nil, fmt.Errorf("%w: %v", attest.ErrKey, err)
+			}
+		}
+		return attest.NewCertSigner(key, leaf, chain)
 	case !keyless:
 		return nil, nil
 	}

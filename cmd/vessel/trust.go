@@ -32,6 +32,7 @@ func signerFlags() []cli.Flag {
 		&cli.StringFlag{Name: "certificate-oidc-issuer-regexp", Usage: "keyless signer: the OIDC issuer matching `REGEXP`", Category: "Trust"},
 		&cli.StringFlag{Name: "trusted-root", Usage: "Sigstore trusted root `FILE` (trusted_root.json) for keyless signers, offline (default: Sigstore's public instance, fetched with TUF)", Category: "Trust"},
 		&cli.BoolFlag{Name: "insecure-ignore-sct", Usage: "accept a keyless certificate without a CT log's signed timestamp although the trusted root lists CT logs", Category: "Trust"},
+		&cli.StringFlag{Name: "certificate-chain", Usage: "PEM `FILE` of a certificate authority's certificates (root, intermediates): trust signatures whose certificate it issued (and that name --certificate-identity[-regexp], if given)", Category: "Trust"},
 	}
 }
 
@@ -51,6 +52,21 @@ func flagSigners(c *cli.Context) ([]attest.TrustedSigner, error) {
 	}
 	identity, identityRE := c.String("certificate-identity"), c.String("certificate-identity-regexp")
 	issuer, issuerRE := c.String("certificate-oidc-issuer"), c.String("certificate-oidc-issuer-regexp")
+	if chain := c.String("certificate-chain"); chain != "" {
+		// A CA of the signer's own: the identity flags are its.
+		if issuer != "" || issuerRE != "" || c.IsSet("trusted-root") || c.Bool("insecure-ignore-sct") {
+			return nil, usagef("--certificate-chain names a CA of your own: --certificate-oidc-issuer, --trusted-root and --insecure-ignore-sct are for keyless signers")
+		}
+		pem, err := os.ReadFile(chain)
+		if err != nil {
+			return nil, fmt.Errorf("%w %s: %v", attest.ErrKey, chain, err)
+		}
+		cc, err := attest.NewCertChain(pem, identity, identityRE)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", chain, err)
+		}
+		return append(trusted, attest.TrustedSigner{Name: cc.String(), CertChain: cc}), nil
+	}
 	if identity == "" && identityRE == "" && issuer == "" && issuerRE == "" {
 		if c.IsSet("trusted-root") || c.Bool("insecure-ignore-sct") {
 			return nil, usagef("--trusted-root and --insecure-ignore-sct are for a keyless signer: name it with --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp]")
@@ -139,7 +155,7 @@ func defaultPolicyPath() string {
 }
 
 // loadSigner reads a private key, asking for its password if it has one.
-func (e *env) loadSigner(path string) (attest.Signer, error) {
+func (e *env) loadSigner(path string) (*attest.KeySigner, error) {
 	pem, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %v", attest.ErrKey, path, err)

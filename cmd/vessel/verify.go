@@ -43,10 +43,13 @@ is not met.`,
 	}
 }
 
-// signedBy names a signer with what proved it: a key's ID, or a keyless
-// certificate's identity and issuer.
-func signedBy(signer, keyID, identity, issuer string) string {
-	if identity != "" {
+// signedBy names a signer with what proved it: a key's ID, a keyless
+// certificate's identity and issuer, or a certificate's identity and CA.
+func signedBy(signer, keyID, identity, issuer, ca string) string {
+	switch {
+	case ca != "":
+		return fmt.Sprintf("%s (certificate %s, CA %s)", signer, identity, ca)
+	case identity != "":
 		return fmt.Sprintf("%s (keyless %s, issuer %s)", signer, identity, issuer)
 	}
 	return fmt.Sprintf("%s (key %s)", signer, keyID)
@@ -64,7 +67,7 @@ func printVerification(w io.Writer, v *workflow.Verification) {
 			if s.Created != "" {
 				when = ", " + s.Created
 			}
-			fmt.Fprintf(w, "  ok       %s %s: signed by %s%s\n", s.Source, shortDigest(s.Digest), signedBy(s.Signer, s.KeyID, s.Identity, s.Issuer), when)
+			fmt.Fprintf(w, "  ok       %s %s: signed by %s%s\n", s.Source, shortDigest(s.Digest), signedBy(s.Signer, s.KeyID, s.Identity, s.Issuer, s.CA), when)
 		} else {
 			fmt.Fprintf(w, "  refused  %s %s: %s\n", s.Source, shortDigest(s.Digest), s.Error)
 		}
