@@ -47,7 +47,8 @@ var (
 	vesselRegistryBin string
 	orasBin           string
 	registryBin       string
-	cosignBin         string
+	cosignBin         string // cosign v2, as older pipelines run it
+	cosign3Bin        string // cosign v3, the release most people run
 )
 
 const (
@@ -93,12 +94,17 @@ func testMain(m *testing.M) int {
 	}
 	// cosign is optional here (a cold build takes minutes); requireCosign
 	// fails the tests that need it.
-	cosignBin, err = toolPath("cosign")
-	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			return fail("%v", err) // present but stale or unusable
+	for _, tool := range []struct {
+		name string
+		dst  *string
+	}{{"cosign", &cosignBin}, {"cosign3", &cosign3Bin}} {
+		*tool.dst, err = toolPath(tool.name)
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				return fail("%v", err) // present but stale or unusable
+			}
+			*tool.dst = ""
 		}
-		cosignBin = ""
 	}
 
 	tmp, err := os.MkdirTemp("", "vessel-e2e-")
@@ -201,11 +207,12 @@ func goBuild(pkg, dst string) error {
 	return nil
 }
 
-// requireCosign fails (never skips) the test when .bin/cosign is missing.
+// requireCosign fails (never skips) the test when .bin/cosign (v2) or
+// .bin/cosign3 is missing.
 func requireCosign(t testing.TB) {
 	t.Helper()
-	if cosignBin == "" {
-		t.Fatalf("this test needs cosign: run hack/install-tools.sh cosign (or all) from %s", repoRoot)
+	if cosignBin == "" || cosign3Bin == "" {
+		t.Fatalf("this test needs cosign v2 and v3: run hack/install-tools.sh cosign cosign3 (or all) from %s", repoRoot)
 	}
 }
 

@@ -8,11 +8,11 @@ import (
 	"testing"
 )
 
-// cosign signs a model keyless in "CI" (an OIDC token from the test's
-// issuer, a certificate from the real Fulcio, a timestamp from the real
-// TSA, no transparency log), and vessel verifies and pulls it with
-// cosign's identity flags and the private instance's trusted root; a
-// wrong identity, a wrong issuer and no trusted root of that instance are
+// Each cosign release signs a model keyless in "CI" (an OIDC token from
+// the test's issuer, a certificate from the real Fulcio, a timestamp from
+// the real TSA, no transparency log), and vessel verifies and pulls it
+// with cosign's identity flags and the private instance's trusted root; a
+// wrong identity, a wrong issuer and another instance's trusted root are
 // refused. On both kinds of registry.
 func TestCosignKeylessVesselVerifies(t *testing.T) {
 	requireCosign(t)
@@ -22,31 +22,34 @@ func TestCosignKeylessVesselVerifies(t *testing.T) {
 	ss := startSigstore(t)
 	const who = "ci@example.com"
 	for _, r := range remoteRegistries(t) {
-		ref := r.Ref("keyless/m:v1")
-		digest := pushSample(t, ref)
-		byDigest := r.Ref("keyless/m@" + digest)
-		if _, stderr, code := cosign(t, "sign", "--yes", "--new-bundle-format", "--allow-http-registry",
-			"--fulcio-url", ss.fulcioURL, "--identity-token", ss.issuer.token(t, who),
-			"--timestamp-server-url", ss.tsaURL, "--tlog-upload=false", "--insecure-skip-verify", byDigest); code != 0 {
-			t.Fatalf("%s: cosign sign keyless: %s", r.Kind, stderr)
-		}
-		identity := []string{"--certificate-identity", who, "--certificate-oidc-issuer", ss.issuer.URL, "--trusted-root", ss.trustedRoot}
-		out, stderr, code := vessel(t, append([]string{"verify", ref}, identity...)...)
-		if code != 0 || !strings.Contains(out, "keyless "+who+", issuer "+ss.issuer.URL) {
-			t.Fatalf("%s: vessel verify of cosign's keyless signature: exit %d\n%s%s", r.Kind, code, out, stderr)
-		}
-		dest := filepath.Join(t.TempDir(), "m")
-		if _, stderr, code := vessel(t, append([]string{"pull", ref, dest, "-q"}, identity...)...); code != 0 {
-			t.Fatalf("%s: pull: %s", r.Kind, stderr)
-		}
-		ppAssertSameTree(t, dest, ppSampleModel())
-		for name, args := range map[string][]string{
-			"another identity": {"--certificate-identity", "release@example.com", "--certificate-oidc-issuer", ss.issuer.URL, "--trusted-root", ss.trustedRoot},
-			"another issuer":   {"--certificate-identity", who, "--certificate-oidc-issuer", "https://token.actions.githubusercontent.com", "--trusted-root", ss.trustedRoot},
-			"another Sigstore": {"--certificate-identity", who, "--certificate-oidc-issuer", ss.issuer.URL, "--trusted-root", filepath.Join(repoRoot, "testdata", "oms", "sigstore-root-signing", "targets", "trusted_root.json")},
-		} {
-			if out, stderr, code := vessel(t, append([]string{"verify", ref}, args...)...); code != 3 {
-				t.Errorf("%s: %s: exit %d, want 3\n%s%s", r.Kind, name, code, out, stderr)
+		for i, c := range cosignReleases {
+			repo := "keyless/" + []string{"v3", "v2"}[i]
+			ref := r.Ref(repo + ":v1")
+			model := t.TempDir()
+			ppCopyTree(t, ppSampleModel(), model)
+			ppWriteFile(t, filepath.Join(model, "NOTICE"), []byte(c.name+"\n"))
+			digest := pushModelPlain(t, model, ref)
+			if _, stderr, code := c.run(t, c.keylessSign(t, ss, ss.issuer.token(t, who), r.Ref(repo+"@"+digest))...); code != 0 {
+				t.Fatalf("%s: %s sign keyless: %s", r.Kind, c.name, stderr)
+			}
+			identity := []string{"--certificate-identity", who, "--certificate-oidc-issuer", ss.issuer.URL, "--trusted-root", ss.trustedRoot}
+			out, stderr, code := vessel(t, append([]string{"verify", ref}, identity...)...)
+			if code != 0 || !strings.Contains(out, "keyless "+who+", issuer "+ss.issuer.URL) {
+				t.Fatalf("%s: vessel verify of a %s keyless signature: exit %d\n%s%s", r.Kind, c.name, code, out, stderr)
+			}
+			dest := filepath.Join(t.TempDir(), "m")
+			if _, stderr, code := vessel(t, append([]string{"pull", ref, dest, "-q"}, identity...)...); code != 0 {
+				t.Fatalf("%s: pull: %s", r.Kind, stderr)
+			}
+			ppAssertSameTree(t, dest, model)
+			for name, args := range map[string][]string{
+				"another identity": {"--certificate-identity", "release@example.com", "--certificate-oidc-issuer", ss.issuer.URL, "--trusted-root", ss.trustedRoot},
+				"another issuer":   {"--certificate-identity", who, "--certificate-oidc-issuer", "https://token.actions.githubusercontent.com", "--trusted-root", ss.trustedRoot},
+				"another Sigstore": {"--certificate-identity", who, "--certificate-oidc-issuer", ss.issuer.URL, "--trusted-root", filepath.Join(repoRoot, "testdata", "oms", "sigstore-root-signing", "targets", "trusted_root.json")},
+			} {
+				if out, stderr, code := vessel(t, append([]string{"verify", ref}, args...)...); code != 3 {
+					t.Errorf("%s, %s: %s: exit %d, want 3\n%s%s", r.Kind, c.name, name, code, out, stderr)
+				}
 			}
 		}
 	}
@@ -80,21 +83,20 @@ func TestVesselKeylessCosignVerifies(t *testing.T) {
 			}
 			digest = strings.TrimSpace(out)
 		} else {
+			// The services from a signing config, as cosign v3 takes them.
 			digest = pushSample(t, ref)
-			if _, stderr, code := vessel(t, append([]string{"sign", ref, "--keyless", "--identity-token-file", tokenFile}, services...)...); code != 0 {
+			if _, stderr, code := vessel(t, "sign", ref, "--keyless", "--identity-token-file", tokenFile, "--signing-config", ss.signingConfig); code != 0 {
 				t.Fatalf("%s: sign --keyless: %s", r.Kind, stderr)
 			}
 		}
 		byDigest := r.Ref("signed/m@" + digest)
-		if _, stderr, code := cosign(t, "verify", "--certificate-identity", who, "--certificate-oidc-issuer", ss.issuer.URL,
-			"--trusted-root", ss.trustedRoot, "--insecure-ignore-tlog", "--insecure-ignore-sct", "--use-signed-timestamps",
-			"--allow-http-registry", byDigest); code != 0 {
-			t.Fatalf("%s: cosign verify of vessel's keyless signature: %s", r.Kind, stderr)
-		}
-		if _, _, code := cosign(t, "verify", "--certificate-identity", "someone@example.com", "--certificate-oidc-issuer", ss.issuer.URL,
-			"--trusted-root", ss.trustedRoot, "--insecure-ignore-tlog", "--insecure-ignore-sct", "--use-signed-timestamps",
-			"--allow-http-registry", byDigest); code == 0 {
-			t.Fatalf("%s: cosign accepted vessel's keyless signature for another identity", r.Kind)
+		for _, c := range cosignReleases {
+			if _, stderr, code := c.run(t, append(append([]string{"verify"}, keylessVerify(ss, who)...), byDigest)...); code != 0 {
+				t.Fatalf("%s: %s verify of vessel's keyless signature: %s", r.Kind, c.name, stderr)
+			}
+			if _, _, code := c.run(t, append(append([]string{"verify"}, keylessVerify(ss, "someone@example.com")...), byDigest)...); code == 0 {
+				t.Fatalf("%s: %s accepted vessel's keyless signature for another identity", r.Kind, c.name)
+			}
 		}
 		out, stderr, code := vessel(t, append([]string{"verify", ref}, identity...)...)
 		if code != 0 || !strings.Contains(out, "keyless "+who) {

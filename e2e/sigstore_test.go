@@ -24,16 +24,21 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	prototrustroot "github.com/sigstore/protobuf-specs/gen/pb-go/trustroot/v1"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // sigstore is a running private Sigstore.
 type sigstore struct {
-	issuer      *oidcIssuer
-	fulcioURL   string
-	tsaURL      string // the timestamping endpoint, .../api/v1/timestamp
-	trustedRoot string // trusted_root.json: Fulcio's CA and the TSA, no logs
+	issuer        *oidcIssuer
+	fulcioURL     string
+	tsaURL        string // the timestamping endpoint, .../api/v1/timestamp
+	trustedRoot   string // trusted_root.json: Fulcio's CA and the TSA, no logs
+	signingConfig string // cosign's signing config naming them (v0.2)
 }
 
 // oidcIssuer serves OpenID discovery and its signing key, and mints
@@ -139,6 +144,25 @@ func startSigstore(t *testing.T) *sigstore {
 	}
 	s.trustedRoot = filepath.Join(dir, "trusted_root.json")
 	if err := os.WriteFile(s.trustedRoot, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// What `cosign signing-config create` writes for these services.
+	svc := func(url string) *prototrustroot.Service {
+		return &prototrustroot.Service{Url: url, MajorApiVersion: 1, ValidFor: &protocommon.TimeRange{Start: timestamppb.New(since)}}
+	}
+	sc, err := protojson.Marshal(&prototrustroot.SigningConfig{
+		MediaType:       "application/vnd.dev.sigstore.signingconfig.v0.2+json",
+		CaUrls:          []*prototrustroot.Service{svc(s.fulcioURL)},
+		OidcUrls:        []*prototrustroot.Service{svc(iss.URL)},
+		TsaUrls:         []*prototrustroot.Service{svc(s.tsaURL)},
+		TsaConfig:       &prototrustroot.ServiceConfiguration{Selector: prototrustroot.ServiceSelector_ANY},
+		RekorTlogConfig: &prototrustroot.ServiceConfiguration{Selector: prototrustroot.ServiceSelector_ANY},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.signingConfig = filepath.Join(dir, "signing_config.json")
+	if err := os.WriteFile(s.signingConfig, sc, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return s

@@ -2,9 +2,9 @@
 # install-tools.sh builds the pinned third-party tools used by the e2e tests
 # into <repo>/.bin/, from source, through the Go module proxy.
 #
-# Usage: hack/install-tools.sh [oras|registry|cosign|fulcio|tsa|light|keyless|all]...
+# Usage: hack/install-tools.sh [oras|registry|cosign|cosign3|fulcio|tsa|light|keyless|all]...
 #   light (the default) = oras + registry; keyless = fulcio + tsa;
-#   all = light + cosign + keyless.
+#   all = light + cosign (v2) + cosign3 (v3) + keyless.
 #
 # Each tool has its own Go module under hack/tools/<tool>/ whose go.mod pins
 # the version (a `tool` directive plus the exact require) and whose go.sum
@@ -23,7 +23,7 @@ tools_dir="${repo_root}/hack/tools"
 bin_dir="${repo_root}/.bin"
 
 usage() {
-	echo "usage: $0 [oras|registry|cosign|fulcio|tsa|light|keyless|all]..." >&2
+	echo "usage: $0 [oras|registry|cosign|cosign3|fulcio|tsa|light|keyless|all]..." >&2
 	exit 2
 }
 
@@ -47,6 +47,13 @@ tool_info() {
 		module="github.com/sigstore/cosign/v2"
 		pkg="github.com/sigstore/cosign/v2/cmd/cosign"
 		# Without this, `cosign version` reports "devel".
+		ldflags_x="-X sigs.k8s.io/release-utils/version.gitVersion=@VERSION@ -X sigs.k8s.io/release-utils/version.gitTreeState=clean"
+		;;
+	cosign3)
+		# The cosign release most people run; v2 (cosign) stays for those
+		# who have not moved.
+		module="github.com/sigstore/cosign/v3"
+		pkg="github.com/sigstore/cosign/v3/cmd/cosign"
 		ldflags_x="-X sigs.k8s.io/release-utils/version.gitVersion=@VERSION@ -X sigs.k8s.io/release-utils/version.gitTreeState=clean"
 		;;
 	fulcio)
@@ -139,9 +146,9 @@ main() {
 	for arg in "$@"; do
 		case "$arg" in
 		light) tools+=(oras registry) ;;
-		all) tools+=(oras registry cosign fulcio tsa) ;;
+		all) tools+=(oras registry cosign cosign3 fulcio tsa) ;;
 		keyless) tools+=(fulcio tsa) ;;
-		oras | registry | cosign | fulcio | tsa) tools+=("$arg") ;;
+		oras | registry | cosign | cosign3 | fulcio | tsa) tools+=("$arg") ;;
 		-h | --help) usage ;;
 		*)
 			echo "install-tools: unknown tool '$arg'" >&2
