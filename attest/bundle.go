@@ -141,8 +141,8 @@ func VerifyBundle(data []byte, subject digest.Digest, keys []TrustedSigner) (*Ve
 	if len(data) > MaxBundleSize {
 		return nil, fmt.Errorf("%w: bundle is %d bytes (cap %d)", errdef.ErrBadSignature, len(data), MaxBundleSize)
 	}
-	var b bundle.Bundle
-	if err := b.UnmarshalJSON(data); err != nil {
+	b, err := parseBundle(data)
+	if err != nil {
 		return nil, fmt.Errorf("%w: bundle: %v", errdef.ErrBadSignature, err)
 	}
 	var lastErr error = fmt.Errorf("%w: no trusted signers", errdef.ErrUntrusted)
@@ -154,7 +154,7 @@ func VerifyBundle(data []byte, subject digest.Digest, keys []TrustedSigner) (*Ve
 		case k.CertChain != nil:
 			check = verifyCertChain
 		}
-		v, err := check(&b, k)
+		v, err := check(b, k)
 		if err != nil {
 			lastErr = err
 			continue
@@ -166,6 +166,24 @@ func VerifyBundle(data []byte, subject digest.Digest, keys []TrustedSigner) (*Ve
 		return v, nil
 	}
 	return nil, lastErr
+}
+
+// parseBundle reads a Sigstore bundle. cosign v3 stores signatures made
+// with --certificate-chain as v0.3 bundles holding the whole chain, which
+// v0.3 does not allow (one certificate) and sigstore-go refuses: such a
+// bundle is read with its leaf as the certificate. The intermediates it
+// drops come from the verifier's trusted CA certificates instead, so
+// this makes nothing easier to accept.
+func parseBundle(data []byte) (*bundle.Bundle, error) {
+	var pb protobundle.Bundle
+	if err := protojson.Unmarshal(data, &pb); err != nil {
+		return nil, err
+	}
+	vm := pb.GetVerificationMaterial()
+	if chain := vm.GetX509CertificateChain(); pb.GetMediaType() == BundleMediaType && len(chain.GetCertificates()) > 0 {
+		vm.Content = &protobundle.VerificationMaterial_Certificate{Certificate: chain.GetCertificates()[0]}
+	}
+	return bundle.NewBundle(&pb)
 }
 
 func coversSubject(st *intoto.Statement, d digest.Digest) bool {
