@@ -155,6 +155,9 @@ func VerifyBundle(data []byte, subject digest.Digest, keys []TrustedSigner) (*Ve
 			check = verifyCertChain
 		}
 		v, err := check(b, k)
+		if err == nil && v.statement == nil {
+			err = fmt.Errorf("%w: bundle holds no in-toto statement", errdef.ErrBadSignature)
+		}
 		if err != nil {
 			lastErr = err
 			continue

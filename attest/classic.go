@@ -2,6 +2,7 @@ package attest
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,11 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	"github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/verify"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature/dsse"
 
 	"github.com/vessel-oci/vessel/errdef"
@@ -50,16 +56,35 @@ func VerifyClassic(layer ocispec.Descriptor, payload []byte, subject digest.Dige
 		return nil, fmt.Errorf("%w: classic signature is not base64: %v", errdef.ErrBadSignature, err)
 	}
 	var signer *TrustedSigner
+	var byCert *Verified
+	lastErr := fmt.Errorf("%w: classic signature verifies with no trusted key", errdef.ErrBadSignature)
 	for i, k := range keys {
-		// Keyless classic signatures (a certificate in the layer's
-		// annotations) are not read: cosign writes bundles for those.
-		if k.Key != nil && k.Key.VerifySignature(bytes.NewReader(sig), bytes.NewReader(payload)) == nil {
+		if k.Key != nil {
+			if k.Key.VerifySignature(bytes.NewReader(sig), bytes.NewReader(payload)) == nil {
+				signer = &keys[i]
+				break
+			}
+			continue
+		}
+		if layer.Annotations[classicCertAnnotation] == "" {
+			continue
+		}
+		b, err := classicBundle(layer, payload, sig)
+		if err != nil {
+			return nil, err
+		}
+		check := verifyKeyless
+		if k.CertChain != nil {
+			check = checkCertChain
+		}
+		if byCert, err = check(b, k, verify.WithArtifact(bytes.NewReader(payload))); err == nil {
 			signer = &keys[i]
 			break
 		}
+		lastErr = err
 	}
 	if signer == nil {
-		return nil, fmt.Errorf("%w: classic signature verifies with no trusted key", errdef.ErrBadSignature)
+		return nil, lastErr
 	}
 	var p struct {
 		Critical struct {
@@ -79,10 +104,67 @@ func VerifyClassic(layer ocispec.Descriptor, payload []byte, subject digest.Dige
 		return nil, fmt.Errorf("%w: signed payload names %s, not %s", errdef.ErrSubjectMismatch, p.Critical.Image.Digest, subject)
 	}
 	v := &Verified{Signer: signer.Name, PredicateType: CosignSignPredicate}
-	if pub, err := signer.Key.PublicKey(); err == nil {
-		v.KeyID = KeyID(pub)
+	switch {
+	case byCert != nil:
+		v.Identity, v.Issuer, v.CA = byCert.Identity, byCert.Issuer, byCert.CA
+	default:
+		if pub, err := signer.Key.PublicKey(); err == nil {
+			v.KeyID = KeyID(pub)
+		}
 	}
 	return v, nil
+}
+
+// Annotations of a classic signature made with a certificate (keyless,
+// or --certificate): the signing certificate, and an RFC 3161 timestamp
+// of the signature ({"SignedRFC3161Timestamp": base64}).
+const (
+	classicCertAnnotation      = "dev.sigstore.cosign/certificate"
+	classicTimestampAnnotation = "dev.sigstore.cosign/rfc3161timestamp"
+	classicRekorAnnotation     = "dev.sigstore.cosign/bundle"
+)
+
+// classicBundle is a classic certificate signature as a Sigstore bundle
+// (v0.3, a message signature over the payload) that sigstore-go verifies.
+// Hand-written: neither sigstore-go nor cosign's library makes one from
+// the annotations. A Rekor entry (the "bundle" annotation, an inclusion
+// promise without a proof, which v0.3 cannot hold) is not read yet: such
+// a signature is refused, saying so, rather than checked without it.
+func classicBundle(layer ocispec.Descriptor, payload, sig []byte) (*bundle.Bundle, error) {
+	if layer.Annotations[classicRekorAnnotation] != "" {
+		return nil, fmt.Errorf("%w: a classic certificate signature with a Rekor entry is not read yet; sign with cosign --new-bundle-format (the default from cosign v3)", errdef.ErrBadSignature)
+	}
+	certs, err := cryptoutils.UnmarshalCertificatesFromPEM([]byte(layer.Annotations[classicCertAnnotation]))
+	if err != nil || len(certs) == 0 {
+		return nil, fmt.Errorf("%w: classic signature certificate: %v", errdef.ErrBadSignature, err)
+	}
+	vm := &protobundle.VerificationMaterial{
+		Content: &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: certs[0].Raw}},
+	}
+	if ts := layer.Annotations[classicTimestampAnnotation]; ts != "" {
+		var t struct {
+			SignedRFC3161Timestamp []byte
+		}
+		if err := json.Unmarshal([]byte(ts), &t); err != nil || len(t.SignedRFC3161Timestamp) == 0 {
+			return nil, fmt.Errorf("%w: classic signature timestamp: %v", errdef.ErrBadSignature, err)
+		}
+		vm.TimestampVerificationData = &protobundle.TimestampVerificationData{
+			Rfc3161Timestamps: []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: t.SignedRFC3161Timestamp}},
+		}
+	}
+	sum := sha256.Sum256(payload)
+	b, err := bundle.NewBundle(&protobundle.Bundle{
+		MediaType:            BundleMediaType,
+		VerificationMaterial: vm,
+		Content: &protobundle.Bundle_MessageSignature{MessageSignature: &protocommon.MessageSignature{
+			MessageDigest: &protocommon.HashOutput{Algorithm: protocommon.HashAlgorithm_SHA2_256, Digest: sum[:]},
+			Signature:     sig,
+		}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: classic signature: %v", errdef.ErrBadSignature, err)
+	}
+	return b, nil
 }
 
 // cosign's classic attestations: a manifest tagged "sha256-<hex>.att"

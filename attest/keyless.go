@@ -117,12 +117,19 @@ func (k *Keyless) options(b *bundle.Bundle) []verify.VerifierOption {
 // VerifyKeyless checks a bundle signed keyless against keyless signer s,
 // whatever its statement is about (VerifyBundle checks that).
 func VerifyKeyless(b *bundle.Bundle, s TrustedSigner) (*Verified, error) {
+	return verifyKeyless(b, s, verify.WithoutArtifactUnsafe())
+}
+
+// verifyKeyless checks b against s; artifact is what a message signature
+// (a classic one) must be over, or WithoutArtifactUnsafe for a DSSE
+// envelope, whose statement the caller checks.
+func verifyKeyless(b *bundle.Bundle, s TrustedSigner, artifact verify.ArtifactPolicyOption) (*Verified, error) {
 	k := s.Keyless
 	v, err := verify.NewVerifier(k.Root, k.options(b)...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", errdef.ErrBadSignature, s.Name, err)
 	}
-	res, err := v.Verify(b, verify.NewPolicy(verify.WithoutArtifactUnsafe(), verify.WithCertificateIdentity(k.id)))
+	res, err := v.Verify(b, verify.NewPolicy(artifact, verify.WithCertificateIdentity(k.id)))
 	if err != nil {
 		var idErr *verify.ErrNoMatchingCertificateIdentity
 		if errors.As(err, &idErr) {
@@ -130,13 +137,20 @@ func VerifyKeyless(b *bundle.Bundle, s TrustedSigner) (*Verified, error) {
 		}
 		return nil, fmt.Errorf("%w: %s (%s): %v", errdef.ErrBadSignature, s.Name, k, err)
 	}
-	if res.Statement == nil {
-		return nil, fmt.Errorf("%w: bundle holds no in-toto statement", errdef.ErrBadSignature)
-	}
-	out := &Verified{Signer: s.Name, statement: res.Statement, PredicateType: res.Statement.GetPredicateType()}
+	out := &Verified{Signer: s.Name}
 	if c := res.Signature; c != nil && c.Certificate != nil {
 		out.Identity, out.Issuer = c.Certificate.SubjectAlternativeName, c.Certificate.Issuer
 	}
-	out.Statement, _ = protojson.Marshal(res.Statement)
-	return out, nil
+	return withStatement(out, res)
+}
+
+// withStatement adds the verified in-toto statement of res to v; a
+// message signature (classic) has none, and gets its predicate type from
+// the caller.
+func withStatement(v *Verified, res *verify.VerificationResult) (*Verified, error) {
+	if b := res.Statement; b != nil {
+		v.statement, v.PredicateType = b, b.GetPredicateType()
+		v.Statement, _ = protojson.Marshal(b)
+	}
+	return v, nil
 }

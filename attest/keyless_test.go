@@ -1,10 +1,13 @@
 package attest_test
 
 import (
+	"encoding/pem"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sigstore/sigstore-go/pkg/root"
 
 	"github.com/vessel-oci/vessel/attest"
@@ -220,5 +223,28 @@ scopes:
 		if _, err := attest.ParsePolicy([]byte(bad), dir); !errors.Is(err, attest.ErrPolicyFile) {
 			t.Errorf("%s: ParsePolicy = %v, want ErrPolicyFile", name, err)
 		}
+	}
+}
+
+// A classic keyless signature whose proof of time is a Rekor entry (the
+// "bundle" annotation) is refused, saying why, not checked without it.
+func TestClassicKeylessWithRekorEntryRefused(t *testing.T) {
+	t.Parallel()
+	ss := sigstoretest.New(t)
+	cert, _, err := ss.GenerateLeafCert(ciIdentity, ciIssuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := digest.FromString("the model manifest")
+	payload := []byte(`{"critical":{"identity":{"docker-reference":"r.example/m"},"image":{"docker-manifest-digest":"` + model.String() + `"},"type":"cosign container image signature"},"optional":null}`)
+	layer := ocispec.Descriptor{MediaType: attest.SimpleSigningMediaType, Annotations: map[string]string{
+		"dev.cosignproject.cosign/signature": "MEUCIQ==",
+		"dev.sigstore.cosign/certificate":    string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})),
+		"dev.sigstore.cosign/bundle":         `{"SignedEntryTimestamp":"MEUCIQ==","Payload":{}}`,
+	}}
+	s := keylessSigner(t, attest.Keyless{Issuer: ciIssuer, Identity: ciIdentity, Root: ss.WithoutCTLogs()})
+	_, err = attest.VerifyClassic(layer, payload, model, []attest.TrustedSigner{s})
+	if !errors.Is(err, errdef.ErrBadSignature) || !strings.Contains(err.Error(), "Rekor entry is not read yet") {
+		t.Fatalf("VerifyClassic = %v", err)
 	}
 }

@@ -189,12 +189,16 @@ func (c *CertChain) String() string {
 // verifyCertChain checks a bundle signed under a CA of the signer's own.
 // No log or timestamp is asked for: the certificate must be valid now.
 func verifyCertChain(b *bundle.Bundle, s TrustedSigner) (*Verified, error) {
+	return checkCertChain(b, s, verify.WithoutArtifactUnsafe())
+}
+
+func checkCertChain(b *bundle.Bundle, s TrustedSigner, artifact verify.ArtifactPolicyOption) (*Verified, error) {
 	c := s.CertChain
 	v, err := verify.NewVerifier(c.material, verify.WithCurrentTime())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", errdef.ErrBadSignature, s.Name, err)
 	}
-	res, err := v.Verify(b, verify.NewPolicy(verify.WithoutArtifactUnsafe(), verify.WithoutIdentitiesUnsafe()))
+	res, err := v.Verify(b, verify.NewPolicy(artifact, verify.WithoutIdentitiesUnsafe()))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s (%s): %v", errdef.ErrBadSignature, s.Name, c, err)
 	}
@@ -205,12 +209,7 @@ func verifyCertChain(b *bundle.Bundle, s TrustedSigner) (*Verified, error) {
 	if !c.Names(vc.Certificate()) {
 		return nil, fmt.Errorf("%w: %s wants %s; the certificate names %v", errdef.ErrUntrusted, s.Name, c, certNames(vc.Certificate()))
 	}
-	if res.Statement == nil {
-		return nil, fmt.Errorf("%w: bundle holds no in-toto statement", errdef.ErrBadSignature)
-	}
-	out := &Verified{Signer: s.Name, statement: res.Statement, PredicateType: res.Statement.GetPredicateType(), Identity: certIdentity(vc.Certificate()), CA: vc.Certificate().Issuer.String()}
-	out.Statement, _ = protojson.Marshal(res.Statement)
-	return out, nil
+	return withStatement(&Verified{Signer: s.Name, Identity: certIdentity(vc.Certificate()), CA: vc.Certificate().Issuer.String()}, res)
 }
 
 func certNames(c *x509.Certificate) []string {

@@ -124,3 +124,33 @@ func TestVesselKeylessCosignVerifies(t *testing.T) {
 		t.Fatalf("verify-dir accepted another identity: exit %d", code)
 	}
 }
+
+// cosign v2 signs keyless in its default, classic form (a
+// "sha256-<digest>.sig" tag whose layer carries the certificate and the
+// RFC 3161 timestamp in annotations), as CI pipelines on v2 still do;
+// vessel verifies it with the identity flags, and refuses another identity.
+func TestCosignClassicKeylessVesselVerifies(t *testing.T) {
+	requireCosign(t)
+	if !inPrivateNetwork(t) {
+		return
+	}
+	ss := startSigstore(t)
+	const who = "ci@example.com"
+	for _, r := range remoteRegistries(t) {
+		ref := r.Ref("classic/m:v1")
+		digest := pushSample(t, ref)
+		if _, stderr, code := runCmd(t, cmdOpts{}, cosignBin, "sign", "--yes", "--new-bundle-format=false", "--allow-http-registry",
+			"--fulcio-url", ss.fulcioURL, "--identity-token", ss.issuer.token(t, who), "--timestamp-server-url", ss.tsaURL,
+			"--tlog-upload=false", "--insecure-skip-verify", r.Ref("classic/m@"+digest)); code != 0 {
+			t.Fatalf("%s: cosign sign keyless (classic): %s", r.Kind, stderr)
+		}
+		identity := []string{"--certificate-identity", who, "--certificate-oidc-issuer", ss.issuer.URL, "--trusted-root", ss.trustedRoot}
+		out, stderr, code := vessel(t, append([]string{"verify", ref}, identity...)...)
+		if code != 0 || !strings.Contains(out, "ok       classic") || !strings.Contains(out, "keyless "+who) {
+			t.Fatalf("%s: vessel verify of cosign's classic keyless signature: exit %d\n%s%s", r.Kind, code, out, stderr)
+		}
+		if _, _, code := vessel(t, "verify", ref, "--certificate-identity", "someone@example.com", "--certificate-oidc-issuer", ss.issuer.URL, "--trusted-root", ss.trustedRoot); code != 3 {
+			t.Fatalf("%s: another identity: exit %d", r.Kind, code)
+		}
+	}
+}

@@ -289,6 +289,7 @@ func checkClassic(ctx context.Context, repo Source, subject ocispec.Descriptor, 
 				c.Error = err.Error()
 			} else {
 				c.Verified, c.Signer, c.KeyID, c.PredicateType = true, got.Signer, got.KeyID, got.PredicateType
+				c.Identity, c.Issuer, c.CA = got.Identity, got.Issuer, got.CA
 			}
 		}
 		checks = append(checks, c)
