@@ -50,6 +50,8 @@ var ordinary = map[string]string{
 	"artifact.ErrNoMatch":           "--include patterns select nothing: the user's input",
 	"artifact.ErrUnsupportedFile":   "a file the pusher's own directory holds cannot be packed",
 	"attest.ErrKey":                 "a key file of the user's cannot be read",
+	"attest.ErrKeyless":             "a keyless signer was asked for a lasting key: a programming error, not evidence",
+	"attest.ErrIdentityToken":       "no OIDC token for keyless signing: the signer's setup, not evidence",
 	"fsx.ErrNotRegular":             "a filesystem fact; callers that meet it where content was expected wrap it in ErrUnsafePath",
 	"attest.ErrPolicyFile":          "the user's policy file is malformed",
 	"oms.ErrUnsupported":            "a request vessel does not implement",
