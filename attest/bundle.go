@@ -138,6 +138,21 @@ type Verified struct {
 // trusted signer in turn and returns the first that verifies it. The
 // statement's subject must include subject.
 func VerifyBundle(data []byte, subject digest.Digest, keys []TrustedSigner) (*Verified, error) {
+	v, err := VerifyBundleStatement(data, keys)
+	if err != nil {
+		return nil, err
+	}
+	// Only now, with the signature proven, is the statement worth reading.
+	if !coversSubject(v.statement, subject) {
+		return nil, fmt.Errorf("%w: signed statement is about %s, not %s", errdef.ErrSubjectMismatch, subjectsOf(v.statement), subject)
+	}
+	return v, nil
+}
+
+// VerifyBundleStatement is VerifyBundle for statements that are not about
+// a manifest digest (a witness run's are about files): the caller checks
+// what the verified statement is about.
+func VerifyBundleStatement(data []byte, keys []TrustedSigner) (*Verified, error) {
 	if len(data) > MaxBundleSize {
 		return nil, fmt.Errorf("%w: bundle is %d bytes (cap %d)", errdef.ErrBadSignature, len(data), MaxBundleSize)
 	}
@@ -161,10 +176,6 @@ func VerifyBundle(data []byte, subject digest.Digest, keys []TrustedSigner) (*Ve
 		if err != nil {
 			lastErr = err
 			continue
-		}
-		// Only now, with the signature proven, is the statement worth reading.
-		if !coversSubject(v.statement, subject) {
-			return nil, fmt.Errorf("%w: signed statement is about %s, not %s", errdef.ErrSubjectMismatch, subjectsOf(v.statement), subject)
 		}
 		return v, nil
 	}

@@ -152,6 +152,9 @@ func (r *Requirement) decide(findings []Finding) RequirementResult {
 	res := RequirementResult{Type: r.Type}
 	why := "none found"
 	for _, f := range findings {
+		if !f.Verified && f.Claimed == r.Type && f.Error != "" {
+			why = fmt.Sprintf("%s: %s", f.Digest, f.Error)
+		}
 		if !f.Verified || f.PredicateType != r.Type {
 			continue
 		}

@@ -65,8 +65,24 @@ type Requirement struct {
 	Type    string       `json:"type"`
 	Signers []SignerSpec `json:"signers,omitempty"`
 	Checks  []Check      `json:"checks,omitempty"`
+	// Witness asks a witness run record (type WitnessCollection) of step.
+	Witness *WitnessRule `json:"witness,omitempty"`
 
 	keys []TrustedSigner
+}
+
+// WitnessRule is what a witness run record must say:
+//
+//	witness: {step: train, products: allFiles}
+//
+// Step is the run's step name. Products says which of the model's files
+// the run must have produced: allFiles (the default, and the only rule
+// yet), each with its digest and path. A record that does not cover every
+// file is not evidence about the model at all, so that part is checked for
+// every witness record, required or not.
+type WitnessRule struct {
+	Step     string `json:"step,omitempty"`
+	Products string `json:"products,omitempty"`
 }
 
 // Check tests one value of a predicate, found by a dotted Path
@@ -352,6 +368,17 @@ func loadSigners(specs []SignerSpec, dir string, seen map[string]bool, trustedRo
 }
 
 func (r *Requirement) load(dir string, seen map[string]bool, trustedRoot func() (root.TrustedMaterial, error)) error {
+	if w := r.Witness; w != nil {
+		if r.Type == "" {
+			r.Type = WitnessCollection
+		}
+		if r.Type != WitnessCollection {
+			return fmt.Errorf("witness: is for type %s, not %s", WitnessCollection, r.Type)
+		}
+		if w.Products != "" && w.Products != "allFiles" {
+			return fmt.Errorf("witness products %q: want allFiles", w.Products)
+		}
+	}
 	if r.Type == "" {
 		return fmt.Errorf("no type")
 	}
@@ -401,6 +428,11 @@ func (r *Requirement) Evaluate(predicate json.RawMessage) error {
 	var doc any
 	if err := json.Unmarshal(predicate, &doc); err != nil {
 		return fmt.Errorf("%w: predicate is not JSON: %v", errdef.ErrUntrusted, err)
+	}
+	if w := r.Witness; w != nil && w.Step != "" {
+		if step, _ := lookup(doc, "name"); fmt.Sprint(step) != w.Step {
+			return fmt.Errorf("%w: the witness run is of step %q, not %q", errdef.ErrUntrusted, fmt.Sprint(step), w.Step)
+		}
 	}
 	for _, c := range r.Checks {
 		v, ok := lookup(doc, c.Path)
@@ -480,6 +512,21 @@ func (s *Scope) AllKeys() []TrustedSigner {
 func KeyPolicy(keys []TrustedSigner) *Policy {
 	re, _ := globRegexp("**")
 	return &Policy{Version: 1, Scopes: []Scope{{Scope: "**", Threshold: 1, keys: keys, re: re}}}
+}
+
+// TrustsFor reports whether the scope trusts signer for statements of
+// predicateType: a signer of the scope's for anything, a requirement's
+// signer for its type only.
+func (s *Scope) TrustsFor(signer, predicateType string) bool {
+	if s.Signs(signer) {
+		return true
+	}
+	for _, r := range s.Attestations {
+		if r.Type == predicateType && r.Signed(signer) {
+			return true
+		}
+	}
+	return false
 }
 
 // Keys returns the keys whose signatures count for the scope's threshold.

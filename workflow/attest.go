@@ -79,7 +79,7 @@ func Attestations(ctx context.Context, repo Source, policy *attest.Policy, predi
 	if scope.Reject {
 		return nil, fmt.Errorf("attestations %s: %w: policy scope %q rejects it", m.Ref, errdef.ErrUntrusted, scope.Scope)
 	}
-	checks, err := findStatements(ctx, repo, m, verifiersFor(scope.Keys()), map[digest.Digest]*OMSSignature{})
+	checks, err := findStatements(ctx, repo, m, verifiersFor(scope.AllKeys()), map[digest.Digest]*OMSSignature{})
 	if err != nil {
 		return nil, fmt.Errorf("attestations %s: %w", m.Ref, err)
 	}
@@ -87,6 +87,11 @@ func Attestations(ctx context.Context, repo Source, policy *attest.Policy, predi
 	for _, c := range checks {
 		switch {
 		case c.IsSignature():
+		case c.Verified && !scope.TrustsFor(c.Signer, c.PredicateType):
+			c.Verified, c.Error = false, fmt.Sprintf("%v: signed by %s, whom the policy trusts for other statements only", errdef.ErrUntrusted, c.Signer)
+			if predicateType == "" || c.PredicateType == predicateType {
+				out.Refused = append(out.Refused, c)
+			}
 		case !c.Verified:
 			if predicateType == "" || c.Claimed == predicateType {
 				out.Refused = append(out.Refused, c)

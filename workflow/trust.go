@@ -24,6 +24,12 @@ func (v verifiers) bundle(data []byte, subject digest.Digest) (*attest.Verified,
 	return attest.VerifyBundle(data, subject, v.keys)
 }
 
+// statement checks a Sigstore bundle whose statement the caller checks
+// (a witness run's, about files).
+func (v verifiers) statement(data []byte) (*attest.Verified, error) {
+	return attest.VerifyBundleStatement(data, v.keys)
+}
+
 // classic checks a cosign classic (.sig) signature layer and its payload.
 func (v verifiers) classic(layer ocispec.Descriptor, payload []byte, subject digest.Digest) (*attest.Verified, error) {
 	return attest.VerifyClassic(layer, payload, subject, v.keys)

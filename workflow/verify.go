@@ -216,7 +216,17 @@ func checkReferrer(ctx context.Context, repo Source, r ocispec.Descriptor, model
 		sigs[r.Digest] = sig
 		return c, nil
 	}
-	got, err := trust.bundle(bundle, subject.Digest)
+	var got *attest.Verified
+	if c.Claimed == attest.WitnessCollection {
+		// A witness run record is about the files the step produced, not
+		// the manifest: it binds by covering every file.
+		got, err = trust.statement(bundle)
+		if err == nil {
+			err = witnessCovers(got, model)
+		}
+	} else {
+		got, err = trust.bundle(bundle, subject.Digest)
+	}
 	if err != nil {
 		c.Error = err.Error()
 		return c, nil

@@ -20,6 +20,7 @@ func (e *env) attestCommand() *cli.Command {
 		Flags: flagsOf(signFlags(), []cli.Flag{
 			&cli.StringFlag{Name: "type", Usage: "predicate type `URI` (e.g. https://slsa.dev/provenance/v1)", Category: "Attestation"},
 			&cli.StringFlag{Name: "predicate", Usage: "predicate `FILE` (a JSON object; - for stdin)", Category: "Attestation"},
+			&cli.StringFlag{Name: "envelope", Usage: "attach a DSSE envelope signed elsewhere (`FILE`: `witness run -o`, any in-toto tool's), as cosign stores attestations; no --key, --type or --predicate", Category: "Attestation"},
 		}, registryFlags(), outputFlags()),
 		Action: func(c *cli.Context) error {
 			a, err := args(c, "REFERENCE")
@@ -30,8 +31,30 @@ func (e *env) attestCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			if env := c.String("envelope"); env != "" {
+				if c.IsSet("key") || c.Bool("keyless") || c.IsSet("type") || c.IsSet("predicate") {
+					return usagef("attest --envelope attaches what another tool signed: no --key, --keyless, --type or --predicate")
+				}
+				data, err := e.readInput(env, attest.MaxBundleSize)
+				if err != nil {
+					return err
+				}
+				repo, err := openRepo(c, a[0])
+				if err != nil {
+					return err
+				}
+				res, err := workflow.AttachEnvelope(c.Context, repo, data)
+				if err != nil {
+					return err
+				}
+				if format == "json" {
+					return writeJSON(e.stdout, res)
+				}
+				fmt.Fprintf(e.stdout, "Attached %s\nType %s\nAttestation %s\n", res.Reference, res.PredicateType, res.Signature)
+				return nil
+			}
 			if c.String("type") == "" || c.String("predicate") == "" {
-				return usagef("attest: --type and --predicate are required")
+				return usagef("attest: --type and --predicate are required (or --envelope)")
 			}
 			predicate, err := e.readInput(c.String("predicate"), attest.MaxBundleSize)
 			if err != nil {
