@@ -22,7 +22,7 @@ FUZZ_TARGETS := \
 	./attest:FuzzParsePolicy:15000x \
 	./oms:FuzzVerifyBundle:25000x
 
-.PHONY: all build tools test unit cross fuzz e2e demo bench clean
+.PHONY: all build tools test unit cross fuzz e2e demo python bench clean
 
 all: build
 
@@ -40,7 +40,7 @@ tools:
 # Everything CI runs: vet, unit tests, brief fuzzing, end-to-end tests
 # against real registry processes and real third-party clients, and the
 # demo (the newcomer's first command must keep working).
-test: unit cross fuzz e2e demo
+test: unit cross fuzz e2e demo python
 
 unit:
 	$(GO) vet ./...
@@ -66,6 +66,12 @@ fuzz:
 
 e2e: tools
 	$(GO) test -tags e2e -count=1 -timeout 20m ./e2e/...
+
+# The Python package training loops sign checkpoints with (python/vessel_ml,
+# standard library only), against the real binaries and embedded registry.
+python: build
+	@command -v python3 >/dev/null || { echo "make python: python3 is needed to test python/vessel_ml"; exit 1; }
+	VESSEL_BIN=$(CURDIR)/bin/vessel VESSEL_REGISTRY_BIN=$(CURDIR)/bin/vessel-registry python3 -m unittest discover -s python/tests -v
 
 # Build vessel and run its main job against an embedded registry.
 demo: build
