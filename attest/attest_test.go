@@ -21,8 +21,26 @@ import (
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature/dsse"
 
+	"github.com/sigstore/sigstore-go/pkg/root"
+
 	"github.com/vessel-oci/vessel/errdef"
+	"github.com/vessel-oci/vessel/internal/testutil"
+	"github.com/vessel-oci/vessel/internal/testutil/sigstoretest"
 )
+
+// sigstoretestRoot is a trusted_root.json of an in-memory Sigstore.
+func sigstoretestRoot(t testing.TB) []byte {
+	return sigstoretest.New(t).TrustedRootJSON(t, false)
+}
+
+// caPEM is a test CA's root and intermediate certificates.
+func caPEM(t testing.TB) []byte {
+	b, err := os.ReadFile(testutil.NewCA(t, "fuzz").SigningKey(t, "a@b").CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
 
 var subject = digest.FromString("the model manifest")
 
@@ -322,8 +340,19 @@ func FuzzParsePolicy(f *testing.F) {
 	f.Add("version: 1\nscopes:\n  - scope: \"a/**\"\n    reject: true\n", "a/b")
 	f.Add("version: 1\nscopes:\n  - scope: \"*/*/**\"\n    reject: true\n  - scope: \"**\"\n    reject: true\n", "x/y/z")
 	f.Add("version: 1\nscopes:\n  - scope: x\n    signers: [{name: a, keyData: k}]\n", "x")
+	// Keyless, CA and witness signers: the files they name are in the
+	// policy's directory; without a trustedRoot nothing is fetched.
+	f.Add("version: 1\ntrustedRoot: tr.json\nscopes:\n  - scope: \"r/**\"\n    threshold: 2\n    signers:\n      - {name: ci, keyless: {issuer: \"https://i\", identityRegexp: \"^ci@\", timeProof: timestamp}}\n      - {name: v, certificateChain: {roots: ca.pem, identity: a@b}}\n", "r/m")
+	f.Add("version: 1\nscopes:\n  - scope: \"**\"\n    trustedRoot: tr.json\n    signers: [{name: ci, keyless: {issuer: x, identity: y, insecureIgnoreSCT: true}}]\n    attestations:\n      - {witness: {step: train, products: allFiles}, signers: [{name: w, certificateChain: {roots: ca.pem}}]}\n", "a/b")
+	dir := f.TempDir() // read only by the policies
+	for n, b := range map[string][]byte{"tr.json": sigstoretestRoot(f), "ca.pem": caPEM(f)} {
+		if err := os.WriteFile(filepath.Join(dir, n), b, 0o644); err != nil {
+			f.Fatal(err)
+		}
+	}
+	fetchPublicRoot = func() (root.TrustedMaterial, error) { return nil, errors.New("fuzzing: no network") }
 	f.Fuzz(func(t *testing.T, doc, name string) {
-		p, err := ParsePolicy([]byte(doc), t.TempDir())
+		p, err := ParsePolicy([]byte(doc), dir)
 		if err != nil {
 			if !errors.Is(err, ErrPolicyFile) {
 				t.Fatalf("error without ErrPolicyFile: %v", err)

@@ -194,6 +194,10 @@ func ParsePolicy(data []byte, dir string) (*Policy, error) {
 	return &p, nil
 }
 
+// fetchPublicRoot gets Sigstore's public trusted root through TUF (a
+// variable so that tests stay off the network).
+var fetchPublicRoot = func() (root.TrustedMaterial, error) { return root.FetchTrustedRoot() }
+
 // rootFiles loads each trusted root file a policy names once.
 type rootFiles struct {
 	dir    string
@@ -205,7 +209,7 @@ func (r *rootFiles) get(name string) (root.TrustedMaterial, error) {
 		return m, nil
 	}
 	if name == "" {
-		m, err := root.FetchTrustedRoot()
+		m, err := fetchPublicRoot()
 		if err != nil {
 			return nil, fmt.Errorf("Sigstore's public trusted root (through TUF, as no trustedRoot is named): %v; offline, name a trusted_root.json in trustedRoot", err)
 		}
