@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/urfave/cli/v2"
@@ -154,8 +155,14 @@ func defaultPolicyPath() string {
 	return filepath.Join(dir, "vessel", "policy.yaml")
 }
 
-// loadSigner reads a private key, asking for its password if it has one.
+// loadSigner reads a private key, asking for its password if it has one,
+// or opens one in a hardware security module by its PKCS#11 URI.
 func (e *env) loadSigner(path string) (*attest.KeySigner, error) {
+	if strings.HasPrefix(path, attest.PKCS11Scheme) {
+		// The module's session lasts as long as the command.
+		s, _, err := attest.LoadPKCS11(path)
+		return s, err
+	}
 	pem, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %v", attest.ErrKey, path, err)
