@@ -16,15 +16,15 @@ const PKCS11Scheme = "pkcs11:"
 //	pkcs11:token=vessel;object=release?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-value=1234
 //
 // through cosign's PKCS#11 client (crypto11). That client needs cgo, so it
-// is in vessel built with the pkcs11key tag (`make build-pkcs11`); the
-// default, static build refuses with a message saying so. close releases
+// is in vessel built with the pkcs11key tag (`make build-full`); the
+// default build refuses with a message saying so. close releases
 // the module's session.
 func LoadPKCS11(uri string) (s *KeySigner, close func(), err error) {
 	if !strings.HasPrefix(uri, PKCS11Scheme) {
 		return nil, nil, fmt.Errorf("%w: %q is not a PKCS#11 URI", ErrKey, uri)
 	}
 	if !pkcs11Built {
-		return nil, nil, fmt.Errorf("%w: this vessel was built without PKCS#11 support, which needs cgo: build it with `make build-pkcs11` (go build -tags pkcs11key)", ErrKey)
+		return nil, nil, fmt.Errorf("%w: this vessel was built without PKCS#11 support, which needs cgo: build it with `make build-full` (go build -tags pkcs11key,kms)", ErrKey)
 	}
 	conf := pkcs11key.NewPkcs11UriConfig()
 	if err := conf.Parse(uri); err != nil {

@@ -2,7 +2,7 @@
 
 package e2e
 
-// Run by `make test-pkcs11` (not `make test`: it needs cgo, SoftHSM2 and
+// Run by `make test-full` (not `make test`: it needs cgo, SoftHSM2 and
 // OpenSC's pkcs11-tool, Debian's softhsm2 and opensc packages, which a
 // fresh machine with only Go does not have).
 
@@ -24,7 +24,7 @@ func TestPKCS11SigningRoundTrip(t *testing.T) {
 	requireCosign(t)
 	for _, tool := range []string{"softhsm2-util", "pkcs11-tool"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("make test-pkcs11 needs %s (Debian: apt-get install softhsm2 opensc)", tool)
+			t.Fatalf("make test-full needs %s (Debian: apt-get install softhsm2 opensc)", tool)
 		}
 	}
 	dir := t.TempDir()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -162,6 +163,9 @@ func (e *env) loadSigner(path string) (*attest.KeySigner, error) {
 		// The module's session lasts as long as the command.
 		s, _, err := attest.LoadPKCS11(path)
 		return s, err
+	}
+	if attest.IsKMS(path) {
+		return attest.LoadKMS(context.Background(), path)
 	}
 	pem, err := os.ReadFile(path)
 	if err != nil {
