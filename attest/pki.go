@@ -65,8 +65,11 @@ func NewCertSigner(key *KeySigner, leafPEM, chainPEM []byte) (*CertSigner, error
 	return c, nil
 }
 
+// isSelfIssued reports whether c signed itself. (CheckSignatureFrom would
+// also ask c to be a CA: a self-signed signing certificate, its own trust
+// anchor, is not.)
 func isSelfIssued(c *x509.Certificate) bool {
-	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil
+	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }
 
 // Sign implements Signer: a cosign bundle carries the leaf (a v0.3 bundle

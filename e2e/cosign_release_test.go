@@ -57,7 +57,12 @@ func (c cosignRelease) run(t *testing.T, args ...string) (string, string, int) {
 // keylessVerify is the flags both releases verify a keyless signature
 // with, offline against ss.
 func keylessVerify(ss *sigstore, identity string) []string {
-	return []string{"--certificate-identity", identity, "--certificate-oidc-issuer", ss.issuer.URL, "--trusted-root", ss.trustedRoot,
+	return keylessVerifyAgainst(ss, identity, ss.trustedRoot)
+}
+
+// keylessVerifyAgainst is keylessVerify with another trusted root.
+func keylessVerifyAgainst(ss *sigstore, identity, trustedRoot string) []string {
+	return []string{"--certificate-identity", identity, "--certificate-oidc-issuer", ss.issuer.URL, "--trusted-root", trustedRoot,
 		"--insecure-ignore-tlog", "--insecure-ignore-sct", "--use-signed-timestamps", "--allow-http-registry"}
 }
 

@@ -97,6 +97,10 @@ func TestVesselKeylessCosignVerifies(t *testing.T) {
 			if _, _, code := c.run(t, append(append([]string{"verify"}, keylessVerify(ss, "someone@example.com")...), byDigest)...); code == 0 {
 				t.Fatalf("%s: %s accepted vessel's keyless signature for another identity", r.Kind, c.name)
 			}
+			publicGood := filepath.Join(repoRoot, "testdata", "oms", "sigstore-root-signing", "targets", "trusted_root.json")
+			if _, _, code := c.run(t, append(append([]string{"verify"}, keylessVerifyAgainst(ss, who, publicGood)...), byDigest)...); code == 0 {
+				t.Fatalf("%s: %s accepted vessel's keyless signature against another Sigstore's trusted root", r.Kind, c.name)
+			}
 		}
 		out, stderr, code := vessel(t, append([]string{"verify", ref}, identity...)...)
 		if code != 0 || !strings.Contains(out, "keyless "+who) {

@@ -73,3 +73,33 @@ func TestCertificateChainSignatures(t *testing.T) {
 		t.Fatalf("sign with a certificate for another key: exit %d: %s", code, stderr)
 	}
 }
+
+// A self-signed certificate is its own CA: the OpenSSF model signature of
+// a directory with subdirectories, and the registry signature, verify
+// against the certificate itself, and not against another one.
+func TestSelfSignedCertificateSignatures(t *testing.T) {
+	host := testutil.Registry(t, testutil.Olareg, nil)
+	self := testutil.SelfSigned(t, "solo@example.com")
+	other := testutil.SelfSigned(t, "solo@example.com")
+	src := model(t) // holds sub/notes.md
+	sig := filepath.Join(t.TempDir(), "model.sig")
+	if _, stderr, code := run(t, "sign-dir", src, "--signature", sig, "--key", self.Key, "--certificate", self.Cert); code != exitOK {
+		t.Fatalf("sign-dir: %s", stderr)
+	}
+	if out, stderr, code := run(t, "verify-dir", src, "--signature", sig, "--certificate-chain", self.CA, "--certificate-identity", "solo@example.com"); code != exitOK || !strings.Contains(out, "3 signed file(s) match") {
+		t.Fatalf("verify-dir: exit %d\n%s%s", code, out, stderr)
+	}
+	if _, _, code := run(t, "verify-dir", src, "--signature", sig, "--certificate-chain", other.CA); code != exitVerification {
+		t.Fatalf("verify-dir against another self-signed certificate: exit %d", code)
+	}
+	ref := host + "/solo/m:v1"
+	if _, stderr, code := run(t, "push", src, ref, "-q", "--key", self.Key, "--certificate", self.Cert); code != exitOK {
+		t.Fatalf("push: %s", stderr)
+	}
+	if out, stderr, code := run(t, "verify", ref, "--certificate-chain", self.CA); code != exitOK {
+		t.Fatalf("verify: exit %d\n%s%s", code, out, stderr)
+	}
+	if _, _, code := run(t, "verify", ref, "--certificate-chain", other.CA); code != exitVerification {
+		t.Fatalf("verify against another self-signed certificate: exit %d", code)
+	}
+}

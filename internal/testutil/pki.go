@@ -99,3 +99,24 @@ func (ca *CA) SigningKey(t testing.TB, email string) SigningFiles {
 	}
 	return f
 }
+
+// SelfSigned is a signing key whose certificate is its own issuer: the
+// certificate is what a verifier trusts (CA is the certificate itself).
+func SelfSigned(t testing.TB, email string) SigningFiles {
+	t.Helper()
+	leaf, k := issue(t, &x509.Certificate{Subject: pkix.Name{CommonName: email}, EmailAddresses: []string{email},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning}}, nil, nil)
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	f := SigningFiles{Key: filepath.Join(dir, "self.key"), Cert: filepath.Join(dir, "self.pem"), CA: filepath.Join(dir, "self.pem"), Leaf: leaf}
+	if err := os.WriteFile(f.Key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f.Cert, PEM(leaf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
