@@ -22,7 +22,7 @@ FUZZ_TARGETS := \
 	./attest:FuzzParsePolicy:15000x \
 	./oms:FuzzVerifyBundle:25000x
 
-.PHONY: all build build-full tools test test-full unit cross fuzz e2e demo python bench clean
+.PHONY: all build build-full tools test test-full test-torch unit cross fuzz e2e demo python bench clean
 
 all: build
 
@@ -83,6 +83,13 @@ e2e: tools
 python: build
 	@command -v python3 >/dev/null || { echo "make python: python3 is needed to test python/vessel_ml"; exit 1; }
 	VESSEL_BIN=$(CURDIR)/bin/vessel VESSEL_REGISTRY_BIN=$(CURDIR)/bin/vessel-registry python3 -m unittest discover -s python/tests -v
+
+# vessel_ml with a real PyTorch training loop: needs a python3 with torch
+# (Debian: apt-get install python3-torch; then PYTHON=/usr/bin/python3), so
+# it is not part of `make test`.
+PYTHON ?= python3
+test-torch: build
+	VESSEL_BIN=$(CURDIR)/bin/vessel VESSEL_REGISTRY_BIN=$(CURDIR)/bin/vessel-registry $(PYTHON) -m unittest discover -s python/torch_tests -v
 
 # Build vessel and run its main job against an embedded registry.
 demo: build
