@@ -15,6 +15,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	cbundle "github.com/sigstore/cosign/v2/pkg/cosign/bundle"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -287,22 +288,32 @@ func signWithHint(ctx context.Context, s signature.SignerVerifier, statement []b
 	if hint == "" {
 		return nil, fmt.Errorf("sign: empty key hint")
 	}
+	sig, err := signDSSE(ctx, s, statement)
+	if err != nil {
+		return nil, err
+	}
+	return dsseBundle(&protobundle.VerificationMaterial{
+		Content: &protobundle.VerificationMaterial_PublicKey{PublicKey: &protocommon.PublicKeyIdentifier{Hint: hint}},
+	}, statement, sig, "")
+}
+
+// signDSSE signs statement's DSSE encoding and returns the signature.
+func signDSSE(ctx context.Context, s signature.Signer, statement []byte) ([]byte, error) {
 	env, err := dsse.WrapSigner(s, InTotoPayloadType).SignMessage(bytes.NewReader(statement), sigopts.WithContext(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
-	sig, err := envelopeSignature(env)
-	if err != nil {
-		return nil, err
-	}
-	b, err := cbundle.MakeProtobufBundle(hint, nil, nil, nil)
-	if err != nil {
-		return nil, fmt.Errorf("sign: bundle: %w", err)
-	}
-	b.Content = &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{
-		Payload:     statement,
-		PayloadType: InTotoPayloadType,
-		Signatures:  []*protodsse.Signature{{Sig: sig}},
-	}}
-	return protojson.Marshal(b)
+	return envelopeSignature(env)
+}
+
+// dsseBundle is the Sigstore bundle (v0.3) of an in-toto statement in a
+// DSSE envelope with one signature, and what vouches for its signer.
+func dsseBundle(vm *protobundle.VerificationMaterial, statement, sig []byte, keyID string) ([]byte, error) {
+	return protojson.Marshal(&protobundle.Bundle{
+		MediaType:            BundleMediaType,
+		VerificationMaterial: vm,
+		Content: &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{
+			Payload: statement, PayloadType: InTotoPayloadType, Signatures: []*protodsse.Signature{{Sig: sig, Keyid: keyID}},
+		}},
+	})
 }

@@ -57,6 +57,7 @@ func VerifyClassic(layer ocispec.Descriptor, payload []byte, subject digest.Dige
 	}
 	var signer *TrustedSigner
 	var byCert *Verified
+	var b *bundle.Bundle // a certificate signature as a bundle, made once
 	lastErr := fmt.Errorf("%w: classic signature verifies with no trusted key", errdef.ErrBadSignature)
 	for i, k := range keys {
 		if k.Key != nil {
@@ -69,9 +70,10 @@ func VerifyClassic(layer ocispec.Descriptor, payload []byte, subject digest.Dige
 		if layer.Annotations[classicCertAnnotation] == "" {
 			continue
 		}
-		b, err := classicBundle(layer, payload, sig)
-		if err != nil {
-			return nil, err
+		if b == nil {
+			if b, err = classicBundle(layer, payload, sig); err != nil {
+				return nil, err
+			}
 		}
 		check := verifyKeyless
 		if k.CertChain != nil {

@@ -3,7 +3,6 @@ package attest
 import (
 	"errors"
 	"fmt"
-	"regexp"
 
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -32,7 +31,8 @@ const (
 // Sigstore instance (Fulcio) certified for a short-lived key: a CI
 // workflow, a service account, a person's email. Both the identity (the
 // certificate's subject alternative name) and the OIDC issuer that vouched
-// for it are matched, each exactly or by a regular expression (anchored).
+// for it are matched, each exactly or by a regular expression, unanchored
+// as cosign's --certificate-identity-regexp is (anchor it: "^https://...").
 type Keyless struct {
 	Issuer, IssuerRegexp     string
 	Identity, IdentityRegexp string
@@ -63,11 +63,6 @@ func NewKeyless(k Keyless) (*Keyless, error) {
 	case "", ProofAny, ProofLog, ProofTimestamp, ProofBoth:
 	default:
 		return nil, fmt.Errorf("%w: time proof %q: want %s, %s, %s or %s", ErrKey, k.TimeProof, ProofAny, ProofLog, ProofTimestamp, ProofBoth)
-	}
-	for _, re := range []string{k.IssuerRegexp, k.IdentityRegexp} {
-		if _, err := regexp.Compile(re); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrKey, err)
-		}
 	}
 	id, err := verify.NewShortCertificateIdentity(k.Issuer, k.IssuerRegexp, k.Identity, k.IdentityRegexp)
 	if err != nil {

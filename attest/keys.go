@@ -17,8 +17,9 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 )
 
-// Signer signs: a private key today; keyless and KMS signers satisfy the
-// same sigstore interface, so they slot in without changing callers.
+// Signer signs in-toto statements into Sigstore bundles: a private key
+// (*KeySigner: a key file, PKCS#11 or KMS), keyless (*KeylessSigner) or a
+// key with its certificate from a CA of one's own (*CertSigner).
 type Signer interface {
 	// Sign returns a Sigstore bundle (v0.3) holding a DSSE envelope over
 	// statement. hint says how a key signer's bundle names its key; a

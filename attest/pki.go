@@ -11,15 +11,11 @@ import (
 
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
-	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
-	"github.com/sigstore/sigstore/pkg/signature/dsse"
-	sigopts "github.com/sigstore/sigstore/pkg/signature/options"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/vessel-oci/vessel/errdef"
 )
@@ -76,11 +72,7 @@ func isSelfIssued(c *x509.Certificate) bool {
 // has room for one certificate), an OMS bundle (PEMHint) the leaf and the
 // intermediates.
 func (c *CertSigner) Sign(ctx context.Context, statement []byte, hint HintStyle) ([]byte, error) {
-	env, err := dsse.WrapSigner(c.Key.SignerVerifier, InTotoPayloadType).SignMessage(bytes.NewReader(statement), sigopts.WithContext(ctx))
-	if err != nil {
-		return nil, fmt.Errorf("sign: %w", err)
-	}
-	sig, err := envelopeSignature(env)
+	sig, err := signDSSE(ctx, c.Key, statement)
 	if err != nil {
 		return nil, err
 	}
@@ -94,13 +86,7 @@ func (c *CertSigner) Sign(ctx context.Context, statement []byte, hint HintStyle)
 	} else {
 		vm.Content = &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: c.Leaf.Raw}}
 	}
-	return protojson.Marshal(&protobundle.Bundle{
-		MediaType:            BundleMediaType,
-		VerificationMaterial: vm,
-		Content: &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{
-			Payload: statement, PayloadType: InTotoPayloadType, Signatures: []*protodsse.Signature{{Sig: sig}},
-		}},
-	})
+	return dsseBundle(vm, statement, sig, "")
 }
 
 // PublicKey implements Signer.
@@ -165,11 +151,7 @@ func (c *CertChain) Names(cert *x509.Certificate) bool {
 	if c.Identity == "" && c.re == nil {
 		return true
 	}
-	names := slices.Concat(cert.EmailAddresses, cert.DNSNames)
-	for _, u := range cert.URIs {
-		names = append(names, u.String())
-	}
-	for _, n := range names {
+	for _, n := range certNames(cert) {
 		if n == c.Identity || c.re != nil && c.re.MatchString(n) {
 			return true
 		}
@@ -215,6 +197,7 @@ func checkCertChain(b *bundle.Bundle, s TrustedSigner, artifact verify.ArtifactP
 	return withStatement(&Verified{Signer: s.Name, Identity: certIdentity(vc.Certificate()), CA: vc.Certificate().Issuer.String()}, res)
 }
 
+// certNames are a certificate's subject alternative names.
 func certNames(c *x509.Certificate) []string {
 	names := slices.Concat(c.EmailAddresses, c.DNSNames)
 	for _, u := range c.URIs {

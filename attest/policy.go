@@ -208,23 +208,28 @@ func (r *rootFiles) get(name string) (root.TrustedMaterial, error) {
 	if m, ok := r.loaded[name]; ok {
 		return m, nil
 	}
-	if name == "" {
-		m, err := fetchPublicRoot()
-		if err != nil {
-			return nil, fmt.Errorf("Sigstore's public trusted root (through TUF, as no trustedRoot is named): %v; offline, name a trusted_root.json in trustedRoot", err)
-		}
-		r.loaded[name] = m
-		return m, nil
-	}
 	path := name
-	if !filepath.IsAbs(path) {
+	if path != "" && !filepath.IsAbs(path) {
 		path = filepath.Join(r.dir, path)
 	}
-	m, err := LoadTrustedRoot(path)
+	m, err := TrustedRoot(path)
 	if err != nil {
 		return nil, err
 	}
 	r.loaded[name] = m
+	return m, nil
+}
+
+// TrustedRoot reads the trusted_root.json at path, or with no path
+// fetches Sigstore's public instance's through TUF.
+func TrustedRoot(path string) (root.TrustedMaterial, error) {
+	if path != "" {
+		return LoadTrustedRoot(path)
+	}
+	m, err := fetchPublicRoot()
+	if err != nil {
+		return nil, fmt.Errorf("%w: Sigstore's public trusted root (through TUF, as no trusted root file is named): %v; offline, name a trusted_root.json", ErrKey, err)
+	}
 	return m, nil
 }
 

@@ -8,8 +8,6 @@ import (
 
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
-	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/vessel-oci/vessel/errdef"
 )
@@ -64,15 +62,9 @@ func WrapEnvelope(envelope []byte) (bundle []byte, predicateType string, err err
 	if err := json.Unmarshal(payload, &st); err != nil || !strings.HasPrefix(st.Type, "https://in-toto.io/Statement/") || st.PredicateType == "" {
 		return nil, "", fmt.Errorf("the payload is not an in-toto statement with a predicate type (%v)", err)
 	}
-	b, err := protojson.Marshal(&protobundle.Bundle{
-		MediaType: BundleMediaType,
-		VerificationMaterial: &protobundle.VerificationMaterial{
-			Content: &protobundle.VerificationMaterial_PublicKey{PublicKey: &protocommon.PublicKeyIdentifier{Hint: env.Signatures[0].KeyID}},
-		},
-		Content: &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{
-			Payload: payload, PayloadType: env.PayloadType, Signatures: []*protodsse.Signature{{Sig: sig, Keyid: env.Signatures[0].KeyID}},
-		}},
-	})
+	b, err := dsseBundle(&protobundle.VerificationMaterial{
+		Content: &protobundle.VerificationMaterial_PublicKey{PublicKey: &protocommon.PublicKeyIdentifier{Hint: env.Signatures[0].KeyID}},
+	}, payload, sig, env.Signatures[0].KeyID)
 	if err != nil {
 		return nil, "", err
 	}

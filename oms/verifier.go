@@ -38,8 +38,9 @@ var (
 )
 
 // SignerVerifier trusts bundles signed by any of signers: a key (the
-// "key" method) or a keyless identity (the "sigstore" method, checked as
-// attest checks any keyless bundle). As the reference does, a bundle
+// "key" method), a keyless identity (the "sigstore" method, checked as
+// attest checks any keyless bundle) or a CA of the signer's own (the
+// "certificate" method, with the signer's identity rule). As the reference does, a bundle
 // naming a key (publicKey.hint) is checked only with the key it names; a
 // bundle that names none (pre-v1.1.0 bundles carry publicKey.rawBytes,
 // certificate bundles a chain) is checked with each key's signature alone.
@@ -187,7 +188,7 @@ func (c *certificateVerifier) check(b *bundleJSON) ([]byte, *Result, *x509.Certi
 	}
 	leaf := certs[0]
 	intermediates := x509.NewCertPool()
-	for _, cert := range append(certs[1:], c.intermediates...) {
+	for _, cert := range slices.Concat(certs[1:], c.intermediates) {
 		intermediates.AddCert(cert)
 	}
 	if _, err := leaf.Verify(x509.VerifyOptions{

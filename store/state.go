@@ -161,9 +161,7 @@ func tryLock(name string) (unlock func(), ok bool, err error) {
 		f.Close()
 		return nil, false, err
 	}
-	held, err1 := f.Stat()
-	named, err2 := os.Lstat(name)
-	if err1 != nil || err2 != nil || !os.SameFile(held, named) {
+	if !fsx.Names(name, f) {
 		f.Close()
 		return nil, false, nil
 	}

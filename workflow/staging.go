@@ -45,19 +45,12 @@ func newStaging(dest string) (dir string, release func(), err error) {
 			f.Close()
 			return dir, func() {}, nil
 		}
-		if ok && isSame(f, dir) {
+		if ok && fsx.Names(dir, f) {
 			return dir, func() { f.Close() }, nil
 		}
 		f.Close() // a sweep holds it, or it is gone
 	}
 	return "", nil, fmt.Errorf("make a staging directory in %s: taken by other pulls' sweeps ten times", parent)
-}
-
-// isSame reports whether path still names the directory open as f.
-func isSame(f *os.File, path string) bool {
-	held, err1 := f.Stat()
-	named, err2 := os.Lstat(path)
-	return err1 == nil && err2 == nil && os.SameFile(held, named)
 }
 
 // isDigits reports whether s is the random part os.MkdirTemp makes (a

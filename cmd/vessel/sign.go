@@ -41,8 +41,11 @@ func (e *env) signer(c *cli.Context) (attest.Signer, error) {
 		return nil, usagef("--certificate goes with --key: the certificate's private key")
 	case c.String("key") != "":
 		key, err := e.loadSigner(c.String("key"))
-		if err != nil || c.String("certificate") == "" {
-			return key, err
+		if err != nil {
+			return nil, err
+		}
+		if c.String("certificate") == "" {
+			return key, nil
 		}
 		leaf, err := os.ReadFile(c.String("certificate"))
 		if err != nil {

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
@@ -78,7 +77,7 @@ func flagSigners(c *cli.Context) ([]attest.TrustedSigner, error) {
 	if (identity == "") == (identityRE == "") || (issuer == "") == (issuerRE == "") {
 		return nil, usagef("a keyless signer needs one of --certificate-identity, --certificate-identity-regexp and one of --certificate-oidc-issuer, --certificate-oidc-issuer-regexp")
 	}
-	tr, err := trustedRoot(c.String("trusted-root"))
+	tr, err := attest.TrustedRoot(c.String("trusted-root"))
 	if err != nil {
 		return nil, err
 	}
@@ -92,19 +91,6 @@ func flagSigners(c *cli.Context) ([]attest.TrustedSigner, error) {
 		name = "~" + identityRE
 	}
 	return append(trusted, attest.TrustedSigner{Name: name, Keyless: k}), nil
-}
-
-// trustedRoot reads a trusted_root.json, or with none fetches Sigstore's
-// public instance's through TUF.
-func trustedRoot(path string) (root.TrustedMaterial, error) {
-	if path != "" {
-		return attest.LoadTrustedRoot(path)
-	}
-	tr, err := root.FetchTrustedRoot()
-	if err != nil {
-		return nil, fmt.Errorf("%w: Sigstore's public trusted root (through TUF): %v; offline, give --trusted-root FILE", attest.ErrKey, err)
-	}
-	return tr, nil
 }
 
 // errNoTrust: pull refuses to run without a trust configuration.

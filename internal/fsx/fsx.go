@@ -203,3 +203,11 @@ func IdentityOf(fi fs.FileInfo) (id Identity, ok bool) {
 // LinkCount returns how many names fi's file has; ok is false where the
 // system does not say (then the caller must assume it is shared).
 func LinkCount(fi fs.FileInfo) (n uint64, ok bool) { return linkCount(fi) }
+
+// Names reports whether path (not following a link there) still names
+// the file open as f: a lock taken on f guards that name only if so.
+func Names(path string, f *os.File) bool {
+	held, err1 := f.Stat()
+	named, err2 := os.Lstat(path)
+	return err1 == nil && err2 == nil && os.SameFile(held, named)
+}
