@@ -111,6 +111,7 @@ class VesselMLTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.registry.terminate()
         cls.registry.wait(10)
+        cls.registry.stdout.close()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def out(self):

@@ -43,6 +43,7 @@ class TorchLoopTest(unittest.TestCase):
     def tearDown(self):
         self.registry.terminate()
         self.registry.wait(10)
+        self.registry.stdout.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def test_three_saves_signed_pushed_and_pulled_back(self):
