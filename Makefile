@@ -39,7 +39,8 @@ build-full:
 	CGO_ENABLED=1 $(GO) build -trimpath -tags pkcs11key,kms -ldflags '$(LDFLAGS)' -o bin/vessel-full ./cmd/vessel
 
 # Signing with a key in SoftHSM2, verified by vessel and cosign. Needs cgo
-# and Debian's softhsm2 and opensc, so it is not part of `make test`.
+# and Debian's softhsm2 and opensc, so it is not part of `make test` (the
+# KMS test is: it builds vessel with the kms tag itself).
 test-full: build-full tools
 	VESSEL_E2E_BIN=$(CURDIR)/bin/vessel-full $(GO) test -tags e2e,pkcs11key -count=1 -run 'TestPKCS11' ./e2e/...
 

@@ -1,6 +1,7 @@
 package attest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/sigstore/sigstore/pkg/signature"
 	"sigs.k8s.io/yaml"
 
 	"github.com/vessel-oci/vessel/errdef"
@@ -350,24 +352,24 @@ func loadSigners(specs []SignerSpec, dir string, seen map[string]bool, trustedRo
 			keys = append(keys, TrustedSigner{Name: sg.Name, Keyless: kl})
 			continue
 		}
-		pem := []byte(sg.KeyData)
+		var v signature.Verifier
+		var err error
 		switch {
 		case sg.Key != "" && sg.KeyData != "":
 			return nil, fmt.Errorf("signer %s: give key or keyData, not both", sg.Name)
+		case sg.KeyData != "":
+			v, err = LoadPublicKey([]byte(sg.KeyData))
+		case IsKMS(sg.Key):
+			v, err = LoadTrustedKey(context.Background(), sg.Key)
 		case sg.Key != "":
 			path := sg.Key
 			if !filepath.IsAbs(path) {
 				path = filepath.Join(dir, path)
 			}
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return nil, fmt.Errorf("signer %s: %v", sg.Name, err)
-			}
-			pem = b
-		case sg.KeyData == "":
+			v, err = LoadTrustedKey(context.Background(), path)
+		default:
 			return nil, fmt.Errorf("signer %s: no key", sg.Name)
 		}
-		v, err := LoadPublicKey(pem)
 		if err != nil {
 			return nil, fmt.Errorf("signer %s: %v", sg.Name, err)
 		}

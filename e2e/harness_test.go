@@ -194,11 +194,12 @@ func toolPath(name string) (string, error) {
 }
 
 // goBuild builds the command package pkg into dst with the go command that
-// runs the tests (go test puts its own GOROOT/bin first in PATH).
-func goBuild(pkg, dst string) error {
+// runs the tests (go test puts its own GOROOT/bin first in PATH), with
+// extra build flags.
+func goBuild(pkg, dst string, flags ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", dst, pkg)
+	cmd := exec.CommandContext(ctx, "go", append(append([]string{"build", "-o", dst}, flags...), pkg)...)
 	cmd.Dir = repoRoot
 	out, err := cmd.CombinedOutput()
 	if err != nil {

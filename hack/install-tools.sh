@@ -2,9 +2,10 @@
 # install-tools.sh builds the pinned third-party tools used by the e2e tests
 # into <repo>/.bin/, from source, through the Go module proxy.
 #
-# Usage: hack/install-tools.sh [oras|registry|cosign|cosign3|fulcio|tsa|light|keyless|all]...
+# Usage: hack/install-tools.sh [oras|registry|cosign|cosign3|fulcio|tsa|localkms|light|keyless|all]...
 #   light (the default) = oras + registry; keyless = fulcio + tsa;
-#   all = light + cosign (v2) + cosign3 (v3) + keyless.
+#   all = light + cosign (v2) + cosign3 (v3) + keyless + localkms (an AWS
+#   KMS-compatible server).
 #
 # Each tool has its own Go module under hack/tools/<tool>/ whose go.mod pins
 # the version (a `tool` directive plus the exact require) and whose go.sum
@@ -23,7 +24,7 @@ tools_dir="${repo_root}/hack/tools"
 bin_dir="${repo_root}/.bin"
 
 usage() {
-	echo "usage: $0 [oras|registry|cosign|cosign3|fulcio|tsa|light|keyless|all]..." >&2
+	echo "usage: $0 [oras|registry|cosign|cosign3|fulcio|tsa|localkms|light|keyless|all]..." >&2
 	exit 2
 }
 
@@ -68,6 +69,13 @@ tool_info() {
 		module="github.com/sigstore/timestamp-authority/v2"
 		pkg="github.com/sigstore/timestamp-authority/v2/cmd/timestamp-server"
 		ldflags_x="-X sigs.k8s.io/release-utils/version.gitVersion=@VERSION@ -X sigs.k8s.io/release-utils/version.gitTreeState=clean"
+		;;
+	localkms)
+		# An AWS KMS-compatible server (nsmithuk/local-kms) for signing
+		# with awskms:// keys offline.
+		module="github.com/nsmithuk/local-kms"
+		pkg="github.com/nsmithuk/local-kms"
+		ldflags_x=""
 		;;
 	*)
 		echo "install-tools: unknown tool '$1'" >&2
@@ -146,9 +154,9 @@ main() {
 	for arg in "$@"; do
 		case "$arg" in
 		light) tools+=(oras registry) ;;
-		all) tools+=(oras registry cosign cosign3 fulcio tsa) ;;
+		all) tools+=(oras registry cosign cosign3 fulcio tsa localkms) ;;
 		keyless) tools+=(fulcio tsa) ;;
-		oras | registry | cosign | cosign3 | fulcio | tsa) tools+=("$arg") ;;
+		oras | registry | cosign | cosign3 | fulcio | tsa | localkms) tools+=("$arg") ;;
 		-h | --help) usage ;;
 		*)
 			echo "install-tools: unknown tool '$arg'" >&2

@@ -26,7 +26,7 @@ func trustFlags() []cli.Flag {
 // verify flags do: public keys, and one keyless identity.
 func signerFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "key", Usage: "trusted public key `FILE` (PEM; repeatable: any one of them, or the keyless identity, suffices)", Category: "Trust"},
+		&cli.StringSliceFlag{Name: "key", Usage: "trusted public key `FILE` (PEM) or key service URI (awskms://...; repeatable: any one of them, or the keyless identity, suffices)", Category: "Trust"},
 		&cli.StringFlag{Name: "certificate-identity", Usage: "keyless signer: the certificate's identity (email, URI), exactly", Category: "Trust"},
 		&cli.StringFlag{Name: "certificate-identity-regexp", Usage: "keyless signer: the certificate's identity matching `REGEXP` (anchor it: ^https://github.com/org/repo/)", Category: "Trust"},
 		&cli.StringFlag{Name: "certificate-oidc-issuer", Usage: "keyless signer: the OIDC issuer `URL` that vouched for the identity, exactly", Category: "Trust"},
@@ -41,13 +41,9 @@ func signerFlags() []cli.Flag {
 func flagSigners(c *cli.Context) ([]attest.TrustedSigner, error) {
 	var trusted []attest.TrustedSigner
 	for _, k := range c.StringSlice("key") {
-		pem, err := os.ReadFile(k)
+		v, err := attest.LoadTrustedKey(context.Background(), k)
 		if err != nil {
-			return nil, fmt.Errorf("%w %s: %v", attest.ErrKey, k, err)
-		}
-		v, err := attest.LoadPublicKey(pem)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", k, err)
+			return nil, err
 		}
 		trusted = append(trusted, attest.TrustedSigner{Name: k, Key: v})
 	}
