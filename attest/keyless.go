@@ -120,6 +120,10 @@ func VerifyKeyless(b *bundle.Bundle, s TrustedSigner) (*Verified, error) {
 // envelope, whose statement the caller checks.
 func verifyKeyless(b *bundle.Bundle, s TrustedSigner, artifact verify.ArtifactPolicyOption) (*Verified, error) {
 	k := s.Keyless
+	vm := b.GetVerificationMaterial()
+	if len(vm.GetTlogEntries()) == 0 && len(vm.GetTimestampVerificationData().GetRfc3161Timestamps()) == 0 {
+		return nil, fmt.Errorf("%w: %s (%s): no proof of when it was signed: a keyless signature needs a transparency-log entry or an RFC 3161 timestamp, since its certificate lives minutes", errdef.ErrBadSignature, s.Name, k)
+	}
 	v, err := verify.NewVerifier(k.Root, k.options(b)...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", errdef.ErrBadSignature, s.Name, err)

@@ -94,6 +94,11 @@ func TestVerifyKeyless(t *testing.T) {
 		})
 	}
 
+	// Without proof of time the message says what is missing.
+	if _, err := attest.VerifyBundle(noProof, model, []attest.TrustedSigner{keylessSigner(t, rule(noCT, ""))}); err == nil || !strings.Contains(err.Error(), "no proof of when it was signed") {
+		t.Errorf("no proof of time: %v", err)
+	}
+
 	// A keyless signature of another model is told apart.
 	if _, err := attest.VerifyBundle(full, digest.FromString("another"), []attest.TrustedSigner{keylessSigner(t, rule(noCT, ""))}); !errors.Is(err, errdef.ErrSubjectMismatch) {
 		t.Errorf("another subject: %v", err)

@@ -39,6 +39,7 @@ type sigstore struct {
 	tsaURL        string // the timestamping endpoint, .../api/v1/timestamp
 	trustedRoot   string // trusted_root.json: Fulcio's CA and the TSA, no logs
 	signingConfig string // cosign's signing config naming them (v0.2)
+	tsa           *root.SigstoreTimestampingAuthority
 }
 
 // oidcIssuer serves OpenID discovery and its signing key, and mints
@@ -134,6 +135,7 @@ func startSigstore(t *testing.T) *sigstore {
 	since := time.Now().Add(-time.Hour)
 	ca := &root.FulcioCertificateAuthority{Root: fulcioChain[len(fulcioChain)-1], Intermediates: fulcioChain[:len(fulcioChain)-1], ValidityPeriodStart: since, URI: s.fulcioURL}
 	tsa := &root.SigstoreTimestampingAuthority{Root: tsaChain[len(tsaChain)-1], Intermediates: tsaChain[1 : len(tsaChain)-1], Leaf: tsaChain[0], ValidityPeriodStart: since, URI: s.tsaURL}
+	s.tsa = tsa
 	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, []root.CertificateAuthority{ca}, nil, []root.TimestampingAuthority{tsa}, nil)
 	if err != nil {
 		t.Fatal(err)

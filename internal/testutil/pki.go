@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"math/big"
 	"os"
@@ -31,7 +32,8 @@ func NewCA(t testing.TB, name string) *CA {
 }
 
 // issue makes a certificate from tmpl signed by parent (self-signed when
-// nil), valid from an hour ago for a day, for a new P-256 key.
+// nil), for a new P-256 key, valid from an hour ago for a day unless tmpl
+// says until when.
 func issue(t testing.TB, tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -42,7 +44,10 @@ func issue(t testing.TB, tmpl, parent *x509.Certificate, parentKey *ecdsa.Privat
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl.SerialNumber, tmpl.NotBefore, tmpl.NotAfter = serial, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour)
+	tmpl.SerialNumber, tmpl.NotBefore = serial, time.Now().Add(-time.Hour)
+	if tmpl.NotAfter.IsZero() {
+		tmpl.NotAfter = time.Now().Add(24 * time.Hour)
+	}
 	if parent == nil {
 		parent, parentKey = tmpl, key
 	}
@@ -79,8 +84,34 @@ type SigningFiles struct {
 // the files into a new directory.
 func (ca *CA) SigningKey(t testing.TB, email string) SigningFiles {
 	t.Helper()
-	leaf, k := issue(t, &x509.Certificate{Subject: pkix.Name{CommonName: email}, EmailAddresses: []string{email},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning}}, ca.Intermediate, ca.intermediateKey)
+	return ca.signingFiles(t, &x509.Certificate{Subject: pkix.Name{CommonName: email}, EmailAddresses: []string{email},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning}})
+}
+
+// oidOIDCIssuer is Fulcio's certificate extension naming the OIDC issuer
+// that vouched for the identity (1.3.6.1.4.1.57264.1.8, a DER UTF8String).
+var oidOIDCIssuer = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 8}
+
+// KeylessCert issues a certificate shaped like Fulcio's (email identity,
+// OIDC issuer extension, code signing) that expires at notAfter: with the
+// CA listed as a certificate authority in a trusted root, it stands for a
+// short-lived keyless certificate whose expiry a test can wait for.
+func (ca *CA) KeylessCert(t testing.TB, email, oidcIssuer string, notAfter time.Time) SigningFiles {
+	t.Helper()
+	ext, err := asn1.MarshalWithParams(oidcIssuer, "utf8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca.signingFiles(t, &x509.Certificate{EmailAddresses: []string{email}, NotAfter: notAfter,
+		ExtraExtensions: []pkix.Extension{{Id: oidOIDCIssuer, Value: ext}},
+		KeyUsage:        x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning}})
+}
+
+// signingFiles issues tmpl under the intermediate and writes the key and
+// certificates into a new directory.
+func (ca *CA) signingFiles(t testing.TB, tmpl *x509.Certificate) SigningFiles {
+	t.Helper()
+	leaf, k := issue(t, tmpl, ca.Intermediate, ca.intermediateKey)
 	der, err := x509.MarshalPKCS8PrivateKey(k)
 	if err != nil {
 		t.Fatal(err)
