@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/sigstore/sigstore-go/pkg/tuf"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"sigs.k8s.io/yaml"
 
@@ -198,7 +199,26 @@ func ParsePolicy(data []byte, dir string) (*Policy, error) {
 
 // fetchPublicRoot gets Sigstore's public trusted root through TUF (a
 // variable so that tests stay off the network).
-var fetchPublicRoot = func() (root.TrustedMaterial, error) { return root.FetchTrustedRoot() }
+var fetchPublicRoot = func() (root.TrustedMaterial, error) { return publicRoot(tuf.DefaultOptions()) }
+
+// publicRoot fetches the trusted root from the TUF repository opts names,
+// updating the cache in opts.CachePath (~/.sigstore/root, which cosign
+// shares). Offline, it uses the cached copy as long as its TUF metadata
+// has not expired: a machine that was online once keeps verifying, and
+// an expired copy is never trusted.
+func publicRoot(opts *tuf.Options) (root.TrustedMaterial, error) {
+	tr, err := root.FetchTrustedRootWithOptions(opts)
+	if err == nil {
+		return tr, nil
+	}
+	cached := *opts
+	cached.ForceCache = true
+	tr, cerr := root.FetchTrustedRootWithOptions(&cached)
+	if cerr == nil {
+		return tr, nil
+	}
+	return nil, fmt.Errorf("%v; and no unexpired copy cached in %s (%v)", err, opts.CachePath, cerr)
+}
 
 // rootFiles loads each trusted root file a policy names once.
 type rootFiles struct {

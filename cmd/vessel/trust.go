@@ -31,7 +31,7 @@ func signerFlags() []cli.Flag {
 		&cli.StringFlag{Name: "certificate-identity-regexp", Usage: "keyless signer: the certificate's identity matching `REGEXP` (anchor it: ^https://github.com/org/repo/)", Category: "Trust"},
 		&cli.StringFlag{Name: "certificate-oidc-issuer", Usage: "keyless signer: the OIDC issuer `URL` that vouched for the identity, exactly", Category: "Trust"},
 		&cli.StringFlag{Name: "certificate-oidc-issuer-regexp", Usage: "keyless signer: the OIDC issuer matching `REGEXP`", Category: "Trust"},
-		&cli.StringFlag{Name: "trusted-root", Usage: "Sigstore trusted root `FILE` (trusted_root.json) for keyless signers, offline (default: Sigstore's public instance, fetched with TUF)", Category: "Trust"},
+		&cli.StringFlag{Name: "trusted-root", Usage: "Sigstore trusted root `FILE` (trusted_root.json) for keyless signers, offline (default: Sigstore's public instance, fetched with TUF and cached in ~/.sigstore/root for offline use)", Category: "Trust"},
 		&cli.BoolFlag{Name: "insecure-ignore-sct", Usage: "accept a keyless certificate without a CT log's signed timestamp although the trusted root lists CT logs", Category: "Trust"},
 		&cli.StringFlag{Name: "certificate-chain", Usage: "PEM `FILE` of a certificate authority's certificates (root, intermediates): trust signatures whose certificate it issued (and that name --certificate-identity[-regexp], if given)", Category: "Trust"},
 	}
