@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
@@ -127,21 +129,30 @@ const (
 )
 
 // classicBundle is a classic certificate signature as a Sigstore bundle
-// (v0.3, a message signature over the payload) that sigstore-go verifies.
+// (a message signature over the payload) that sigstore-go verifies.
 // Hand-written: neither sigstore-go nor cosign's library makes one from
-// the annotations. A Rekor entry (the "bundle" annotation, an inclusion
-// promise without a proof, which v0.3 cannot hold) is not read yet: such
-// a signature is refused, saying so, rather than checked without it.
+// the annotations. A Rekor entry (the "bundle" annotation: the entry and
+// its inclusion promise, no inclusion proof) makes it a v0.1 bundle, the
+// version that holds a promise alone; otherwise v0.3.
 func classicBundle(layer ocispec.Descriptor, payload, sig []byte) (*bundle.Bundle, error) {
-	if layer.Annotations[classicRekorAnnotation] != "" {
-		return nil, fmt.Errorf("%w: a classic certificate signature with a Rekor entry is not read yet; sign with cosign --new-bundle-format (the default from cosign v3)", errdef.ErrBadSignature)
-	}
 	certs, err := cryptoutils.UnmarshalCertificatesFromPEM([]byte(layer.Annotations[classicCertAnnotation]))
 	if err != nil || len(certs) == 0 {
 		return nil, fmt.Errorf("%w: classic signature certificate: %v", errdef.ErrBadSignature, err)
 	}
+	mediaType := BundleMediaType
 	vm := &protobundle.VerificationMaterial{
 		Content: &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: certs[0].Raw}},
+	}
+	if rk := layer.Annotations[classicRekorAnnotation]; rk != "" {
+		entry, err := classicRekorEntry(rk)
+		if err != nil {
+			return nil, err
+		}
+		mediaType = bundleMediaTypeV01
+		vm.Content = &protobundle.VerificationMaterial_X509CertificateChain{X509CertificateChain: &protocommon.X509CertificateChain{
+			Certificates: []*protocommon.X509Certificate{{RawBytes: certs[0].Raw}},
+		}}
+		vm.TlogEntries = []*protorekor.TransparencyLogEntry{entry}
 	}
 	if ts := layer.Annotations[classicTimestampAnnotation]; ts != "" {
 		var t struct {
@@ -156,7 +167,7 @@ func classicBundle(layer ocispec.Descriptor, payload, sig []byte) (*bundle.Bundl
 	}
 	sum := sha256.Sum256(payload)
 	b, err := bundle.NewBundle(&protobundle.Bundle{
-		MediaType:            BundleMediaType,
+		MediaType:            mediaType,
 		VerificationMaterial: vm,
 		Content: &protobundle.Bundle_MessageSignature{MessageSignature: &protocommon.MessageSignature{
 			MessageDigest: &protocommon.HashOutput{Algorithm: protocommon.HashAlgorithm_SHA2_256, Digest: sum[:]},
@@ -167,6 +178,49 @@ func classicBundle(layer ocispec.Descriptor, payload, sig []byte) (*bundle.Bundl
 		return nil, fmt.Errorf("%w: classic signature: %v", errdef.ErrBadSignature, err)
 	}
 	return b, nil
+}
+
+// bundleMediaTypeV01 is the first Sigstore bundle version, the one whose
+// log entries may carry an inclusion promise without a proof.
+const bundleMediaTypeV01 = "application/vnd.dev.sigstore.bundle+json;version=0.1"
+
+// classicRekorEntry reads the "bundle" annotation cosign v2 writes for a
+// signature it logged in Rekor: the entry (body, time, index, log) and the
+// log's signed entry timestamp over it. The body's kind and version come
+// from the body; sigstore-go checks the promise with the log's key from
+// the trusted root and the body against the signature and certificate.
+func classicRekorEntry(annotation string) (*protorekor.TransparencyLogEntry, error) {
+	var rk struct {
+		SignedEntryTimestamp []byte
+		Payload              struct {
+			Body           []byte `json:"body"`
+			IntegratedTime int64  `json:"integratedTime"`
+			LogIndex       int64  `json:"logIndex"`
+			LogID          string `json:"logID"`
+		}
+	}
+	if err := json.Unmarshal([]byte(annotation), &rk); err != nil {
+		return nil, fmt.Errorf("%w: classic signature Rekor entry: %v", errdef.ErrBadSignature, err)
+	}
+	var body struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+	}
+	logID, err := hex.DecodeString(rk.Payload.LogID)
+	if err == nil {
+		err = json.Unmarshal(rk.Payload.Body, &body)
+	}
+	if err != nil || len(rk.SignedEntryTimestamp) == 0 || body.Kind == "" || body.APIVersion == "" {
+		return nil, fmt.Errorf("%w: classic signature Rekor entry: no entry body, log ID or signed entry timestamp (%v)", errdef.ErrBadSignature, err)
+	}
+	return &protorekor.TransparencyLogEntry{
+		LogIndex:          rk.Payload.LogIndex,
+		LogId:             &protocommon.LogId{KeyId: logID},
+		KindVersion:       &protorekor.KindVersion{Kind: body.Kind, Version: body.APIVersion},
+		IntegratedTime:    rk.Payload.IntegratedTime,
+		InclusionPromise:  &protorekor.InclusionPromise{SignedEntryTimestamp: rk.SignedEntryTimestamp},
+		CanonicalizedBody: rk.Payload.Body,
+	}, nil
 }
 
 // cosign's classic attestations: a manifest tagged "sha256-<hex>.att"

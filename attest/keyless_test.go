@@ -1,6 +1,9 @@
 package attest_test
 
 import (
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"strings"
@@ -8,7 +11,9 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/sigstore/sigstore-go/pkg/tlog"
 
 	"github.com/vessel-oci/vessel/attest"
 	"github.com/vessel-oci/vessel/errdef"
@@ -232,24 +237,63 @@ scopes:
 }
 
 // A classic keyless signature whose proof of time is a Rekor entry (the
-// "bundle" annotation) is refused, saying why, not checked without it.
-func TestClassicKeylessWithRekorEntryRefused(t *testing.T) {
+// "bundle" annotation cosign v2 writes by default) verifies through the
+// entry's inclusion promise; a forged promise, an entry for another
+// signature, or another identity is refused.
+func TestClassicKeylessWithRekorEntry(t *testing.T) {
 	t.Parallel()
 	ss := sigstoretest.New(t)
-	cert, _, err := ss.GenerateLeafCert(ciIdentity, ciIssuer)
-	if err != nil {
-		t.Fatal(err)
-	}
 	model := digest.FromString("the model manifest")
 	payload := []byte(`{"critical":{"identity":{"docker-reference":"r.example/m"},"image":{"docker-manifest-digest":"` + model.String() + `"},"type":"cosign container image signature"},"optional":null}`)
-	layer := ocispec.Descriptor{MediaType: attest.SimpleSigningMediaType, Annotations: map[string]string{
-		"dev.cosignproject.cosign/signature": "MEUCIQ==",
-		"dev.sigstore.cosign/certificate":    string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})),
-		"dev.sigstore.cosign/bundle":         `{"SignedEntryTimestamp":"MEUCIQ==","Payload":{}}`,
-	}}
+	signed := func(payload []byte) (cert, sig, rekor string) {
+		e, err := ss.Sign(ciIdentity, ciIssuer, payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vc, _ := e.VerificationContent()
+		sc, _ := e.SignatureContent()
+		entries, _ := e.TlogEntries()
+		tle := entries[0].TransparencyLogEntry()
+		p := tlog.RekorPayload{Body: base64.StdEncoding.EncodeToString(tle.CanonicalizedBody), IntegratedTime: tle.IntegratedTime,
+			LogIndex: tle.LogIndex, LogID: hex.EncodeToString(tle.LogId.KeyId)}
+		set, err := ss.RekorSignPayload(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ann, _ := json.Marshal(map[string]any{"SignedEntryTimestamp": set, "Payload": p})
+		return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: vc.(*bundle.Certificate).Certificate().Raw})),
+			base64.StdEncoding.EncodeToString(sc.(*bundle.MessageSignature).Signature()), string(ann)
+	}
+	layer := func(cert, sig, rekor string) ocispec.Descriptor {
+		return ocispec.Descriptor{MediaType: attest.SimpleSigningMediaType, Annotations: map[string]string{
+			"dev.cosignproject.cosign/signature": sig,
+			"dev.sigstore.cosign/certificate":    cert,
+			"dev.sigstore.cosign/bundle":         rekor,
+		}}
+	}
 	s := keylessSigner(t, attest.Keyless{Issuer: ciIssuer, Identity: ciIdentity, Root: ss.WithoutCTLogs()})
-	_, err = attest.VerifyClassic(layer, payload, model, []attest.TrustedSigner{s})
-	if !errors.Is(err, errdef.ErrBadSignature) || !strings.Contains(err.Error(), "Rekor entry is not read yet") {
-		t.Fatalf("VerifyClassic = %v", err)
+	cert, sig, rekor := signed(payload)
+	v, err := attest.VerifyClassic(layer(cert, sig, rekor), payload, model, []attest.TrustedSigner{s})
+	if err != nil {
+		t.Fatalf("VerifyClassic: %v", err)
+	}
+	if v.Identity != ciIdentity || v.Issuer != ciIssuer {
+		t.Fatalf("verified %+v", v)
+	}
+	forged := strings.Replace(rekor, `"SignedEntryTimestamp":"M`, `"SignedEntryTimestamp":"N`, 1)
+	_, otherSig, otherRekor := signed([]byte("another payload"))
+	for name, l := range map[string]ocispec.Descriptor{
+		"forged promise":            layer(cert, sig, forged),
+		"another signature's entry": layer(cert, sig, otherRekor),
+		"no entry body":             layer(cert, sig, `{"SignedEntryTimestamp":"MEUCIQ==","Payload":{}}`),
+		"entry without signature":   layer(cert, otherSig, rekor),
+	} {
+		if _, err := attest.VerifyClassic(l, payload, model, []attest.TrustedSigner{s}); !errors.Is(err, errdef.ErrBadSignature) {
+			t.Errorf("%s: VerifyClassic = %v, want ErrBadSignature", name, err)
+		}
+	}
+	other := keylessSigner(t, attest.Keyless{Issuer: ciIssuer, Identity: "release@example.com", Root: ss.WithoutCTLogs()})
+	if _, err := attest.VerifyClassic(layer(cert, sig, rekor), payload, model, []attest.TrustedSigner{other}); !errors.Is(err, errdef.ErrUntrusted) {
+		t.Errorf("another identity: VerifyClassic = %v, want ErrUntrusted", err)
 	}
 }
