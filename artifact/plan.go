@@ -54,6 +54,10 @@ const MaxManifestSize = 4 << 20
 // maxAnnotation caps the file metadata annotation before it is parsed.
 const maxAnnotation = 64 << 10
 
+// RootPath is the annotated path of a tar layer of files at the model's
+// root.
+const RootPath = "."
+
 // Kind names the flavour of artifact a manifest is.
 type Kind string
 
@@ -109,6 +113,8 @@ func (p *Plan) WithFolding(f Folding) (*Plan, error) {
 		claim := paths.addDir
 		if e.Format == FormatRaw {
 			claim = paths.addFile
+		} else if e.Path == RootPath {
+			continue
 		}
 		if err := claim(e.Path); err != nil {
 			return nil, fmt.Errorf("layer %s: %w", e.Layer.Digest, err)
@@ -152,19 +158,25 @@ func ParseManifest(data []byte, limits Limits) (*Plan, error) {
 			ErrNotModel, m.ArtifactType, m.Config.MediaType, ocispec.AnnotationTitle)
 	}
 	paths := newPathSet(Folding{})
-	named := map[string]bool{} // every layer names a path of its own
+	// Every raw layer names a path of its own; ModelPack tar layers may
+	// share a directory (a large one is split into groups), since their
+	// entries are checked against each other as they are extracted. ORAS
+	// unpacks a tar layer into the directory its title names, so there a
+	// title stays unique.
+	named := map[string]Format{}
 	for i, l := range m.Layers {
 		e, err := p.entry(l)
 		if err != nil {
 			return nil, fmt.Errorf("layer %d (%s): %w", i, l.Digest, err)
 		}
-		if named[e.Path] {
+		if f, ok := named[e.Path]; ok && (f == FormatRaw || e.Format == FormatRaw || p.Kind == KindORAS) {
 			return nil, fmt.Errorf("layer %d (%s): %w: %q: named by two layers", i, l.Digest, errdef.ErrUnsafePath, e.Path)
 		}
-		named[e.Path] = true
-		if e.Format == FormatRaw {
+		named[e.Path] = e.Format
+		switch {
+		case e.Format == FormatRaw:
 			err = paths.addFile(e.Path)
-		} else {
+		case e.Path != RootPath:
 			// A tar layer's entries are checked as they are extracted; its
 			// annotated path only has to be safe.
 			err = paths.addDir(e.Path)
@@ -218,6 +230,12 @@ func (p *Plan) entry(l ocispec.Descriptor) (Entry, error) {
 	}
 	if raw == "" {
 		return Entry{}, fmt.Errorf("%w: layer names no file path", errdef.ErrUnsafePath)
+	}
+	if e.Format != FormatRaw && (raw == RootPath || raw == "./") {
+		// A tar layer of files at the model's root (vessel groups them so);
+		// its entries are checked one by one as for any tar layer.
+		e.Path = RootPath
+		return e, e.readMetadata(firstNonEmpty(l.Annotations[modelspec.AnnotationFileMetadata], l.Annotations[legacyAnnotMetadata]))
 	}
 	clean, err := CleanPath(raw)
 	if err != nil {

@@ -330,7 +330,7 @@ func (u *Unpacker) extract(r io.Reader, within string, all bool) error {
 		}
 		// At or under the layer's path; a directory may also be one of its
 		// parents (tar writers add them), which creates nothing else.
-		inside := name == within || strings.HasPrefix(name, within+"/")
+		inside := within == RootPath || name == within || strings.HasPrefix(name, within+"/")
 		parent := hdr.Typeflag == tar.TypeDir && strings.HasPrefix(within, name+"/")
 		if !inside && !parent {
 			return fmt.Errorf("%w: tar entry %q lies outside the layer's path %q", errdef.ErrUnsafePath, name, within)

@@ -1,0 +1,183 @@
+package artifact
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	modelspec "github.com/modelpack/model-spec/specs-go/v1"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/vessel-oci/vessel/internal/iox"
+)
+
+// GroupOptions say when small files travel together in tar layers: a
+// registry cannot carry a dataset as one layer per file (manifests are
+// capped at 4 MiB; pulls at 10,000 layers), and a request per 3 KiB file
+// is slow.
+type GroupOptions struct {
+	// Under: files smaller than this are grouped; <= 0 means 1 MiB.
+	Under int64
+	// Target: a group is closed once it holds this many bytes; <= 0
+	// means 64 MiB.
+	Target int64
+	// MinFiles: grouping applies only when at least this many files are
+	// small (a model's few small JSON files stay raw layers, one file
+	// each, as other ModelPack tools write them); 0 means 256, < 0 never
+	// groups.
+	MinFiles int
+}
+
+func (o GroupOptions) under() int64 {
+	if o.Under <= 0 {
+		return 1 << 20
+	}
+	return o.Under
+}
+
+func (o GroupOptions) target() int64 {
+	if o.Target <= 0 {
+		return 64 << 20
+	}
+	return o.Target
+}
+
+// Unit is one layer to be: a single file (a raw layer) or a group of small
+// files of one directory and one media type (an uncompressed tar layer,
+// annotated with the directory; "." for the model's root).
+type Unit struct {
+	Path      string
+	MediaType string
+	Files     []File
+	Tar       bool
+}
+
+// Size is the sum of the unit's file sizes.
+func (u Unit) Size() int64 {
+	var n int64
+	for _, f := range u.Files {
+		n += f.Size
+	}
+	return n
+}
+
+// Units arranges scanned files (in Scan's sorted order) into layers. The
+// arrangement depends only on the paths, sizes and media types, so the
+// same directory gives the same layers on any machine, and a change in
+// one directory changes only that directory's groups.
+func Units(files []File, opts GroupOptions) []Unit {
+	small := 0
+	for _, f := range files {
+		if groupable(f, opts) {
+			small++
+		}
+	}
+	minFiles := opts.MinFiles
+	if minFiles == 0 {
+		minFiles = 256
+	}
+	var units []Unit
+	type group struct {
+		i    int
+		size int64
+	}
+	open := map[string]*group{} // dir + media type -> its open group
+	for _, f := range files {
+		if minFiles < 0 || small < minFiles || !groupable(f, opts) {
+			units = append(units, Unit{Path: f.Path, MediaType: f.MediaType, Files: []File{f}})
+			continue
+		}
+		dir := path.Dir(f.Path)
+		key := dir + "\x00" + f.MediaType
+		g := open[key]
+		if g == nil || g.size+f.Size > opts.target() {
+			units = append(units, Unit{Path: dir, MediaType: TarMediaType(f.MediaType), Tar: true})
+			g = &group{i: len(units) - 1}
+			open[key] = g
+		}
+		units[g.i].Files = append(units[g.i].Files, f)
+		g.size += f.Size
+	}
+	return units
+}
+
+// groupable: small, and of a ModelPack raw type that has a tar twin.
+func groupable(f File, opts GroupOptions) bool {
+	return f.Size < opts.under() && strings.HasPrefix(f.MediaType, "application/vnd.cncf.model.") && strings.HasSuffix(f.MediaType, ".v1.raw")
+}
+
+// TarMediaType is the ModelPack tar media type of a raw one.
+func TarMediaType(raw string) string {
+	return strings.TrimSuffix(raw, ".raw") + ".tar"
+}
+
+// tarEpoch is every entry's modification time: packing is reproducible.
+var tarEpoch = time.Unix(0, 0)
+
+// WriteTar writes u's files to w as a deterministic tar: entries in the
+// unit's (sorted) order, regular files only (the unpacker makes parents),
+// mode 0644 or 0755, no owner, the epoch as time. It returns each file's
+// sha256, computed in the same pass, and fails if a file's size changed
+// since it was scanned.
+func WriteTar(ctx context.Context, w io.Writer, u Unit) ([]digest.Digest, error) {
+	tw := tar.NewWriter(w)
+	sums := make([]digest.Digest, len(u.Files))
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
+	for i, f := range u.Files {
+		mode := int64(0o644)
+		if f.Mode&0o111 != 0 {
+			mode = 0o755
+		}
+		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: f.Path, Size: f.Size, Mode: mode, ModTime: tarEpoch}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return nil, fmt.Errorf("tar %s: %w", f.Path, err)
+		}
+		fh, err := os.Open(f.Source)
+		if err != nil {
+			return nil, err
+		}
+		h := sha256.New()
+		n, err := io.CopyBuffer(io.MultiWriter(tw, h), &iox.ContextReader{Ctx: ctx, R: io.LimitReader(fh, f.Size+1)}, *buf)
+		fh.Close()
+		if err == nil && n != f.Size {
+			err = fmt.Errorf("file changed while packing (size %d, now %d)", f.Size, n)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("tar %s: %w", f.Path, err)
+		}
+		sums[i] = digest.NewDigest(digest.SHA256, h)
+	}
+	if err := tw.Close(); err != nil {
+		return nil, fmt.Errorf("tar %s: %w", u.Path, err)
+	}
+	return sums, nil
+}
+
+// TarLayer returns the descriptor of the tar layer that carries u, whose
+// bytes have digest d and size n.
+func TarLayer(u Unit, d digest.Digest, n int64) ocispec.Descriptor {
+	meta, _ := json.Marshal(modelspec.FileMetadata{
+		Name:     path.Base(u.Path),
+		Mode:     0o755,
+		Typeflag: '5', // tar.TypeDir: the layer holds files of a directory
+	})
+	return ocispec.Descriptor{
+		MediaType: u.MediaType,
+		Digest:    d,
+		Size:      n,
+		Annotations: map[string]string{
+			modelspec.AnnotationFilepath:     u.Path,
+			modelspec.AnnotationFileMetadata: string(meta),
+			ocispec.AnnotationTitle:          u.Path,
+		},
+	}
+}

@@ -1,0 +1,248 @@
+package artifact
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/vessel-oci/vessel/errdef"
+)
+
+// writeDataset makes files named by relative path under a new directory.
+func writeDataset(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for p, body := range files {
+		full := filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// packGroups is each unit's tar digest (or, for a raw unit, its path).
+func packGroups(t *testing.T, dir string, opts GroupOptions) map[string]digest.Digest {
+	t.Helper()
+	files, err := Scan(dir, ScanOptions{Dataset: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]digest.Digest{}
+	for i, u := range Units(files, opts) {
+		if !u.Tar {
+			out[u.Path] = ""
+			continue
+		}
+		var buf bytes.Buffer
+		sums, err := WriteTar(context.Background(), &buf, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, f := range u.Files {
+			if sums[j] != digest.FromString(mustRead(t, f.Source)) {
+				t.Fatalf("%s: digest %s is not the file's", f.Path, sums[j])
+			}
+		}
+		out[fmt.Sprintf("%s#%d", u.Path, i)] = digest.FromBytes(buf.Bytes())
+	}
+	return out
+}
+
+func mustRead(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func dataset(dirs, perDir int) map[string]string {
+	files := map[string]string{"README.md": "# a dataset\n", "top.json": "{}"}
+	for d := range dirs {
+		for f := range perDir {
+			files[fmt.Sprintf("train/c%02d/%03d.txt", d, f)] = fmt.Sprintf("sample %d of class %d\n", f, d)
+		}
+	}
+	return files
+}
+
+// The same files make the same tar bytes whatever their times, owners
+// and read/write permission bits; editing one directory changes only
+// that directory's group.
+func TestGroupsDeterministicAndStable(t *testing.T) {
+	t.Parallel()
+	opts := GroupOptions{MinFiles: 10}
+	files := dataset(4, 20)
+	a, b := writeDataset(t, files), writeDataset(t, files)
+	// Another machine: other times and permissions.
+	_ = filepath.Walk(b, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			_ = os.Chtimes(p, time.Unix(1e9, 0), time.Unix(1e9, 0))
+			_ = os.Chmod(p, 0o600)
+		}
+		return nil
+	})
+	pa, pb := packGroups(t, a, opts), packGroups(t, b, opts)
+	if len(pa) != 4+2 { // four class groups; README.md (a doc) and top.json alone at the root
+		t.Fatalf("units: %v", pa)
+	}
+	for k, d := range pa {
+		if pb[k] != d {
+			t.Fatalf("%s: %s here, %s on the other machine", k, d, pb[k])
+		}
+	}
+	if err := os.WriteFile(filepath.Join(b, "train", "c02", "005.txt"), []byte("edited\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	changed := 0
+	for k, d := range packGroups(t, b, opts) {
+		if pa[k] != d {
+			changed++
+		}
+	}
+	if changed != 1 {
+		t.Fatalf("editing one file changed %d groups, want 1", changed)
+	}
+}
+
+func TestUnitsThresholds(t *testing.T) {
+	t.Parallel()
+	files := func(n int, size int64) []File {
+		var out []File
+		for i := range n {
+			out = append(out, File{Path: fmt.Sprintf("d/%04d", i), Size: size, MediaType: RoleDataset.RawMediaType()})
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name  string
+		files []File
+		opts  GroupOptions
+		tars  int
+		raws  int
+	}{
+		{"few small files stay raw", files(255, 10), GroupOptions{}, 0, 255},
+		{"many small files group", files(256, 10), GroupOptions{}, 1, 0},
+		{"large files stay raw", files(300, 1<<20), GroupOptions{}, 0, 300},
+		{"groups split at the target", files(300, 1000), GroupOptions{Target: 100_000}, 3, 0},
+		{"grouping off", files(300, 10), GroupOptions{MinFiles: -1}, 0, 300},
+		{"custom media types stay raw", append(files(300, 10), File{Path: "e/x", Size: 1, MediaType: "application/x-custom"}), GroupOptions{}, 1, 1},
+	} {
+		tars, raws := 0, 0
+		for _, u := range Units(tc.files, tc.opts) {
+			if u.Tar {
+				tars++
+				if u.MediaType != "application/vnd.cncf.model.dataset.v1.tar" || u.Path != "d" {
+					t.Errorf("%s: group %s %s", tc.name, u.Path, u.MediaType)
+				}
+			} else {
+				raws++
+			}
+		}
+		if tars != tc.tars || raws != tc.raws {
+			t.Errorf("%s: %d tar and %d raw units, want %d and %d", tc.name, tars, raws, tc.tars, tc.raws)
+		}
+	}
+}
+
+// Groups of one directory (split at the target) and of the root unpack
+// to the files they were made of, each file's digest recorded; a file in
+// two groups of one directory is refused.
+func TestGroupsUnpack(t *testing.T) {
+	t.Parallel()
+	files := dataset(2, 30)
+	for i := range 40 {
+		files[fmt.Sprintf("root-%02d.txt", i)] = fmt.Sprintf("at the root %d\n", i)
+	}
+	src := writeDataset(t, files)
+	scanned, err := Scan(src, ScanOptions{Dataset: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	units := Units(scanned, GroupOptions{MinFiles: 10, Target: 400})
+	var layers []ocispec.Descriptor
+	blobs := map[digest.Digest][]byte{}
+	shared, grouped := 0, 0
+	paths := map[string]int{}
+	for _, u := range units {
+		if !u.Tar {
+			data := []byte(mustRead(t, u.Files[0].Source))
+			l := rawLayer(t, u.Path, data)
+			blobs[l.Digest] = data
+			layers = append(layers, l)
+			continue
+		}
+		paths[u.Path]++
+		grouped += len(u.Files)
+		var buf bytes.Buffer
+		if _, err := WriteTar(context.Background(), &buf, u); err != nil {
+			t.Fatal(err)
+		}
+		l := TarLayer(u, digest.FromBytes(buf.Bytes()), int64(buf.Len()))
+		blobs[l.Digest] = buf.Bytes()
+		layers = append(layers, l)
+	}
+	for _, n := range paths {
+		if n > 1 {
+			shared++
+		}
+	}
+	if paths[RootPath] == 0 || shared == 0 {
+		t.Fatalf("want a root group and a split directory: %v", paths)
+	}
+	p := mustPlan(t, Limits{}, layers...)
+	_, staging := newStaging(t)
+	u := newUnpacker(t, staging, p)
+	for _, e := range p.Entries {
+		if err := u.Write(context.Background(), e, bytes.NewReader(blobs[e.Layer.Digest]), nil); err != nil {
+			t.Fatalf("%s: %v", e.Path, err)
+		}
+	}
+	got := readTree(t, staging)
+	for p, body := range files {
+		if got[p] != body {
+			t.Errorf("%s: %q, want %q", p, got[p], body)
+		}
+	}
+	tarFiles := u.TarFiles()
+	if len(tarFiles) != grouped {
+		t.Errorf("%d files' digests recorded from tar layers, want %d", len(tarFiles), grouped)
+	}
+	for name, d := range tarFiles {
+		if d != digest.FromString(files[name]) {
+			t.Errorf("%s: recorded %s", name, d)
+		}
+	}
+
+	// The same group twice: its files would be written twice.
+	var tarLayer ocispec.Descriptor
+	for _, l := range layers {
+		if l.MediaType != RoleDataset.RawMediaType() && l.Annotations["org.opencontainers.image.title"] == "train/c00" {
+			tarLayer = l
+			break
+		}
+	}
+	p = mustPlan(t, Limits{}, tarLayer, tarLayer)
+	_, staging = newStaging(t)
+	u = newUnpacker(t, staging, p)
+	err = u.Write(context.Background(), p.Entries[0], bytes.NewReader(blobs[tarLayer.Digest]), nil)
+	if err == nil {
+		err = u.Write(context.Background(), p.Entries[1], bytes.NewReader(blobs[tarLayer.Digest]), nil)
+	}
+	if !errors.Is(err, errdef.ErrUnsafePath) {
+		t.Fatalf("a file in two groups: %v, want ErrUnsafePath", err)
+	}
+}
