@@ -62,4 +62,7 @@ type File struct {
 	MediaType string        `json:"mediaType"`
 	// Sent is true when the bytes had to be transferred (push only).
 	Sent bool `json:"sent,omitempty"`
+	// Layer is the tar layer that carries the file, when it is not a
+	// layer of its own (push only).
+	Layer digest.Digest `json:"layer,omitempty"`
 }

@@ -75,11 +75,14 @@ func modelFiles(ctx context.Context, repo Source, m *Resolved) (map[string]strin
 	return files, nil
 }
 
-// signOMS attaches an OMS signature of m's files.
-func signOMS(ctx context.Context, repo Repository, m *Resolved, signer attest.Signer) (digest.Digest, error) {
-	files, err := modelFiles(ctx, repo, m)
-	if err != nil {
-		return "", err
+// signOMS attaches an OMS signature of m's files: those given (a push's
+// own), else read from m.
+func signOMS(ctx context.Context, repo Repository, m *Resolved, signer attest.Signer, files map[string]string) (digest.Digest, error) {
+	if files == nil {
+		var err error
+		if files, err = modelFiles(ctx, repo, m); err != nil {
+			return "", err
+		}
 	}
 	rs := make([]oms.Resource, 0, len(files))
 	for name, d := range files {

@@ -30,6 +30,8 @@ type PushOptions struct {
 	// Concurrency <= 0 means DefaultConcurrency.
 	Concurrency int
 	Progress    ProgressFunc
+	// Group says when small files travel together in tar layers.
+	Group artifact.GroupOptions
 	// DigestCache is a directory where the digests of files are remembered
 	// between pushes, keyed by path, device, inode, size, mtime and ctime,
 	// so that an unchanged file is not read again (no PhaseHash bytes). A
@@ -66,20 +68,36 @@ func Push(ctx context.Context, repo Target, dir string, opts PushOptions) (*Push
 		total += f.Size
 	}
 	opts.Progress.emit(Event{Kind: EventPlan, Size: total})
-	layers := make([]ocispec.Descriptor, len(files))
-	sent := make([]bool, len(files))
+	units := artifact.Units(files, opts.Group)
+	layers := make([]ocispec.Descriptor, len(units))
+	sent := make([]bool, len(units))
+	grouped := make([][]digest.Digest, len(units)) // each tar unit's files' digests
 	cache := digestcache.Open(opts.DigestCache)
-	// Two stages: hashing, one file per CPU, hands each file to the upload
+	// Two stages: hashing, one unit per CPU, hands each unit to the upload
 	// stage as soon as its digest is known, so uploads of early files
 	// overlap hashing of later ones; one per CPU, since fewer leave a core
 	// idle while the first file is hashed and the last one sent. A hasher
-	// waits for an upload slot, which bounds the files in flight.
+	// waits for an upload slot, which bounds the units in flight.
 	uploads, uctx := errgroup.WithContext(ctx)
 	uploads.SetLimit(concurrency(opts.Concurrency))
 	hashes, hctx := errgroup.WithContext(uctx)
 	hashes.SetLimit(runtime.GOMAXPROCS(0))
-	for i, f := range files {
+	for i, u := range units {
 		hashes.Go(func() error {
+			if u.Tar {
+				g, err := hashGroup(hctx, u, cache, opts.Progress)
+				if err != nil {
+					return err
+				}
+				grouped[i] = g.files
+				uploads.Go(func() error {
+					l, s, err := uploadGroup(uctx, repo, u, g, opts.Progress)
+					layers[i], sent[i] = l, s
+					return err
+				})
+				return nil
+			}
+			f := u.Files[0]
 			d, err := hashFile(hctx, f, cache, opts.Progress)
 			if err != nil {
 				return err
@@ -125,9 +143,15 @@ func Push(ctx context.Context, repo Target, dir string, opts PushOptions) (*Push
 		Size:      desc.Size,
 	}
 	for i, l := range layers {
-		res.Files = append(res.Files, File{Path: files[i].Path, Digest: l.Digest, Size: l.Size, MediaType: l.MediaType, Sent: sent[i]})
 		if sent[i] {
 			res.BytesSent += l.Size
+		}
+		if !units[i].Tar {
+			res.Files = append(res.Files, File{Path: units[i].Path, Digest: l.Digest, Size: l.Size, MediaType: l.MediaType, Sent: sent[i]})
+			continue
+		}
+		for j, f := range units[i].Files {
+			res.Files = append(res.Files, File{Path: f.Path, Digest: grouped[i][j], Size: f.Size, MediaType: l.MediaType, Sent: sent[i], Layer: l.Digest})
 		}
 	}
 	return res, nil

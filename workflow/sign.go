@@ -32,9 +32,32 @@ type SignResult struct {
 // format, through the referrers tag schema where the registry lacks the
 // API. It reads the manifest only, never the weights.
 func Sign(ctx context.Context, repo Repository, signer attest.Signer) (*SignResult, error) {
+	return sign(ctx, repo, signer, nil)
+}
+
+// SignPushed is Sign for the model a push just stored, which repo names
+// (pinned to its digest): the digests of the files inside its tar layers
+// come from the push, which hashed them, rather than from fetching those
+// layers again.
+func SignPushed(ctx context.Context, repo Repository, signer attest.Signer, pushed *PushResult) (*SignResult, error) {
+	return sign(ctx, repo, signer, pushed)
+}
+
+// sign signs; pushed, when set, is the push that stored the model.
+func sign(ctx context.Context, repo Repository, signer attest.Signer, pushed *PushResult) (*SignResult, error) {
 	m, err := Resolve(ctx, repo, artifact.Limits{})
 	if err != nil {
 		return nil, fmt.Errorf("sign %w", err)
+	}
+	var files map[string]string
+	if pushed != nil {
+		if m.Desc.Digest != pushed.Digest {
+			return nil, fmt.Errorf("sign %s: it is %s, not the %s pushed", m.Ref, m.Desc.Digest, pushed.Digest)
+		}
+		files = make(map[string]string, len(pushed.Files))
+		for _, f := range pushed.Files {
+			files[f.Path] = f.Digest.Encoded()
+		}
 	}
 	stmt, err := attest.Statement(m.Desc.Digest, "", attest.CosignSignPredicate, nil)
 	if err != nil {
@@ -44,7 +67,7 @@ func Sign(ctx context.Context, repo Repository, signer attest.Signer) (*SignResu
 	if err != nil {
 		return nil, fmt.Errorf("sign %s: %w", m.Ref, err)
 	}
-	omsDesc, err := signOMS(ctx, repo, m, signer)
+	omsDesc, err := signOMS(ctx, repo, m, signer, files)
 	if err != nil {
 		return nil, fmt.Errorf("sign %s: OpenSSF model signature: %w", m.Ref, err)
 	}

@@ -20,6 +20,9 @@ func packFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "dataset", Usage: "pack a dataset: files get the dataset layer type (docs stay docs)", Category: "Packing"},
 		&cli.StringSliceFlag{Name: "media-type", Usage: "`GLOB=TYPE` layer type for matching files; TYPE is weight, weight.config, doc, code, dataset or a media type (repeatable, last match wins)", Category: "Packing"},
 		&cli.BoolFlag{Name: "allow-symlinks", Usage: "pack symlinks that point to files inside the directory (their content)", Category: "Packing"},
+		&cli.Int64Flag{Name: "group-under", Value: 1 << 20, Usage: "files smaller than `BYTES` travel in tar layers, one directory per group, when there are --group-min-files of them", Category: "Packing"},
+		&cli.Int64Flag{Name: "group-size", Value: 64 << 20, Usage: "a tar group holds up to `BYTES` of files", Category: "Packing"},
+		&cli.IntFlag{Name: "group-min-files", Value: 256, Usage: "group small files only when there are at least `N` of them (-1: never group)", Category: "Packing"},
 		&cli.IntFlag{Name: "concurrency", Value: workflow.DefaultConcurrency, Usage: "files moved at once", Category: "Transfer"},
 		&cli.BoolFlag{Name: "no-digest-cache", Usage: "hash every file, even if unchanged since the last push (the cache is $XDG_CACHE_HOME/vessel/digests)", Category: "Transfer"},
 	}
@@ -31,8 +34,10 @@ func (e *env) pushCommand() *cli.Command {
 		Usage:     "pack a model directory as a ModelPack artifact and push it",
 		ArgsUsage: "DIR REFERENCE",
 		Description: `Every regular file becomes one uncompressed layer, so every file has its
-own digest in the manifest. The same directory always packs to the same
-manifest digest. Blobs the registry already has are not sent again.
+own digest in the manifest; where a directory tree has many small files (a
+dataset), they travel in deterministic tar layers, one or more per
+directory, and the OpenSSF model signature lists each file's digest. The
+same directory always packs to the same manifest digest. Blobs the registry already has are not sent again.
 REFERENCE is host[:port]/repo[:tag|@digest] or oci:PATH[:TAG].
 Prints the manifest digest.`,
 		Flags: flagsOf(packFlags(), signFlags(), registryFlags(), outputFlags()),
@@ -76,7 +81,7 @@ Prints the manifest digest.`,
 				Signature *workflow.SignResult `json:"signature,omitempty"`
 			}{PushResult: res}
 			if signer != nil {
-				if out.Signature, err = workflow.Sign(c.Context, repo.Pinned(res.Digest), signer); err != nil {
+				if out.Signature, err = workflow.SignPushed(c.Context, repo.Pinned(res.Digest), signer, res); err != nil {
 					return err
 				}
 			}
@@ -108,6 +113,7 @@ func pushOptions(c *cli.Context) (workflow.PushOptions, error) {
 			MediaTypes:    rules,
 			AllowSymlinks: c.Bool("allow-symlinks"),
 		},
+		Group:       artifact.GroupOptions{Under: c.Int64("group-under"), Target: c.Int64("group-size"), MinFiles: c.Int("group-min-files")},
 		Info:        artifact.Info{Name: c.String("name"), Version: c.String("version")},
 		Annotations: annotations,
 		Concurrency: c.Int("concurrency"),

@@ -24,17 +24,17 @@ const (
 	// FileName is the cache file inside the directory given to Open.
 	FileName = "digests"
 	// MaxEntries bounds the cache; Save drops the least recently used
-	// entries beyond it.
-	MaxEntries = 100_000
+	// entries beyond it. A dataset of 200,000 files fits.
+	MaxEntries = 250_000
 	// RacyWindow is how much older than the stat describing it a file's
 	// last change must be for its digest to be stored. It covers file
 	// systems with one- or two-second timestamps.
 	RacyWindow = 2 * time.Second
 
 	header = "vessel digest cache v1"
-	// maxFileBytes caps what Open reads: MaxEntries of ordinary paths fit
-	// many times over; anything larger is not a file Save wrote.
-	maxFileBytes = 64 << 20
+	// maxFileBytes caps what Open reads: MaxEntries of ordinary paths fit;
+	// anything larger is not a file Save wrote.
+	maxFileBytes = 128 << 20
 	// refreshAfter: a hit marks its entry used again (and the cache dirty)
 	// only when the last use is older than this, so a re-push of an
 	// unchanged model does not rewrite the file every time.
@@ -154,6 +154,42 @@ func (c *Cache) Store(s Stamp, d digest.Digest) {
 	c.dirty = true
 }
 
+// derivedPrefix names an entry that is no file: the digest and size of
+// bytes made only from other digests (a tar of files whose digests are
+// known), keyed by a digest of those inputs. No absolute path starts so.
+const derivedPrefix = "derived:"
+
+// LookupDerived returns the digest and size stored for input.
+func (c *Cache) LookupDerived(input digest.Digest) (digest.Digest, int64, bool) {
+	if c == nil {
+		return "", 0, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[derivedPrefix+input.String()]
+	if !ok {
+		return "", 0, false
+	}
+	if now := c.now().UnixNano(); now-e.used > int64(refreshAfter) {
+		e.used = now
+		c.entries[derivedPrefix+input.String()] = e
+		c.dirty = true
+	}
+	return e.digest, e.Size, true
+}
+
+// StoreDerived records that the bytes made from input have digest d and
+// size n.
+func (c *Cache) StoreDerived(input, d digest.Digest, n int64) {
+	if c == nil || d.Algorithm() != digest.SHA256 || d.Validate() != nil || input.Validate() != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.entries[derivedPrefix+input.String()] = entry{key: key{Size: n}, digest: d, used: c.now().UnixNano()}
+	c.dirty = true
+}
+
 // Save writes the cache back if it changed, merged with what the file
 // holds now (another process may have saved since Open), keeping the
 // MaxEntries most recently used. It replaces the file atomically.
@@ -267,6 +303,10 @@ func parseLine(line string) (string, entry, error) {
 		return "", entry{}, errCorrupt
 	}
 	p, err := strconv.Unquote(f[7])
+	if err == nil && strings.HasPrefix(p, derivedPrefix) {
+		_, err = digest.Parse(strings.TrimPrefix(p, derivedPrefix))
+		return p, e, err
+	}
 	if err != nil || !filepath.IsAbs(p) {
 		return "", entry{}, errCorrupt
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -283,5 +284,40 @@ func TestNilCacheIsDisabled(t *testing.T) {
 	}
 	if err := c.Save(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A derived digest (a tar of files with known digests) survives a save
+// and is looked up by its input alone; a corrupt input name discards the
+// file as any other flaw does.
+func TestDerivedAfterSave(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	in, d := digest.FromString("inputs"), digest.FromString("tar bytes")
+	c := Open(dir)
+	if _, _, ok := c.LookupDerived(in); ok {
+		t.Fatal("hit in an empty cache")
+	}
+	c.StoreDerived(in, d, 12345)
+	if err := c.Save(); err != nil {
+		t.Fatal(err)
+	}
+	got, n, ok := Open(dir).LookupDerived(in)
+	if !ok || got != d || n != 12345 {
+		t.Fatalf("LookupDerived = %s, %d, %v", got, n, ok)
+	}
+	if _, _, ok := Open(dir).LookupDerived(digest.FromString("other inputs")); ok {
+		t.Fatal("hit for other inputs")
+	}
+	b, err := os.ReadFile(filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(string(b), "derived:sha256:", "derived:sha256:zz", 1)
+	if err := os.WriteFile(filepath.Join(dir, FileName), []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := Open(dir).LookupDerived(in); ok {
+		t.Fatal("a corrupt entry was read")
 	}
 }

@@ -1,5 +1,6 @@
 // Package iox holds the small I/O helpers that several vessel packages
-// stream through: reader wrappers (filesystem specifics are in fsx).
+// stream through: reader and writer wrappers (filesystem specifics are in
+// fsx).
 package iox
 
 import (
@@ -40,4 +41,21 @@ func (c *ContextReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.R.Read(p)
+}
+
+// CountingWriter counts what passes to W in N and reports each write to
+// Progress, when set.
+type CountingWriter struct {
+	W        io.Writer
+	N        int64
+	Progress func(n int64)
+}
+
+func (c *CountingWriter) Write(p []byte) (int, error) {
+	n, err := c.W.Write(p)
+	c.N += int64(n)
+	if n > 0 && c.Progress != nil {
+		c.Progress(int64(n))
+	}
+	return n, err
 }
