@@ -45,6 +45,9 @@ type Unpacker struct {
 	limits   Limits
 	// include is the plan's selection (nil: write every tar entry).
 	include selection
+	// unsynced are the tar entries written without an fsync each (Sync
+	// makes them durable together).
+	unsynced []string
 }
 
 // NewUnpacker opens dir, an existing empty staging directory.
@@ -84,6 +87,36 @@ func (u *Unpacker) TarFiles() map[string]digest.Digest {
 		out[k] = v
 	}
 	return out
+}
+
+// Sync makes the files of tar layers durable: one syncfs of the staging
+// filesystem where the system has it, else an fsync of each. Raw layers'
+// files were synced as they were written.
+func (u *Unpacker) Sync() error {
+	u.mu.Lock()
+	names := u.unsynced
+	u.unsynced = nil
+	u.mu.Unlock()
+	if u.root == nil || len(names) == 0 {
+		return nil
+	}
+	if err := fsx.SyncFS(u.dir); !errors.Is(err, errors.ErrUnsupported) {
+		return err
+	}
+	for _, name := range names {
+		f, err := u.root.Open(name)
+		if err != nil {
+			return err
+		}
+		err = f.Sync()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close releases the staging directory handle.
@@ -310,6 +343,8 @@ func (u *Unpacker) writeTar(e Entry, vr *errdef.VerifyReader) (err error) {
 // discards their bodies, so the digests still cover them).
 func (u *Unpacker) extract(r io.Reader, within string, all bool) error {
 	tr := tar.NewReader(r)
+	var dir entryDir
+	defer dir.close()
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -372,7 +407,7 @@ func (u *Unpacker) extract(r io.Reader, within string, all bool) error {
 				mode = 0o644
 			}
 			h := sha256.New()
-			if err := u.writeFile(name, mode, io.TeeReader(badData{tr}, h), hdr.Size); err != nil {
+			if err := u.writeEntry(&dir, name, mode, io.TeeReader(badData{tr}, h), hdr.Size); err != nil {
 				return fmt.Errorf("tar entry %q: %w", name, err)
 			}
 			u.mu.Lock()
@@ -382,6 +417,62 @@ func (u *Unpacker) extract(r io.Reader, within string, all bool) error {
 			return fmt.Errorf("%w: tar entry %q has type %q (only regular files and directories are unpacked)", errdef.ErrUnsupportedEntry, name, hdr.Typeflag)
 		}
 	}
+}
+
+// entryDir is the directory the last tar entry went into, held open: a
+// tar of small files lists a directory's files together, and opening each
+// file through the staging root would walk its whole path every time.
+type entryDir struct {
+	name string
+	root *os.Root
+}
+
+func (d *entryDir) close() {
+	if d.root != nil {
+		d.root.Close()
+		d.root = nil
+	}
+}
+
+// writeEntry writes a tar entry's file like writeFile, through d, without
+// an fsync of its own (Sync makes all of them durable together).
+func (u *Unpacker) writeEntry(d *entryDir, name string, mode fs.FileMode, r io.Reader, limit int64) error {
+	r = io.LimitReader(r, limit)
+	if u.root == nil {
+		_, err := io.Copy(io.Discard, r)
+		return err
+	}
+	in := u.root
+	if dir := path.Dir(name); dir != "." {
+		if d.root == nil || d.name != dir {
+			d.close()
+			if err := u.root.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			sub, err := u.root.OpenRoot(dir)
+			if err != nil {
+				return err
+			}
+			d.name, d.root = dir, sub
+		}
+		in = d.root
+	}
+	f, err := in.OpenFile(path.Base(name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	buf := copyBuffers.Get().(*[]byte)
+	_, err = io.CopyBuffer(f, r, *buf)
+	copyBuffers.Put(buf)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		u.mu.Lock()
+		u.unsynced = append(u.unsynced, name)
+		u.mu.Unlock()
+	}
+	return err
 }
 
 func (u *Unpacker) claim(name string, dir bool) error {

@@ -363,6 +363,9 @@ func download(ctx context.Context, repo PullSource, plan *artifact.Plan, staging
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	if err := u.Sync(); err != nil {
+		return nil, err
+	}
 	return u.TarFiles(), fsx.SyncDirs(staging)
 }
 

@@ -76,3 +76,18 @@ func identityOf(fi fs.FileInfo) (Identity, bool) {
 		Ctime: st.Ctim.Nano(),
 	}, true
 }
+
+// SyncFS makes everything written to the filesystem holding dir durable,
+// in one call (syncfs), where fsyncing thousands of small files one by
+// one would wait for the disk thousands of times.
+func SyncFS(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return &os.PathError{Op: "syncfs", Path: dir, Err: err}
+	}
+	return nil
+}

@@ -15,3 +15,6 @@ func exchange(a, b string) error { return errors.ErrUnsupported }
 func Preallocate(f *os.File, size int64) error { return nil }
 
 func startWriteback(f *os.File, off, n int64) {}
+
+// SyncFS: only Linux has syncfs; callers fsync file by file.
+func SyncFS(dir string) error { return errors.ErrUnsupported }
