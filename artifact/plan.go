@@ -345,6 +345,39 @@ func firstNonEmpty(s ...string) string {
 // slash and its whole relative path when it has one.
 type selection []MediaTypeRule
 
+// mayMatchUnder reports whether some path below dir (a tar layer's,
+// whose entries all lie under it) could match: a pattern with a slash
+// matches element by element ("*" never crosses a slash), so one that has
+// no more elements than dir, or whose leading elements do not match
+// dir's, matches nothing below it. A pattern without a slash matches base
+// names anywhere.
+func (s selection) mayMatchUnder(dir string) bool {
+	if dir == RootPath {
+		return true
+	}
+	dirElems := strings.Split(dir, "/")
+	for _, r := range s {
+		if !strings.Contains(r.Pattern, "/") {
+			return true
+		}
+		pat := strings.Split(r.Pattern, "/")
+		if len(pat) <= len(dirElems) {
+			continue
+		}
+		ok := true
+		for i, d := range dirElems {
+			if m, _ := path.Match(pat[i], d); !m {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
 func (s selection) matches(rel string) bool {
 	for _, r := range s {
 		if r.matches(rel) {
@@ -398,7 +431,12 @@ func (p *Plan) Select(patterns []string) (*Plan, error) {
 	out := &Plan{Manifest: p.Manifest, Kind: p.Kind, limits: p.limits, include: sel, folding: p.folding}
 	for _, e := range p.Entries {
 		switch {
-		case e.Format != FormatRaw || sel.matches(e.Path):
+		case e.Format != FormatRaw && sel.mayMatchUnder(e.Path):
+			out.Entries = append(out.Entries, e)
+		case e.Format != FormatRaw:
+			// None of its entries (all under its path) can be selected:
+			// not fetched at all.
+		case sel.matches(e.Path):
 			out.Entries = append(out.Entries, e)
 		default:
 			out.unselected = append(out.unselected, e.Path)

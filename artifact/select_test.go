@@ -42,8 +42,13 @@ func TestSelect(t *testing.T) {
 		want     []string // paths of the selected entries, in manifest order
 	}{
 		{"base name anywhere", []string{"*.json"}, []string{"config.json", "tokenizer/tokenizer.json", "extra"}},
-		{"path glob is one level", []string{"tokenizer/*"}, []string{"tokenizer/tokenizer.json", "extra"}},
-		{"path glob deeper", []string{"tokenizer/*/*"}, []string{"tokenizer/sub/merges.txt", "extra"}},
+		// A tar layer whose directory no path glob can reach below is left
+		// out (its entries all lie under its path).
+		{"path glob is one level", []string{"tokenizer/*"}, []string{"tokenizer/tokenizer.json"}},
+		{"path glob deeper", []string{"tokenizer/*/*"}, []string{"tokenizer/sub/merges.txt"}},
+		{"path glob into the tar layer", []string{"extra/*.json"}, tarOnly},
+		{"path glob naming the tar layer's directory only", []string{"extra", "config.json"}, []string{"config.json", "extra"}},
+		{"path glob at the tar layer's depth", []string{"e*/a", "config.json"}, []string{"config.json", "extra"}},
 		{"base name of a nested file", []string{"merges.txt"}, []string{"tokenizer/sub/merges.txt", "extra"}},
 		{"path glob does not match base names", []string{"*/config.json"}, tarOnly},
 		{"several patterns", []string{"model.*", "config.json"}, []string{"model.safetensors", "config.json", "extra"}},
@@ -282,5 +287,26 @@ func TestSelectedTarCannotReplaceAnUnselectedRawFile(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(staging, "model", "raw.bin")); !os.IsNotExist(err) {
 		t.Errorf("the tar's raw.bin was written: %v", err)
+	}
+}
+
+func TestSelectionMayMatchUnder(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		pattern, dir string
+		want         bool
+	}{
+		{"train/n0007/*", "train/n0007", true},
+		{"train/n0007/*", "train/n0008", false},
+		{"train/*/000*.bin", "train/n0008", true},
+		{"train/n0007", "train/n0007", false}, // the directory itself is no file of the layer
+		{"train/n0007", "train", true},
+		{"val/*", "train/n0007", false},
+		{"*.bin", "train/n0007", true},
+		{"x/y", RootPath, true},
+	} {
+		if got := (selection{{Pattern: tc.pattern}}).mayMatchUnder(tc.dir); got != tc.want {
+			t.Errorf("%q under %q: %v, want %v", tc.pattern, tc.dir, got, tc.want)
+		}
 	}
 }

@@ -273,18 +273,15 @@ func foldFor(plan *artifact.Plan, staging string, portable bool) (*artifact.Plan
 	return plan.WithFolding(f)
 }
 
-// pulledFiles lists what a pull wrote into staging: a full pull, every
-// layer; a partial one, its raw layers and, one by one, the files it took
-// from tar layers (sized from staging, where they are complete).
+// pulledFiles lists what a pull wrote into staging: the files of its raw
+// layers and, one by one, the files it took from tar layers (sized from
+// staging, where they are complete).
 func pulledFiles(plan *artifact.Plan, staging string, tarFiles map[string]digest.Digest) []File {
 	var out []File
 	for _, e := range plan.Entries {
-		if e.Format == artifact.FormatRaw || !plan.Partial() {
+		if e.Format == artifact.FormatRaw {
 			out = append(out, File{Path: e.Path, Digest: e.Layer.Digest, Size: e.Layer.Size, MediaType: e.Layer.MediaType})
 		}
-	}
-	if !plan.Partial() {
-		return out
 	}
 	names := slices.Sorted(maps.Keys(tarFiles))
 	for _, name := range names {
