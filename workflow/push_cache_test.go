@@ -12,6 +12,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/vessel-oci/vessel/artifact"
 	"github.com/vessel-oci/vessel/internal/digestcache"
 	"github.com/vessel-oci/vessel/internal/testutil"
 	"github.com/vessel-oci/vessel/registry"
@@ -159,5 +160,53 @@ func BenchmarkRePush(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A dataset of small files travels in tar groups; pushed again unchanged
+// with the digest cache it reads no file, sends nothing and keeps its
+// digest; with one file changed, only that file's group is read and sent.
+func TestRePushOfGroupsReadsNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src := filepath.Join(t.TempDir(), "data")
+	files := map[string]string{}
+	for d := range 4 {
+		for f := range 100 {
+			files[fmt.Sprintf("train/c%d/%03d.txt", d, f)] = fmt.Sprintf("sample %d of class %d\n", f, d)
+		}
+	}
+	testutil.WriteTree(t, src, files)
+	time.Sleep(digestcache.RacyWindow + 100*time.Millisecond)
+	host := testutil.Registry(t, testutil.Olareg, nil)
+	cacheDir := filepath.Join(t.TempDir(), "cache")
+	push := func() (*workflow.PushResult, int64) {
+		t.Helper()
+		var h hashCounter
+		res, err := workflow.Push(ctx, open(t, host+"/data/ds:v1"), src, workflow.PushOptions{DigestCache: cacheDir, Progress: h.progress, Scan: artifact.ScanOptions{Dataset: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, h.bytes.Load()
+	}
+	cold, hashed := push()
+	layers := map[digest.Digest]bool{}
+	for _, f := range cold.Files {
+		layers[f.Layer] = true
+	}
+	if len(cold.Files) != len(files) || len(layers) != 4 || hashed == 0 {
+		t.Fatalf("cold push: %d files in %d groups, %d bytes hashed", len(cold.Files), len(layers), hashed)
+	}
+	warm, hashed := push()
+	if hashed != 0 || warm.BytesSent != 0 || warm.Digest != cold.Digest {
+		t.Fatalf("warm re-push: hashed %d bytes, sent %d, digest %s, want 0, 0, %s", hashed, warm.BytesSent, warm.Digest, cold.Digest)
+	}
+	if err := os.WriteFile(filepath.Join(src, "train", "c2", "050.txt"), []byte("changed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(digestcache.RacyWindow + 100*time.Millisecond)
+	edited, hashed := push()
+	if edited.Digest == cold.Digest || hashed == 0 || hashed > cold.BytesSent/2 || edited.BytesSent == 0 || edited.BytesSent > cold.BytesSent/2 {
+		t.Fatalf("one file changed: hashed %d and sent %d bytes of %d", hashed, edited.BytesSent, cold.BytesSent)
 	}
 }
