@@ -34,6 +34,17 @@ type GroupOptions struct {
 	// each, as other ModelPack tools write them); 0 means 256, < 0 never
 	// groups.
 	MinFiles int
+	// MaxLayers: more layers than this and files are grouped by shallower
+	// directories; <= 0 means 2,000 (a manifest of about 800 KB, where
+	// registries take 4 MiB and pulls 10,000 layers).
+	MaxLayers int
+}
+
+func (o GroupOptions) maxLayers() int {
+	if o.MaxLayers <= 0 {
+		return 2000
+	}
+	return o.MaxLayers
 }
 
 func (o GroupOptions) under() int64 {
@@ -72,18 +83,35 @@ func (u Unit) Size() int64 {
 // Units arranges scanned files (in Scan's sorted order) into layers. The
 // arrangement depends only on the paths, sizes and media types, so the
 // same directory gives the same layers on any machine, and a change in
-// one directory changes only that directory's groups.
+// one directory changes only that directory's groups. Where one group per
+// directory would make more than opts.MaxLayers layers, files are
+// grouped by a shallower ancestor directory, down to the root.
 func Units(files []File, opts GroupOptions) []Unit {
 	small := 0
+	depth := 0
 	for _, f := range files {
 		if groupable(f, opts) {
 			small++
+			depth = max(depth, strings.Count(f.Path, "/"))
 		}
 	}
 	minFiles := opts.MinFiles
 	if minFiles == 0 {
 		minFiles = 256
 	}
+	grouping := minFiles > 0 && small >= minFiles
+	for {
+		units := arrange(files, opts, grouping, depth)
+		if !grouping || depth == 0 || len(units) <= opts.maxLayers() {
+			return units
+		}
+		depth--
+	}
+}
+
+// arrange makes the layers, grouping small files by their directory's
+// first depth elements.
+func arrange(files []File, opts GroupOptions, grouping bool, depth int) []Unit {
 	var units []Unit
 	type group struct {
 		i    int
@@ -91,11 +119,11 @@ func Units(files []File, opts GroupOptions) []Unit {
 	}
 	open := map[string]*group{} // dir + media type -> its open group
 	for _, f := range files {
-		if minFiles < 0 || small < minFiles || !groupable(f, opts) {
+		if !grouping || !groupable(f, opts) {
 			units = append(units, Unit{Path: f.Path, MediaType: f.MediaType, Files: []File{f}})
 			continue
 		}
-		dir := path.Dir(f.Path)
+		dir := ancestor(path.Dir(f.Path), depth)
 		key := dir + "\x00" + f.MediaType
 		g := open[key]
 		if g == nil || g.size+f.Size > opts.target() {
@@ -107,6 +135,21 @@ func Units(files []File, opts GroupOptions) []Unit {
 		g.size += f.Size
 	}
 	return units
+}
+
+// ancestor is dir cut to its first depth elements ("." when depth is 0).
+func ancestor(dir string, depth int) string {
+	if dir == RootPath {
+		return dir
+	}
+	if depth == 0 {
+		return RootPath
+	}
+	elems := strings.SplitN(dir, "/", depth+1)
+	if len(elems) <= depth {
+		return dir
+	}
+	return strings.Join(elems[:depth], "/")
 }
 
 // groupable: small, and of a ModelPack raw type that has a tar twin.

@@ -246,3 +246,40 @@ func TestGroupsUnpack(t *testing.T) {
 		t.Fatalf("a file in two groups: %v, want ErrUnsafePath", err)
 	}
 }
+
+// Where one group per directory would make too many layers, files are
+// grouped by a shallower ancestor: 3,000 directories of one small file
+// each become groups of their parent.
+func TestUnitsCoarsenToLayerBudget(t *testing.T) {
+	t.Parallel()
+	var files []File
+	for i := range 3000 {
+		files = append(files, File{Path: fmt.Sprintf("a/d%04d/f.txt", i), Size: 100, MediaType: RoleDataset.RawMediaType()})
+	}
+	files = append(files, File{Path: "b/x/y/z.txt", Size: 100, MediaType: RoleDataset.RawMediaType()})
+	units := Units(files, GroupOptions{})
+	if len(units) != 2 || units[0].Path != "a" || len(units[0].Files) != 3000 || units[1].Path != "b" {
+		var paths []string
+		for _, u := range units[:min(5, len(units))] {
+			paths = append(paths, u.Path)
+		}
+		t.Fatalf("%d units, first %q", len(units), paths)
+	}
+	// A budget the directories fit: one group each.
+	if n := len(Units(files, GroupOptions{MaxLayers: 5000})); n != 3001 {
+		t.Fatalf("with room for every directory: %d units", n)
+	}
+	// Nothing shallower than the root: the budget is then exceeded.
+	if n := len(Units(files, GroupOptions{MaxLayers: 1, Target: 1000})); n < 2 {
+		t.Fatalf("at the root: %d units", n)
+	}
+	for _, tc := range []struct {
+		dir   string
+		depth int
+		want  string
+	}{{"a/b/c", 0, "."}, {"a/b/c", 1, "a"}, {"a/b/c", 2, "a/b"}, {"a/b/c", 3, "a/b/c"}, {"a/b/c", 9, "a/b/c"}, {".", 2, "."}} {
+		if got := ancestor(tc.dir, tc.depth); got != tc.want {
+			t.Errorf("ancestor(%q, %d) = %q, want %q", tc.dir, tc.depth, got, tc.want)
+		}
+	}
+}

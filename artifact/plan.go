@@ -27,9 +27,12 @@ type Limits struct {
 	MaxExpansion int64
 }
 
+// DefaultMaxLayers is how many layers a pull accepts by default.
+const DefaultMaxLayers = 10000
+
 func (l Limits) maxLayers() int {
 	if l.MaxLayers <= 0 {
-		return 10000
+		return DefaultMaxLayers
 	}
 	return l.MaxLayers
 }

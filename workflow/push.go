@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vessel-oci/vessel/artifact"
+	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/internal/digestcache"
 )
 
@@ -69,6 +70,10 @@ func Push(ctx context.Context, repo Target, dir string, opts PushOptions) (*Push
 	}
 	opts.Progress.emit(Event{Kind: EventPlan, Size: total})
 	units := artifact.Units(files, opts.Group)
+	if len(units) > artifact.DefaultMaxLayers {
+		return nil, fmt.Errorf("push %s: %w: %d files make %d layers, more than the %d a pull accepts: let more files travel together (push --group-under, --group-size, --group-min-files)",
+			dir, errdef.ErrLimit, len(files), len(units), artifact.DefaultMaxLayers)
+	}
 	layers := make([]ocispec.Descriptor, len(units))
 	sent := make([]bool, len(units))
 	grouped := make([][]digest.Digest, len(units)) // each tar unit's files' digests
@@ -131,6 +136,10 @@ func Push(ctx context.Context, repo Target, dir string, opts PushOptions) (*Push
 	manifest, desc, err := artifact.Manifest(configDesc, layers, opts.Annotations)
 	if err != nil {
 		return nil, fmt.Errorf("push %s: %w", dir, err)
+	}
+	if len(layers) > artifact.DefaultMaxLayers || len(manifest) > artifact.MaxManifestSize {
+		return nil, fmt.Errorf("push %s: %w: %d layers make a manifest of %d bytes; registries take manifests up to %d bytes and pulls up to %d layers: let more files travel together (push --group-under, --group-size)",
+			dir, errdef.ErrLimit, len(layers), len(manifest), artifact.MaxManifestSize, artifact.DefaultMaxLayers)
 	}
 	if err := repo.PushManifest(ctx, desc, manifest, repo.Reference().Tag); err != nil {
 		return nil, fmt.Errorf("push %s to %s: %w", dir, repo.Reference(), err)

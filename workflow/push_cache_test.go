@@ -2,6 +2,7 @@ package workflow_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/vessel-oci/vessel/artifact"
+	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/internal/digestcache"
 	"github.com/vessel-oci/vessel/internal/testutil"
 	"github.com/vessel-oci/vessel/registry"
@@ -208,5 +210,28 @@ func TestRePushOfGroupsReadsNothing(t *testing.T) {
 	edited, hashed := push()
 	if edited.Digest == cold.Digest || hashed == 0 || hashed > cold.BytesSent/2 || edited.BytesSent == 0 || edited.BytesSent > cold.BytesSent/2 {
 		t.Fatalf("one file changed: hashed %d and sent %d bytes of %d", hashed, edited.BytesSent, cold.BytesSent)
+	}
+}
+
+// More layers than a pull accepts is refused before anything is read or
+// sent, naming the limit and what raises it.
+func TestPushRefusesTooManyLayers(t *testing.T) {
+	t.Parallel()
+	src := filepath.Join(t.TempDir(), "data")
+	files := map[string]string{}
+	for i := range artifact.DefaultMaxLayers + 1 {
+		files[fmt.Sprintf("d%02d/%05d", i%50, i)] = "x"
+	}
+	testutil.WriteTree(t, src, files)
+	host := testutil.Registry(t, testutil.Olareg, nil)
+	var h hashCounter
+	_, err := workflow.Push(context.Background(), open(t, host+"/data/ds:v1"), src, workflow.PushOptions{Group: artifact.GroupOptions{MinFiles: -1}, Progress: h.progress})
+	if !errors.Is(err, errdef.ErrLimit) || !strings.Contains(err.Error(), "--group-min-files") || h.bytes.Load() != 0 {
+		t.Fatalf("Push = %v (%d bytes hashed)", err, h.bytes.Load())
+	}
+	// Grouped (the default), the same files are 50 layers.
+	res, err := workflow.Push(context.Background(), open(t, host+"/data/ds:v1"), src, workflow.PushOptions{})
+	if err != nil || len(res.Files) != len(files) {
+		t.Fatalf("grouped: %v", err)
 	}
 }
