@@ -9,7 +9,7 @@
 // memory.
 //
 //	go run ./hack/bench                                 # 1 GiB and 4 GiB, both registries, 5 runs, 8 GiB RSS check
-//	go run ./hack/bench -sizes 64MiB -runs 1 -rss-size 0  # quick smoke check
+//	go run ./hack/bench -sizes 64MiB -runs 1 -rss-size 0 -dataset 2000:16KiB -dataset-runs 1 -huge-dataset 0  # quick smoke check
 //	go run ./hack/bench -tools oras -registries distribution  # only oras (e.g. while vessel does not build)
 //
 // It is a bench script, not a test: it asserts nothing about speed. It only
@@ -47,6 +47,10 @@ type options struct {
 	tools      []string
 	registries []string
 	ops        []string // nil: all
+	// dataset: many small files against four large ones and oras;
+	// hugeDataset: very many tiny files on tmpfs, vessel alone.
+	dataset, hugeDataset datasetSpec
+	datasetRuns          int
 }
 
 func main() {
@@ -89,6 +93,9 @@ func parseFlags(args []string) (options, error) {
 	size := fs.String("size", "", "a single model size; overrides -sizes")
 	rssSize := fs.String("rss-size", "8GiB", "size of the sparse model for the vessel peak-RSS check (0 skips it)")
 	fs.IntVar(&opts.runs, "runs", 5, "runs per operation and tool; the tables show medians")
+	dataset := fs.String("dataset", "100000:16KiB", "FILES:SIZE of the dataset pushed and pulled against the same bytes as four files and oras (0 skips it)")
+	fs.IntVar(&opts.datasetRuns, "dataset-runs", 3, "runs of each dataset operation")
+	huge := fs.String("huge-dataset", "1000000:64B", "FILES:SIZE of the dataset vessel pushes and pulls once on tmpfs (0 skips it)")
 	fs.BoolVar(&opts.keep, "keep", false, "keep the temporary directories (models, registry storage, logs)")
 	fs.StringVar(&opts.vessel, "vessel", "", "vessel binary (default: build ./cmd/vessel into the work directory)")
 	fs.StringVar(&opts.oras, "oras", "", "oras binary (default <repo>/.bin/oras)")
@@ -121,6 +128,12 @@ func parseFlags(args []string) (options, error) {
 		opts.sizes = append(opts.sizes, n)
 	}
 	var err error
+	if opts.dataset, err = parseDataset(*dataset); err != nil {
+		return opts, fmt.Errorf("-dataset: %w", err)
+	}
+	if opts.hugeDataset, err = parseDataset(*huge); err != nil {
+		return opts, fmt.Errorf("-huge-dataset: %w", err)
+	}
 	if opts.rssSize, err = parseSize(*rssSize); err != nil {
 		return opts, fmt.Errorf("-rss-size: %w", err)
 	}
@@ -237,10 +250,18 @@ func bench(ctx context.Context, opts options) error {
 			return err
 		}
 	}
+	if opts.dataset.files > 0 {
+		if err := benchDataset(ctx, opts, bins, tools, sampleDir, work); err != nil {
+			return err
+		}
+	}
 	if opts.rssSize > 0 {
 		if err := rssProof(ctx, opts, bins, tools, sampleDir, work); err != nil {
 			return err
 		}
+	}
+	if err := hugeDataset(ctx, opts, bins, tools); err != nil {
+		return err
 	}
 	printNotes(os.Stdout)
 	return nil

@@ -20,9 +20,10 @@ import (
 const numShards = 4
 
 type model struct {
-	dir   string
-	files []string // relative slash paths, sorted
-	size  int64    // total bytes of all files
+	dir     string
+	files   []string // relative slash paths, sorted
+	size    int64    // total bytes of all files
+	dataset bool     // many small files: vessel pushes it with --dataset
 }
 
 // Sparse shards hold sparseChunk random bytes every sparseEvery bytes and
@@ -233,6 +234,8 @@ func formatSize(n int64) string {
 		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
 	case n >= 1<<20:
 		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
 	default:
 		return fmt.Sprintf("%d B", n)
 	}

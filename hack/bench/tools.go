@@ -46,6 +46,7 @@ type tool struct {
 type signingKeys struct {
 	encrypted string
 	pkcs8     string
+	pkcs8Pub  string // its public key, for verified pulls
 }
 
 func (t tool) supports(op string) bool {
@@ -160,6 +161,7 @@ func makeKeys(ctx context.Context, vessel, dir string) (signingKeys, error) {
 	keys := signingKeys{
 		encrypted: filepath.Join(dir, "cosign.key"),
 		pkcs8:     filepath.Join(dir, "pkcs8.pem"),
+		pkcs8Pub:  filepath.Join(dir, "pkcs8.pub"),
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return keys, fmt.Errorf("signing keys: %w", err)
@@ -180,6 +182,13 @@ func makeKeys(ctx context.Context, vessel, dir string) (signingKeys, error) {
 	}
 	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 	if err := os.WriteFile(keys.pkcs8, pemBytes, 0o600); err != nil {
+		return keys, fmt.Errorf("signing keys: %w", err)
+	}
+	pub, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	if err == nil {
+		err = os.WriteFile(keys.pkcs8Pub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644)
+	}
+	if err != nil {
 		return keys, fmt.Errorf("signing keys: %w", err)
 	}
 	return keys, nil
