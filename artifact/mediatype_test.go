@@ -1,6 +1,7 @@
 package artifact
 
 import (
+	"path"
 	"testing"
 
 	modelspec "github.com/modelpack/model-spec/specs-go/v1"
@@ -197,6 +198,21 @@ func TestFormatString(t *testing.T) {
 	for f, s := range want {
 		if f.String() != s {
 			t.Errorf("Format(%d).String() = %q, want %q", int(f), f.String(), s)
+		}
+	}
+}
+
+// matchBase agrees with path.Match on every file rule.
+func TestMatchBaseIsPathMatch(t *testing.T) {
+	t.Parallel()
+	names := []string{"", "readme", "readme.md", "README.MD", ".md", "x.md.bak", "model.safetensors", "license", "licence-2.txt",
+		"requirements-dev.txt", "dockerfile", "a*b", "[x]", "tokenizer.json", "merges.txt", "x.jsonl", "notice", "a.py", "py"}
+	for _, r := range fileRules {
+		for _, n := range names {
+			want, _ := path.Match(r.pattern, n)
+			if got := matchBase(r.pattern, n); got != want {
+				t.Errorf("matchBase(%q, %q) = %v, path.Match says %v", r.pattern, n, got, want)
+			}
 		}
 	}
 }

@@ -13,9 +13,11 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -404,5 +406,30 @@ func TestCosignHint(t *testing.T) {
 	}
 	if _, err := oms.Verify(ctx, dir, b, refKeyVerifier(t), oms.VerifyOptions{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// MinBundleSize is a lower bound of the bundle a signer writes, whatever
+// the names' lengths, so a writer refusing by it never refuses a model it
+// could sign.
+func TestMinBundleSizeIsALowerBound(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"a", "train/c00000/00000.bin", strings.Repeat("long/", 40) + "x"} {
+		var rs []oms.Resource
+		for i := range 2000 {
+			sum := sha256.Sum256(fmt.Appendf(nil, "%d", i))
+			rs = append(rs, oms.Resource{Name: fmt.Sprintf("%s%05d", name, i), Digest: hex.EncodeToString(sum[:])})
+		}
+		st, err := oms.Statement("m", rs, oms.Serialization{Method: oms.MethodFiles, HashType: oms.HashSHA256})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := oms.SignStatement(ctx, refSigner(t), st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if min := oms.MinBundleSize(len(rs), oms.NameBytes(rs)); min > int64(len(b)) || min < int64(len(b))/2 {
+			t.Errorf("names like %q: MinBundleSize %d, bundle %d bytes", name, min, len(b))
+		}
 	}
 }

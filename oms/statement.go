@@ -490,12 +490,20 @@ func CheckBundleSize(bundle []byte, files int, nameBytes int64) error {
 	if int64(len(bundle)) <= limit {
 		return nil
 	}
-	hint := "sign sub-directories separately, or pack small files into fewer layers"
+	hint := "sign sub-directories separately (push them as models of their own)"
 	if limit == MaxBundleSize {
 		hint = fmt.Sprintf("no OMS bundle may exceed %d bytes (oms.MaxBundleSize): %s", int64(MaxBundleSize), hint)
 	}
 	return fmt.Errorf("%w: the OMS bundle for %d files would be %d bytes, over the %d bytes its readers accept (oms.BundleLimit): %s",
 		ErrUnsupported, files, len(bundle), limit, hint)
+}
+
+// MinBundleSize is the least an OMS bundle of files files whose names add
+// up to nameBytes can be (each resource's name and hex digest, base64
+// encoded into the envelope), so a writer can refuse a model too large to
+// sign before it moves any bytes.
+func MinBundleSize(files int, nameBytes int64) int64 {
+	return (int64(files)*(64+40) + nameBytes) * 4 / 3
 }
 
 // NameBytes adds up the lengths of the resources' names, for BundleLimit.

@@ -1,11 +1,13 @@
 package workflow
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
 	"strconv"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -15,11 +17,29 @@ import (
 	"github.com/vessel-oci/vessel/internal/iox"
 )
 
-// tarGroup is a tar layer's digest and size and its files' digests.
+// tarGroup is a tar layer's digest and size and its files' digests, and
+// for a small group the tar itself, kept from hashing for the upload.
 type tarGroup struct {
 	digest digest.Digest
 	size   int64
 	files  []digest.Digest
+	data   *bytes.Buffer // nil: write the tar again to send it
+}
+
+// keptTarMax: a group whose files total at most this is kept in memory
+// between hashing and upload, so its files are read once; the hashers and
+// the uploads in flight bound how many are kept at once.
+const keptTarMax = 4 << 20
+
+var tarBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// release returns a kept tar's memory.
+func (g *tarGroup) release() {
+	if g.data != nil {
+		g.data.Reset()
+		tarBuffers.Put(g.data)
+		g.data = nil
+	}
 }
 
 // hashGroup learns a group's tar digest and size and its files' digests:
@@ -50,12 +70,22 @@ func hashGroup(ctx context.Context, u artifact.Unit, cache *digestcache.Cache, p
 		}
 	}
 	h := sha256.New()
-	n := &iox.CountingWriter{W: h, Progress: progress.bytes(PhaseHash, u.Path, "")}
+	var w io.Writer = h
+	var kept *bytes.Buffer
+	if u.Size() <= keptTarMax {
+		kept = tarBuffers.Get().(*bytes.Buffer)
+		w = io.MultiWriter(h, kept)
+	}
+	n := &iox.CountingWriter{W: w, Progress: progress.bytes(PhaseHash, u.Path, "")}
 	sums, err := artifact.WriteTar(ctx, n, u)
 	if err != nil {
+		if kept != nil {
+			kept.Reset()
+			tarBuffers.Put(kept)
+		}
 		return tarGroup{}, err
 	}
-	g := tarGroup{digest: digest.NewDigest(digest.SHA256, h), size: n.N, files: sums}
+	g := tarGroup{digest: digest.NewDigest(digest.SHA256, h), size: n.N, files: sums, data: kept}
 	for j, d := range sums {
 		if usable[j] {
 			cache.Store(stamps[j], d)
@@ -76,14 +106,19 @@ func groupInput(u artifact.Unit, files []digest.Digest) digest.Digest {
 	return digest.NewDigest(digest.SHA256, h)
 }
 
-// uploadGroup uploads a group's tar unless the registry has it, writing
-// the tar again as it is sent: a file changed since it was hashed makes
-// the registry refuse the digest, and the push fails.
+// uploadGroup uploads a group's tar unless the registry has it: the tar
+// kept from hashing, else written again as it is sent (a file changed
+// since it was hashed makes the registry refuse the digest, and the push
+// fails).
 func uploadGroup(ctx context.Context, repo Target, u artifact.Unit, g tarGroup, progress ProgressFunc) (ocispec.Descriptor, bool, error) {
+	defer g.release()
 	layer := artifact.TarLayer(u, g.digest, g.size)
 	progress.emit(Event{Kind: EventStart, Phase: PhaseUpload, Path: u.Path, Digest: g.digest, Size: g.size})
 	count := progress.bytes(PhaseUpload, u.Path, g.digest)
 	sent, err := repo.PushBlob(ctx, layer, func() (io.ReadCloser, error) {
+		if g.data != nil {
+			return io.NopCloser(iox.Counting(bytes.NewReader(g.data.Bytes()), count)), nil
+		}
 		pr, pw := io.Pipe()
 		go func() {
 			_, err := artifact.WriteTar(ctx, &iox.CountingWriter{W: pw, Progress: count}, u)

@@ -344,6 +344,13 @@ func download(ctx context.Context, repo PullSource, plan *artifact.Plan, staging
 		g.Go(func() error {
 			p := opts.Progress
 			p.emit(Event{Kind: EventStart, Phase: PhaseDownload, Path: e.Path, Digest: e.Layer.Digest, Size: e.Layer.Size})
+			if e.Format == artifact.FormatTar && e.Layer.Size <= directTarMax {
+				if err := unpackDirect(gctx, repo, u, e, p.bytes(PhaseDownload, e.Path, e.Layer.Digest)); err != nil {
+					return err
+				}
+				p.emit(Event{Kind: EventDone, Phase: PhaseDownload, Path: e.Path, Digest: e.Layer.Digest, Size: e.Layer.Size})
+				return nil
+			}
 			blob, err := blobs.Fetch(gctx, e.Layer, repo, store.FetchOptions{Parallel: opts.Ranges, Meter: meter, Progress: p.bytes(PhaseDownload, e.Path, e.Layer.Digest)})
 			if err != nil {
 				return fmt.Errorf("%s: %w", e.Path, err)
@@ -364,6 +371,23 @@ func download(ctx context.Context, repo PullSource, plan *artifact.Plan, staging
 		return nil, err
 	}
 	return u.TarFiles(), fsx.SyncDirs(staging)
+}
+
+// directTarMax: an uncompressed tar layer up to this size (a group of a
+// dataset's small files) is unpacked as it arrives, not kept in the
+// content store first: writing each byte twice costs more than fetching a
+// small layer again after a failure.
+const directTarMax = 16 << 20
+
+// unpackDirect streams a small tar layer from the registry through the
+// unpacker's checks (digest and size as it streams, then every entry).
+func unpackDirect(ctx context.Context, repo PullSource, u *artifact.Unpacker, e artifact.Entry, progress func(int64)) error {
+	rc, err := repo.FetchBlob(ctx, e.Layer)
+	if err != nil {
+		return fmt.Errorf("%s: %w", e.Path, err)
+	}
+	defer rc.Close()
+	return u.Write(ctx, e, rc, progress)
 }
 
 // place writes an entry's file or files from its stored blob. A tar layer

@@ -16,6 +16,7 @@ import (
 	"github.com/vessel-oci/vessel/artifact"
 	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/internal/digestcache"
+	"github.com/vessel-oci/vessel/oms"
 )
 
 // DefaultConcurrency is how many files move at once when an option is <= 0.
@@ -33,6 +34,10 @@ type PushOptions struct {
 	Progress    ProgressFunc
 	// Group says when small files travel together in tar layers.
 	Group artifact.GroupOptions
+	// Signed: the push is to be signed (SignPushed), so a model with more
+	// files than an OpenSSF model signature can list is refused before any
+	// byte moves.
+	Signed bool
 	// DigestCache is a directory where the digests of files are remembered
 	// between pushes, keyed by path, device, inode, size, mtime and ctime,
 	// so that an unchanged file is not read again (no PhaseHash bytes). A
@@ -69,6 +74,16 @@ func Push(ctx context.Context, repo Target, dir string, opts PushOptions) (*Push
 		total += f.Size
 	}
 	opts.Progress.emit(Event{Kind: EventPlan, Size: total})
+	if opts.Signed {
+		var names int64
+		for _, f := range files {
+			names += int64(len(f.Path))
+		}
+		if n := oms.MinBundleSize(len(files), names); n > oms.MaxBundleSize {
+			return nil, fmt.Errorf("push %s: %w: %d files: their OpenSSF model signature would be at least %d bytes, over the %d bytes its readers accept (oms.MaxBundleSize): push sub-directories as models of their own",
+				dir, errdef.ErrLimit, len(files), n, int64(oms.MaxBundleSize))
+		}
+	}
 	units := artifact.Units(files, opts.Group)
 	if len(units) > artifact.DefaultMaxLayers {
 		return nil, fmt.Errorf("push %s: %w: %d files make %d layers, more than the %d a pull accepts: let more files travel together (push --group-under, --group-size, --group-min-files)",

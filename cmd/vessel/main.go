@@ -11,7 +11,9 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	finish := startProfiles()
 	code := Run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
+	finish()
 	stop()
 	os.Exit(code)
 }

@@ -63,6 +63,7 @@ Prints the manifest digest.`,
 			if err != nil {
 				return err
 			}
+			opts.Signed = signer != nil
 			ropts := registryOptions(c)
 			ropts.CreateLayout = true
 			repo, err := registry.Open(c.Context, ref, ropts)
