@@ -2,7 +2,6 @@ package digestcache
 
 import (
 	"bufio"
-	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -226,14 +225,16 @@ func (c *Cache) Save() error {
 		all = all[:c.limit]
 	}
 
-	var buf bytes.Buffer
-	buf.WriteString(header + "\n")
-	for _, e := range all {
-		fmt.Fprintf(&buf, "%s %d %d %d %d %d %d %s\n", e.digest, e.Dev, e.Ino, e.Size, e.Mtime, e.Ctime, e.used, strconv.Quote(e.path))
-	}
 	err := os.MkdirAll(filepath.Dir(c.file), 0o700)
 	if err == nil {
-		err = fsx.WriteFile(c.file, buf.Bytes(), 0o600, fsx.Replaceable)
+		err = fsx.WriteFileFunc(c.file, 0o600, fsx.Replaceable, func(w io.Writer) error {
+			bw := bufio.NewWriterSize(w, 64<<10)
+			bw.WriteString(header + "\n")
+			for _, e := range all {
+				fmt.Fprintf(bw, "%s %d %d %d %d %d %d %s\n", e.digest, e.Dev, e.Ino, e.Size, e.Mtime, e.Ctime, e.used, strconv.Quote(e.path))
+			}
+			return bw.Flush()
+		})
 	}
 	if err != nil {
 		return fmt.Errorf("save digest cache %s: %w", c.file, err)

@@ -11,6 +11,7 @@ package fsx
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -33,13 +34,22 @@ const (
 // beside it (O_EXCL, a random name, so nothing planted there is followed)
 // and renamed over path, whose directory must exist.
 func WriteFile(path string, data []byte, perm fs.FileMode, d Durability) error {
+	return WriteFileFunc(path, perm, d, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteFileFunc is WriteFile with the content written by write, streamed
+// (a large record need not be built in memory first).
+func WriteFileFunc(path string, perm fs.FileMode, d Durability, write func(io.Writer) error) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return err
 	}
 	tmp := f.Name()
-	_, err = f.Write(data)
+	err = write(f)
 	if err == nil {
 		err = f.Chmod(perm)
 	}
