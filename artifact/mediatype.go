@@ -51,6 +51,12 @@ const (
 	legacyAnnotMetadata = "org.cnai.model.file.metadata+json"
 	// ORAS marks a directory it tarred and gzipped with this annotation.
 	orasUnpackAnnotation = "io.deis.oras.content.unpack"
+	// KitOps ModelKits: a Kitfile as config, layers
+	// application/vnd.kitops.modelkit.<model|modelpart|dataset|code|docs>.v1.<tar|raw>[+gzip|+zstd],
+	// each annotated with the Kitfile path it holds (org.cncf.model.filepath).
+	kitArtifactType = "application/vnd.kitops.modelkit.manifest.v1+json"
+	kitConfigType   = "application/vnd.kitops.modelkit.config.v1+json"
+	kitLayerPrefix  = "application/vnd.kitops.modelkit."
 )
 
 // isModelConfigType reports whether mt is a ModelPack config media type.
@@ -58,10 +64,11 @@ func isModelConfigType(mt string) bool {
 	return mt == modelspec.MediaTypeModelConfig || mt == legacyConfigType
 }
 
-// modelLayerFormat reads the format from a ModelPack layer media type
-// ("application/vnd.cncf.model.weight.v1.tar+gzip" -> FormatTarGzip).
+// modelLayerFormat reads the format from a ModelPack (or KitOps) layer
+// media type ("application/vnd.cncf.model.weight.v1.tar+gzip" ->
+// FormatTarGzip).
 func modelLayerFormat(mt string) (Format, bool) {
-	if !strings.HasPrefix(mt, "application/vnd.cncf.model.") && !strings.HasPrefix(mt, "application/vnd.cnai.model.") {
+	if !strings.HasPrefix(mt, "application/vnd.cncf.model.") && !strings.HasPrefix(mt, "application/vnd.cnai.model.") && !strings.HasPrefix(mt, kitLayerPrefix) {
 		return 0, false
 	}
 	switch {

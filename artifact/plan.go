@@ -67,6 +67,7 @@ type Kind string
 const (
 	KindModelPack       Kind = "modelpack"
 	KindModelPackLegacy Kind = "modelpack-cnai" // pre-CNCF org.cnai names
+	KindKitOps          Kind = "kitops"         // a KitOps ModelKit (Kitfile config)
 	KindORAS            Kind = "oras-files"     // plain ORAS file artifact
 )
 
@@ -198,6 +199,8 @@ func kindOfManifest(m ocispec.Manifest) Kind {
 		return KindModelPack
 	case m.ArtifactType == legacyArtifactType || m.Config.MediaType == legacyConfigType:
 		return KindModelPackLegacy
+	case m.ArtifactType == kitArtifactType || m.Config.MediaType == kitConfigType:
+		return KindKitOps
 	}
 	for _, l := range m.Layers {
 		if l.Annotations[ocispec.AnnotationTitle] == "" {
@@ -220,7 +223,7 @@ func (p *Plan) entry(l ocispec.Descriptor) (Entry, error) {
 	e := Entry{Layer: l, Mode: 0o644, DeclaredSize: -1}
 	var raw string
 	switch p.Kind {
-	case KindModelPack, KindModelPackLegacy:
+	case KindModelPack, KindModelPackLegacy, KindKitOps:
 		raw = firstNonEmpty(l.Annotations[modelspec.AnnotationFilepath], l.Annotations[legacyAnnotPath], l.Annotations[ocispec.AnnotationTitle])
 		f, ok := modelLayerFormat(l.MediaType)
 		if !ok {
