@@ -78,9 +78,16 @@ var layoutRefName = regexp.MustCompile(`^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-
 // ParseReference parses "host[:port]/repo[:tag|@digest]" or
 // "oci:PATH[:TAG|@DIGEST]". In a layout reference the path ends at the first
 // colon, as in skopeo, so "oci:./store:llama:v1" is layout "./store", tag
-// "llama:v1" (a layout's tag may hold colons).
+// "llama:v1" (a layout's tag may hold colons). "oci://host/repo:tag", as
+// KServe names a model in a registry (a storage initializer gets it so),
+// is the registry reference host/repo:tag, not a layout.
 func ParseReference(s string) (Reference, error) {
-	if rest, ok := strings.CutPrefix(s, LayoutPrefix); ok {
+	if rest, ok := strings.CutPrefix(s, "oci://"); ok {
+		if strings.Contains(rest, "://") {
+			return Reference{}, fmt.Errorf("%w %q: two schemes", ErrBadReference, s)
+		}
+		s = rest
+	} else if rest, ok := strings.CutPrefix(s, LayoutPrefix); ok {
 		return parseLayout(s, rest)
 	}
 	if rest, ok := strings.CutPrefix(s, ArchivePrefix); ok {

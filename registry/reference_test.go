@@ -19,6 +19,8 @@ func TestParseReference(t *testing.T) {
 		{"oci:/abs/store", Reference{Layout: "/abs/store"}},
 		{"oci:store@" + dg, Reference{Layout: "store", Digest: dg}},
 		{"oci:store:v1.0-rc_1", Reference{Layout: "store", Tag: "v1.0-rc_1"}},
+		// KServe's storage URI for a model in a registry.
+		{"oci://registry.example.com/team/llama:v1", Reference{Registry: "registry.example.com", Repository: "team/llama", Tag: "v1"}},
 	}
 	for _, tt := range tests {
 		got, err := ParseReference(tt.in)
@@ -41,7 +43,7 @@ func TestParseReferenceRejects(t *testing.T) {
 	for _, in := range []string{
 		"", "llama", "https://registry.example.com/m:v1", "Registry.example.com/UPPER:v1",
 		"host/m@sha256:short", "oci:", "oci::tag", "oci:store:bad tag", "oci:store:v1@sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
-		"oci:store@notadigest",
+		"oci:store@notadigest", "oci://", "oci://oci://host/m:v1",
 	} {
 		if got, err := ParseReference(in); !errors.Is(err, ErrBadReference) {
 			t.Errorf("ParseReference(%q) = %+v, %v; want ErrBadReference", in, got, err)
