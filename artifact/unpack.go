@@ -25,6 +25,10 @@ import (
 	"github.com/vessel-oci/vessel/internal/iox"
 )
 
+// tarReaders buffer tar layers' blob streams (64 KiB each), reused:
+// a dataset has a thousand layers.
+var tarReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 1<<16) }}
+
 // tarOverhead allows for tar headers, PAX records and padding on top of
 // the declared file sizes of a tar layer.
 const tarOverhead = 1 << 20
@@ -274,7 +278,9 @@ func (u *Unpacker) writeTar(e Entry, vr *errdef.VerifyReader) (err error) {
 			err = tarFailure(err, src, vr)
 		}
 	}()
-	br := bufio.NewReaderSize(src, 1<<16)
+	br := tarReaders.Get().(*bufio.Reader)
+	br.Reset(src)
+	defer func() { br.Reset(nil); tarReaders.Put(br) }()
 	var stream io.Reader = br
 	var closeDec func()
 	switch e.Format {
@@ -462,7 +468,9 @@ func (u *Unpacker) writeEntry(d *entryDir, name string, mode fs.FileMode, r io.R
 		return err
 	}
 	buf := copyBuffers.Get().(*[]byte)
-	_, err = io.CopyBuffer(f, r, *buf)
+	// Through a plain Writer: *os.File's ReadFrom would copy with a new
+	// 32 KiB buffer per file, not this one.
+	_, err = io.CopyBuffer(struct{ io.Writer }{f}, r, *buf)
 	copyBuffers.Put(buf)
 	if cerr := f.Close(); err == nil {
 		err = cerr

@@ -11,6 +11,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	limitMemory()
 	finish := startProfiles()
 	code := Run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
 	finish()
