@@ -26,8 +26,8 @@ import (
 type GroupOptions struct {
 	// Under: files smaller than this are grouped; <= 0 means 1 MiB.
 	Under int64
-	// Target: a group is closed once it holds this many bytes; <= 0
-	// means 64 MiB.
+	// Target: a group's tar is kept under this many bytes (files, headers
+	// and padding); <= 0 means 64 MiB.
 	Target int64
 	// MinFiles: grouping applies only when at least this many files are
 	// small (a model's few small JSON files stay raw layers, one file
@@ -80,6 +80,19 @@ func (u Unit) Size() int64 {
 	return n
 }
 
+// TarSize is about what the unit's tar takes: each file's 512-byte header
+// and its data padded to 512 bytes, and the end marker (long names' PAX
+// records add a little).
+func (u Unit) TarSize() int64 {
+	n := int64(1024)
+	for _, f := range u.Files {
+		n += tarEntrySize(f.Size)
+	}
+	return n
+}
+
+func tarEntrySize(size int64) int64 { return 512 + (size+511)/512*512 }
+
 // Units arranges scanned files (in Scan's sorted order) into layers. The
 // arrangement depends only on the paths, sizes and media types, so the
 // same directory gives the same layers on any machine, and a change in
@@ -126,13 +139,13 @@ func arrange(files []File, opts GroupOptions, grouping bool, depth int) []Unit {
 		dir := ancestor(path.Dir(f.Path), depth)
 		key := dir + "\x00" + f.MediaType
 		g := open[key]
-		if g == nil || g.size+f.Size > opts.target() {
+		if g == nil || g.size+tarEntrySize(f.Size) > opts.target() {
 			units = append(units, Unit{Path: dir, MediaType: TarMediaType(f.MediaType), Tar: true})
 			g = &group{i: len(units) - 1}
 			open[key] = g
 		}
 		units[g.i].Files = append(units[g.i].Files, f)
-		g.size += f.Size
+		g.size += tarEntrySize(f.Size)
 	}
 	return units
 }

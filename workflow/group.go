@@ -26,7 +26,7 @@ type tarGroup struct {
 	data   *bytes.Buffer // nil: write the tar again to send it
 }
 
-// keptTarMax: a group whose files total at most this is kept in memory
+// keptTarMax: a group whose tar is at most this is kept in memory
 // between hashing and upload, so its files are read once; the hashers and
 // the uploads in flight bound how many are kept at once.
 const keptTarMax = 4 << 20
@@ -72,7 +72,7 @@ func hashGroup(ctx context.Context, u artifact.Unit, cache *digestcache.Cache, p
 	h := sha256.New()
 	var w io.Writer = h
 	var kept *bytes.Buffer
-	if u.Size() <= keptTarMax {
+	if u.TarSize() <= keptTarMax {
 		kept = tarBuffers.Get().(*bytes.Buffer)
 		w = io.MultiWriter(h, kept)
 	}
