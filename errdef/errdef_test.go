@@ -62,6 +62,7 @@ var ordinary = map[string]string{
 	"registry.ErrTooSlow":           "a transfer failure (the link or the registry), retried by range; nothing wrong was accepted",
 	"workflow.ErrDestinationExists": "the pull destination holds files and --force is off",
 	"workflow.ErrNoTrust":           "the caller gave no policy: a usage mistake, refused before anything is read",
+	"workflow.ErrTooLarge":          "the directory a push was given is more than one model can carry: refused before anything is read",
 }
 
 func TestEverySentinelIsClassified(t *testing.T) {

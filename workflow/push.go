@@ -14,7 +14,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vessel-oci/vessel/artifact"
-	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/internal/digestcache"
 	"github.com/vessel-oci/vessel/oms"
 )
@@ -81,13 +80,13 @@ func Push(ctx context.Context, repo Target, dir string, opts PushOptions) (*Push
 		}
 		if n := oms.MinBundleSize(len(files), names); n > oms.MaxBundleSize {
 			return nil, fmt.Errorf("push %s: %w: %d files: their OpenSSF model signature would be at least %d bytes, over the %d bytes its readers accept (oms.MaxBundleSize): push sub-directories as models of their own",
-				dir, errdef.ErrLimit, len(files), n, int64(oms.MaxBundleSize))
+				dir, ErrTooLarge, len(files), n, int64(oms.MaxBundleSize))
 		}
 	}
 	units := artifact.Units(files, opts.Group)
 	if len(units) > artifact.DefaultMaxLayers {
 		return nil, fmt.Errorf("push %s: %w: %d files make %d layers, more than the %d a pull accepts: let more files travel together (push --group-under, --group-size, --group-min-files)",
-			dir, errdef.ErrLimit, len(files), len(units), artifact.DefaultMaxLayers)
+			dir, ErrTooLarge, len(files), len(units), artifact.DefaultMaxLayers)
 	}
 	layers := make([]ocispec.Descriptor, len(units))
 	sent := make([]bool, len(units))
@@ -154,7 +153,7 @@ func Push(ctx context.Context, repo Target, dir string, opts PushOptions) (*Push
 	}
 	if len(layers) > artifact.DefaultMaxLayers || len(manifest) > artifact.MaxManifestSize {
 		return nil, fmt.Errorf("push %s: %w: %d layers make a manifest of %d bytes; registries take manifests up to %d bytes and pulls up to %d layers: let more files travel together (push --group-under, --group-size)",
-			dir, errdef.ErrLimit, len(layers), len(manifest), artifact.MaxManifestSize, artifact.DefaultMaxLayers)
+			dir, ErrTooLarge, len(layers), len(manifest), artifact.MaxManifestSize, artifact.DefaultMaxLayers)
 	}
 	if err := repo.PushManifest(ctx, desc, manifest, repo.Reference().Tag); err != nil {
 		return nil, fmt.Errorf("push %s to %s: %w", dir, repo.Reference(), err)

@@ -14,7 +14,6 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/vessel-oci/vessel/artifact"
-	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/internal/digestcache"
 	"github.com/vessel-oci/vessel/internal/testutil"
 	"github.com/vessel-oci/vessel/registry"
@@ -226,7 +225,7 @@ func TestPushRefusesTooManyLayers(t *testing.T) {
 	host := testutil.Registry(t, testutil.Olareg, nil)
 	var h hashCounter
 	_, err := workflow.Push(context.Background(), open(t, host+"/data/ds:v1"), src, workflow.PushOptions{Group: artifact.GroupOptions{MinFiles: -1}, Progress: h.progress})
-	if !errors.Is(err, errdef.ErrLimit) || !strings.Contains(err.Error(), "--group-min-files") || h.bytes.Load() != 0 {
+	if !errors.Is(err, workflow.ErrTooLarge) || !strings.Contains(err.Error(), "--group-min-files") || h.bytes.Load() != 0 {
 		t.Fatalf("Push = %v (%d bytes hashed)", err, h.bytes.Load())
 	}
 	// Grouped (the default), the same files are 50 layers.
