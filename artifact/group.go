@@ -230,10 +230,6 @@ func TarLayer(u Unit, d digest.Digest, n int64) ocispec.Descriptor {
 		MediaType: u.MediaType,
 		Digest:    d,
 		Size:      n,
-		Annotations: map[string]string{
-			modelspec.AnnotationFilepath:     u.Path,
-			modelspec.AnnotationFileMetadata: string(meta),
-			ocispec.AnnotationTitle:          u.Path,
-		},
+		Annotations: pathAnnotations(u.Path, string(meta)),
 	}
 }

@@ -65,11 +65,20 @@ func Layer(f File, d digest.Digest) ocispec.Descriptor {
 		MediaType: f.MediaType,
 		Digest:    d,
 		Size:      f.Size,
-		Annotations: map[string]string{
-			modelspec.AnnotationFilepath:     f.Path,
-			modelspec.AnnotationFileMetadata: string(meta),
-			ocispec.AnnotationTitle:          f.Path,
-		},
+		Annotations: pathAnnotations(f.Path, string(meta)),
+	}
+}
+
+// pathAnnotations name a layer's path the ways runtimes look for it:
+// ModelPack's filepath, the title (CRI-O mounts an image volume's layers
+// as files named by it), and the older org.cnai filepath that CRI-O read
+// before ModelPack moved to the CNCF.
+func pathAnnotations(p, meta string) map[string]string {
+	return map[string]string{
+		modelspec.AnnotationFilepath:     p,
+		modelspec.AnnotationFileMetadata: meta,
+		ocispec.AnnotationTitle:          p,
+		legacyAnnotPath:                  p,
 	}
 }
 

@@ -173,8 +173,8 @@ func TestPackShape(t *testing.T) {
 		if md != want {
 			t.Errorf("%s: metadata %+v, want %+v (no uid, gid or mtime)", fp, md, want)
 		}
-		if len(l.Annotations) != 3 {
-			t.Errorf("%s: annotations %v, want exactly filepath, metadata and title", fp, l.Annotations)
+		if len(l.Annotations) != 4 || l.Annotations["org.cnai.model.filepath"] != fp {
+			t.Errorf("%s: annotations %v, want exactly filepath, metadata, title and the older org.cnai filepath", fp, l.Annotations)
 		}
 	}
 	if !slices.Equal(gotPaths, wantPaths) {
@@ -350,4 +350,19 @@ func TestHashFile(t *testing.T) {
 			t.Errorf("HashFile of a removed file = %v, want os.ErrNotExist", err)
 		}
 	})
+}
+
+// A layer names its path as ModelPack does, as CRI-O mounts image volumes
+// (the title) and as CRI-O did before (org.cnai): raw files and tar groups.
+func TestLayerPathAnnotations(t *testing.T) {
+	t.Parallel()
+	raw := Layer(File{Path: "sub/model.safetensors", Size: 3, Mode: 0o644, MediaType: RoleWeight.RawMediaType()}, digest.FromString("abc"))
+	group := TarLayer(Unit{Path: "train/c01", MediaType: TarMediaType(RoleDataset.RawMediaType()), Tar: true}, digest.FromString("tar"), 2048)
+	for want, l := range map[string]ocispec.Descriptor{"sub/model.safetensors": raw, "train/c01": group} {
+		for _, k := range []string{"org.cncf.model.filepath", "org.opencontainers.image.title", "org.cnai.model.filepath"} {
+			if l.Annotations[k] != want {
+				t.Errorf("%s: %s = %q", want, k, l.Annotations[k])
+			}
+		}
+	}
 }
