@@ -227,9 +227,9 @@ func TarLayer(u Unit, d digest.Digest, n int64) ocispec.Descriptor {
 		Typeflag: '5', // tar.TypeDir: the layer holds files of a directory
 	})
 	return ocispec.Descriptor{
-		MediaType: u.MediaType,
-		Digest:    d,
-		Size:      n,
+		MediaType:   u.MediaType,
+		Digest:      d,
+		Size:        n,
 		Annotations: pathAnnotations(u.Path, string(meta)),
 	}
 }

@@ -62,9 +62,9 @@ func Layer(f File, d digest.Digest) ocispec.Descriptor {
 		// No uid, gid or mtime: packing must be reproducible.
 	})
 	return ocispec.Descriptor{
-		MediaType: f.MediaType,
-		Digest:    d,
-		Size:      f.Size,
+		MediaType:   f.MediaType,
+		Digest:      d,
+		Size:        f.Size,
 		Annotations: pathAnnotations(f.Path, string(meta)),
 	}
 }
