@@ -197,14 +197,7 @@ func TestGroupsUnpack(t *testing.T) {
 		t.Fatalf("want a root group and a split directory: %v", paths)
 	}
 	p := mustPlan(t, Limits{}, layers...)
-	_, staging := newStaging(t)
-	u := newUnpacker(t, staging, p)
-	for _, e := range p.Entries {
-		if err := u.Write(context.Background(), e, bytes.NewReader(blobs[e.Layer.Digest]), nil); err != nil {
-			t.Fatalf("%s: %v", e.Path, err)
-		}
-	}
-	got := readTree(t, staging)
+	got, u := unpackAll(t, p, blobs)
 	for p, body := range files {
 		if got[p] != body {
 			t.Errorf("%s: %q, want %q", p, got[p], body)
@@ -229,7 +222,7 @@ func TestGroupsUnpack(t *testing.T) {
 		}
 	}
 	p = mustPlan(t, Limits{}, tarLayer, tarLayer)
-	_, staging = newStaging(t)
+	_, staging := newStaging(t)
 	u = newUnpacker(t, staging, p)
 	err = u.Write(context.Background(), p.Entries[0], bytes.NewReader(blobs[tarLayer.Digest]), nil)
 	if err == nil {

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -243,4 +244,18 @@ func sparseTar(t testing.TB, name string, realSize int64) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// unpackAll writes every entry of p from blobs (by layer digest) into a
+// new staging directory and returns what it holds, and the unpacker.
+func unpackAll(t *testing.T, p *Plan, blobs map[digest.Digest][]byte) (map[string]string, *Unpacker) {
+	t.Helper()
+	_, staging := newStaging(t)
+	u := newUnpacker(t, staging, p)
+	for _, e := range p.Entries {
+		if err := u.Write(context.Background(), e, bytes.NewReader(blobs[e.Layer.Digest]), nil); err != nil {
+			t.Fatalf("%s: %v", e.Path, err)
+		}
+	}
+	return readTree(t, staging), u
 }

@@ -51,14 +51,7 @@ func TestKitOpsModelKit(t *testing.T) {
 	if p.Kind != KindKitOps {
 		t.Fatalf("kind %q", p.Kind)
 	}
-	_, staging := newStaging(t)
-	u := newUnpacker(t, staging, p)
-	for _, e := range p.Entries {
-		if err := u.Write(context.Background(), e, bytes.NewReader(blobs[e.Layer.Digest]), nil); err != nil {
-			t.Fatalf("%s: %v", e.Path, err)
-		}
-	}
-	got := readTree(t, staging)
+	got, u := unpackAll(t, p, blobs)
 	for name, want := range map[string]string{
 		"model.gguf": "gguf weights", "data/images/a.png": "png a", "data/images/b.png": "png b",
 		"data/train.csv": "x,y\n1,2\n", "train.py": "print('train')\n",
@@ -78,7 +71,7 @@ func TestKitOpsModelKit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, staging = newStaging(t)
+	_, staging := newStaging(t)
 	u = newUnpacker(t, staging, p)
 	if err := u.Write(context.Background(), p.Entries[0], bytes.NewReader(escape), nil); err == nil {
 		t.Fatal("a KitOps layer's entry outside its path was written")
