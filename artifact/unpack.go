@@ -230,19 +230,16 @@ var processUmask = sync.OnceValue(func() fs.FileMode {
 })
 
 func (u *Unpacker) writeRaw(e Entry, vr *errdef.VerifyReader) error {
-	if err := u.writeFile(e.Path, e.Mode, vr, -1); err != nil {
+	if err := u.writeFile(e.Path, e.Mode, vr); err != nil {
 		return err
 	}
 	return vr.Verify()
 }
 
-// writeFile creates name exclusively and copies r into it, at most limit
-// bytes when limit >= 0, then fsyncs it.
-func (u *Unpacker) writeFile(name string, mode fs.FileMode, r io.Reader, limit int64) error {
+// writeFile creates a raw layer's file exclusively, copies r into it and
+// fsyncs it (tar entries go through writeEntry).
+func (u *Unpacker) writeFile(name string, mode fs.FileMode, r io.Reader) error {
 	if u.root == nil {
-		if limit >= 0 {
-			r = io.LimitReader(r, limit)
-		}
 		_, err := io.Copy(io.Discard, r)
 		return err
 	}
@@ -254,9 +251,6 @@ func (u *Unpacker) writeFile(name string, mode fs.FileMode, r io.Reader, limit i
 	f, err := u.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {
 		return err
-	}
-	if limit >= 0 {
-		r = io.LimitReader(r, limit)
 	}
 	buf := copyBuffers.Get().(*[]byte)
 	_, err = io.CopyBuffer(&writeback{Writeback: fsx.Writeback{F: f}}, r, *buf)

@@ -379,14 +379,12 @@ func loadSigners(specs []SignerSpec, dir string, seen map[string]bool, trustedRo
 			return nil, fmt.Errorf("signer %s: give key or keyData, not both", sg.Name)
 		case sg.KeyData != "":
 			v, err = LoadPublicKey([]byte(sg.KeyData))
-		case IsKMS(sg.Key):
-			v, err = LoadTrustedKey(context.Background(), sg.Key)
 		case sg.Key != "":
-			path := sg.Key
-			if !filepath.IsAbs(path) {
-				path = filepath.Join(dir, path)
+			ref := sg.Key // a file relative to the policy, or a key service URI
+			if !IsKMS(ref) && !filepath.IsAbs(ref) {
+				ref = filepath.Join(dir, ref)
 			}
-			v, err = LoadTrustedKey(context.Background(), path)
+			v, err = LoadTrustedKey(context.Background(), ref)
 		default:
 			return nil, fmt.Errorf("signer %s: no key", sg.Name)
 		}

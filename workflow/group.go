@@ -48,21 +48,16 @@ func (g *tarGroup) release() {
 // file once). Stamps are taken before reading, as hashFile does.
 func hashGroup(ctx context.Context, u artifact.Unit, cache *digestcache.Cache, progress ProgressFunc) (tarGroup, error) {
 	progress.emit(Event{Kind: EventStart, Phase: PhaseHash, Path: u.Path, Size: u.Size()})
-	stamps := make([]digestcache.Stamp, len(u.Files))
-	usable := make([]bool, len(u.Files))
-	known := cache != nil
+	cached := make([]cachedFile, len(u.Files))
 	files := make([]digest.Digest, len(u.Files))
+	known := cache != nil
 	for j, f := range u.Files {
 		if cache == nil {
 			break
 		}
-		s, err := cache.Stat(f.Source)
-		stamps[j], usable[j] = s, err == nil && s.Size() == f.Size
-		if d, ok := cache.Lookup(s); ok && usable[j] {
-			files[j] = d
-		} else {
-			known = false
-		}
+		cached[j] = lookupFile(cache, f)
+		files[j] = cached[j].digest
+		known = known && files[j] != ""
 	}
 	if known {
 		if d, n, ok := cache.LookupDerived(groupInput(u, files)); ok {
@@ -71,25 +66,20 @@ func hashGroup(ctx context.Context, u artifact.Unit, cache *digestcache.Cache, p
 	}
 	h := sha256.New()
 	var w io.Writer = h
-	var kept *bytes.Buffer
+	g := tarGroup{}
 	if u.TarSize() <= keptTarMax {
-		kept = tarBuffers.Get().(*bytes.Buffer)
-		w = io.MultiWriter(h, kept)
+		g.data = tarBuffers.Get().(*bytes.Buffer)
+		w = io.MultiWriter(h, g.data)
 	}
 	n := &iox.CountingWriter{W: w, Progress: progress.bytes(PhaseHash, u.Path, "")}
 	sums, err := artifact.WriteTar(ctx, n, u)
 	if err != nil {
-		if kept != nil {
-			kept.Reset()
-			tarBuffers.Put(kept)
-		}
+		g.release()
 		return tarGroup{}, err
 	}
-	g := tarGroup{digest: digest.NewDigest(digest.SHA256, h), size: n.N, files: sums, data: kept}
+	g.digest, g.size, g.files = digest.NewDigest(digest.SHA256, h), n.N, sums
 	for j, d := range sums {
-		if usable[j] {
-			cache.Store(stamps[j], d)
-		}
+		cached[j].store(cache, d)
 	}
 	cache.StoreDerived(groupInput(u, sums), g.digest, g.size)
 	return g, nil

@@ -151,9 +151,9 @@ func Push(ctx context.Context, repo Target, dir string, opts PushOptions) (*Push
 	if err != nil {
 		return nil, fmt.Errorf("push %s: %w", dir, err)
 	}
-	if len(layers) > artifact.DefaultMaxLayers || len(manifest) > artifact.MaxManifestSize {
-		return nil, fmt.Errorf("push %s: %w: %d layers make a manifest of %d bytes; registries take manifests up to %d bytes and pulls up to %d layers: let more files travel together (push --group-under, --group-size)",
-			dir, ErrTooLarge, len(layers), len(manifest), artifact.MaxManifestSize, artifact.DefaultMaxLayers)
+	if len(manifest) > artifact.MaxManifestSize {
+		return nil, fmt.Errorf("push %s: %w: %d layers make a manifest of %d bytes; registries take manifests up to %d bytes: let more files travel together (push --group-under, --group-size)",
+			dir, ErrTooLarge, len(layers), len(manifest), artifact.MaxManifestSize)
 	}
 	if err := repo.PushManifest(ctx, desc, manifest, repo.Reference().Tag); err != nil {
 		return nil, fmt.Errorf("push %s to %s: %w", dir, repo.Reference(), err)
@@ -263,26 +263,47 @@ func (w *offsetWatch) end() {
 // then no longer matches what was stored.
 func hashFile(ctx context.Context, f artifact.File, cache *digestcache.Cache, progress ProgressFunc) (digest.Digest, error) {
 	progress.emit(Event{Kind: EventStart, Phase: PhaseHash, Path: f.Path, Size: f.Size})
-	if cache == nil {
-		return artifact.HashFile(ctx, f, progress.bytes(PhaseHash, f.Path, ""))
-	}
-	// A size other than the scanned one would put a wrong size next to the
-	// cached digest: leave that file to HashFile, which reports it.
-	stamp, err := cache.Stat(f.Source)
-	usable := err == nil && stamp.Size() == f.Size
-	if usable {
-		if d, ok := cache.Lookup(stamp); ok {
-			return d, nil
-		}
+	c := lookupFile(cache, f)
+	if c.digest != "" {
+		return c.digest, nil
 	}
 	d, err := artifact.HashFile(ctx, f, progress.bytes(PhaseHash, f.Path, ""))
 	if err != nil {
 		return "", err
 	}
-	if usable {
-		cache.Store(stamp, d)
-	}
+	c.store(cache, d)
 	return d, nil
+}
+
+// cachedFile is a file as the digest cache saw it before it was read:
+// its stamp, whether the digest may be stored under it, and the digest
+// when the cache knows the file unchanged.
+type cachedFile struct {
+	stamp  digestcache.Stamp
+	usable bool
+	digest digest.Digest // "" unless cached
+}
+
+// lookupFile stats f for the cache. A size other than the scanned one
+// would put a wrong size next to the cached digest: such a file is left
+// to the reader, which reports it.
+func lookupFile(cache *digestcache.Cache, f artifact.File) cachedFile {
+	if cache == nil {
+		return cachedFile{}
+	}
+	s, err := cache.Stat(f.Source)
+	c := cachedFile{stamp: s, usable: err == nil && s.Size() == f.Size}
+	if c.usable {
+		c.digest, _ = cache.Lookup(s)
+	}
+	return c
+}
+
+// store remembers d for the file, if its stamp allows.
+func (c cachedFile) store(cache *digestcache.Cache, d digest.Digest) {
+	if c.usable {
+		cache.Store(c.stamp, d)
+	}
 }
 
 func concurrency(n int) int {

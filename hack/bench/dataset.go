@@ -130,15 +130,13 @@ func datasetRuns(ctx context.Context, reg *registryProc, tools []tool, ds, big m
 			slices.Reverse(order)
 		}
 		for _, t := range order {
-			cases := []struct {
+			type benchCase struct {
 				what string
 				m    model
-			}{{"dataset", ds}}
+			}
+			cases := []benchCase{{"dataset", ds}}
 			if t.name == "vessel" {
-				cases = append(cases, struct {
-					what string
-					m    model
-				}{"four files", big})
+				cases = append(cases, benchCase{"four files", big})
 			}
 			for _, c := range cases {
 				repo := fmt.Sprintf("bench/%s-%s-%d", t.name, strings.ReplaceAll(c.what, " ", "-"), run)

@@ -128,12 +128,18 @@ func (c *Cache) Lookup(s Stamp) (digest.Digest, bool) {
 	if !ok || e.key != s.key {
 		return "", false
 	}
+	c.touch(s.path, e)
+	return e.digest, true
+}
+
+// touch marks e, stored under name, used now when its last use is older
+// than refreshAfter. c.mu is held.
+func (c *Cache) touch(name string, e entry) {
 	if now := c.now().UnixNano(); now-e.used > int64(refreshAfter) {
 		e.used = now
-		c.entries[s.path] = e
+		c.entries[name] = e
 		c.dirty = true
 	}
-	return e.digest, true
 }
 
 // Store records that the file stamped s, before it was read, has digest
@@ -165,15 +171,12 @@ func (c *Cache) LookupDerived(input digest.Digest) (digest.Digest, int64, bool) 
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.entries[derivedPrefix+input.String()]
+	name := derivedPrefix + input.String()
+	e, ok := c.entries[name]
 	if !ok {
 		return "", 0, false
 	}
-	if now := c.now().UnixNano(); now-e.used > int64(refreshAfter) {
-		e.used = now
-		c.entries[derivedPrefix+input.String()] = e
-		c.dirty = true
-	}
+	c.touch(name, e)
 	return e.digest, e.Size, true
 }
 
