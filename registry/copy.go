@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
@@ -57,11 +58,11 @@ func CopyGraph(ctx context.Context, src, dst *Repository, root ocispec.Descripto
 			return []string{src.Ref.Repository}, nil
 		}
 	}
-	from := verifyingSource{src.target}
+	from := &verifyingSource{Target: src.target}
 	if !opts.Referrers {
-		return oras.CopyGraph(ctx, from, dst.target, root, graphOpts)
+		return from.blame(oras.CopyGraph(ctx, from, dst.target, root, graphOpts))
 	}
-	return oras.ExtendedCopyGraph(ctx, from, dst.target, root, oras.ExtendedCopyGraphOptions{
+	return from.blame(oras.ExtendedCopyGraph(ctx, from, dst.target, root, oras.ExtendedCopyGraphOptions{
 		CopyGraphOptions: graphOpts,
 		FindPredecessors: func(ctx context.Context, _ content.ReadOnlyGraphStorage, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
 			if !IsManifest(d.MediaType) {
@@ -89,7 +90,7 @@ func CopyGraph(ctx context.Context, src, dst *Repository, root ocispec.Descripto
 			}
 			return have, nil
 		},
-	})
+	}))
 }
 
 // Tag points tag at desc, a manifest the repository holds.
@@ -111,12 +112,35 @@ func IsManifest(mt string) bool {
 }
 
 // verifyingSource checks every blob and manifest read from the source
-// against its descriptor as it streams.
+// against its descriptor as it streams, and remembers the first mismatch.
 type verifyingSource struct {
 	Target
+	mu       sync.Mutex
+	mismatch error
 }
 
-func (v verifyingSource) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
+// blame returns the source's first mismatch in place of err: bad bytes
+// reach the destination with the read that found them, and its refusal
+// ("400 invalid digest") can arrive before the upload sees the read
+// error, but the fault is the source's.
+func (v *verifyingSource) blame(err error) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err != nil && v.mismatch != nil {
+		return v.mismatch
+	}
+	return err
+}
+
+func (v *verifyingSource) found(err error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.mismatch == nil {
+		v.mismatch = err
+	}
+}
+
+func (v *verifyingSource) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
 	if err := d.Digest.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", errdef.ErrDigestMismatch, d.Digest, err)
 	}
@@ -124,7 +148,7 @@ func (v verifyingSource) Fetch(ctx context.Context, d ocispec.Descriptor) (io.Re
 	if err != nil {
 		return nil, fetchError(d, err)
 	}
-	return &verifiedStream{vr: errdef.NewVerifyReader(rc, d), size: d.Size, Closer: rc}, nil
+	return &verifiedStream{vr: errdef.NewVerifyReader(rc, d), size: d.Size, Closer: rc, src: v}, nil
 }
 
 // verifiedStream checks the digest on the read that brings the last
@@ -135,6 +159,7 @@ type verifiedStream struct {
 	vr         *errdef.VerifyReader
 	size, read int64
 	io.Closer
+	src *verifyingSource
 }
 
 func (s *verifiedStream) Read(p []byte) (int, error) {
@@ -142,6 +167,7 @@ func (s *verifiedStream) Read(p []byte) (int, error) {
 	s.read += int64(n)
 	if err == io.EOF || (err == nil && s.read == s.size) {
 		if verr := s.vr.Verify(); verr != nil {
+			s.src.found(verr)
 			return n, verr
 		}
 		return n, io.EOF
