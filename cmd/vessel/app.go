@@ -69,6 +69,7 @@ func NewApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			e.attestationsCommand(),
 			e.provenanceCommand(),
 			e.copyCommand(),
+			e.admissionCommand(),
 			e.exportCommand(),
 			e.importCommand(),
 			e.cacheCommand(),
