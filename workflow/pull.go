@@ -178,29 +178,33 @@ func Pull(ctx context.Context, repo PullSource, dest string, opts PullOptions) (
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
 	}
-	if err := checkDestination(dest, opts.Force); err != nil {
+	inside := landsInside(dest)
+	if err := checkDestination(dest, opts.Force, inside); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
 	}
 	parent := filepath.Dir(dest)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
+	if inside {
+		parent = dest
+	} else if err := os.MkdirAll(parent, 0o755); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
 	}
 	blobs := opts.Store
 	if blobs == nil {
-		private := PrivateStore(dest)
+		private := privateStore(dest, inside)
 		if blobs, err = store.OpenPrivate(private); err != nil {
 			return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
 		}
 		// Kept only to resume an interrupted transfer: after success its
 		// blobs are linked into dest, after a verification failure nothing
-		// in it is worth resuming.
+		// in it is worth resuming. Inside dest, a failure leaves dest
+		// empty, as it was.
 		defer func() {
-			if err == nil || errors.Is(err, errdef.ErrVerification) || !blobs.Resumable() {
+			if err == nil || inside || errors.Is(err, errdef.ErrVerification) || !blobs.Resumable() {
 				os.RemoveAll(private)
 			}
 		}()
 	}
-	staging, release, err := newStaging(dest)
+	staging, release, err := newStaging(parent, dest)
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: staging: %w", m.Ref, err)
 	}
@@ -239,7 +243,11 @@ func Pull(ctx context.Context, repo PullSource, dest string, opts PullOptions) (
 			return nil, fmt.Errorf("pull %s: signature: %w", m.Ref, err)
 		}
 	}
-	if err := commit(staging, dest, opts.Force); err != nil {
+	commitTo := commit
+	if inside {
+		commitTo = commitInside
+	}
+	if err := commitTo(staging, dest, opts.Force); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
 	}
 	res := &PullResult{Reference: m.Ref.String(), Digest: m.Desc.Digest, Kind: m.Plan.Kind, Destination: dest, Files: files, Verification: v}
@@ -316,10 +324,10 @@ func (s *OMSSignature) checkWritten(got map[string]digest.Digest) error {
 	return mismatch(diff)
 }
 
-// PrivateStore is the content store a pull without a shared one keeps
-// beside dest: hidden, and named after dest so a rerun finds it.
+// PrivateStore is the content store a pull into dest without a shared
+// one keeps (see privateStore).
 func PrivateStore(dest string) string {
-	return filepath.Join(filepath.Dir(dest), "."+filepath.Base(dest)+".vessel-partial")
+	return privateStore(dest, landsInside(dest))
 }
 
 // download fetches every layer of plan into the content store, several at
@@ -401,8 +409,9 @@ func place(ctx context.Context, u *artifact.Unpacker, e artifact.Entry, blob *os
 }
 
 // checkDestination refuses a destination that is not a directory, or that
-// holds anything when force is off.
-func checkDestination(dest string, force bool) error {
+// holds anything when force is off (inside it, a pull's own leftovers do
+// not count).
+func checkDestination(dest string, force, inside bool) error {
 	fi, err := os.Lstat(dest)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -416,15 +425,82 @@ func checkDestination(dest string, force bool) error {
 	if force {
 		return nil
 	}
+	switch name, err := firstForeign(dest, inside); {
+	case err != nil:
+		return err
+	case name != "":
+		return fmt.Errorf("%w: %s (use --force to replace it)", ErrDestinationExists, dest)
+	}
+	return nil
+}
+
+// firstForeign names an entry of dest, or "" when it has none; inside a
+// destination a pull stages in, the pull's own entries are passed over.
+func firstForeign(dest string, inside bool) (string, error) {
 	d, err := os.Open(dest)
+	if err != nil {
+		return "", err
+	}
+	defer d.Close()
+	for {
+		names, err := d.Readdirnames(64)
+		for _, n := range names {
+			if !inside || !ownEntry(dest, n) {
+				return n, nil
+			}
+		}
+		if err == io.EOF {
+			return "", nil
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+}
+
+// commitInside moves the finished staging directory's entries into dest,
+// the directory it was made in. Without force nothing is replaced: a
+// destination that was filled meanwhile is refused. With force, what was
+// there goes first. If a move fails, those already made are moved back.
+func commitInside(staging, dest string, force bool) error {
+	if err := os.Chmod(staging, 0o755); err != nil {
+		return err
+	}
+	there, err := os.ReadDir(dest)
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	if _, err := d.Readdirnames(1); err == io.EOF {
-		return nil
+	for _, e := range there {
+		if ownEntry(dest, e.Name()) {
+			continue
+		}
+		if !force {
+			return fmt.Errorf("%w: %s was filled while this pull ran (use --force to replace it)", ErrDestinationExists, dest)
+		}
+		if err := os.RemoveAll(filepath.Join(dest, e.Name())); err != nil {
+			return fmt.Errorf("replace %s: %w", dest, err)
+		}
 	}
-	return fmt.Errorf("%w: %s (use --force to replace it)", ErrDestinationExists, dest)
+	entries, err := os.ReadDir(staging)
+	if err != nil {
+		return err
+	}
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
+	}
+	for i, n := range names {
+		if err := fsx.RenameNoReplace(filepath.Join(staging, n), filepath.Join(dest, n)); err != nil {
+			for _, back := range names[:i] {
+				_ = os.Rename(filepath.Join(dest, back), filepath.Join(staging, back))
+			}
+			if errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("%w: %s appeared in %s while this pull ran", ErrDestinationExists, n, dest)
+			}
+			return fmt.Errorf("move into place: %w", err)
+		}
+	}
+	return fsx.SyncDir(dest)
 }
 
 // commit moves the finished staging directory to dest. Without force it

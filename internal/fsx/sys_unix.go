@@ -52,3 +52,9 @@ func TryLock(f *os.File) (ok bool, err error) {
 func openNoFollow(path string, flag int, perm fs.FileMode) (*os.File, error) {
 	return os.OpenFile(path, flag|unix.O_NOFOLLOW|unix.O_NONBLOCK, perm)
 }
+
+// Writable reports whether the caller may create entries in dir: not on
+// a read-only filesystem (a container's root), and permitted.
+func Writable(dir string) bool {
+	return unix.Access(dir, unix.W_OK) == nil
+}
