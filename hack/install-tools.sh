@@ -2,10 +2,11 @@
 # install-tools.sh builds the pinned third-party tools used by the e2e tests
 # into <repo>/.bin/, from source, through the Go module proxy.
 #
-# Usage: hack/install-tools.sh [oras|registry|cosign|cosign3|fulcio|tsa|localkms|light|keyless|all]...
+# Usage: hack/install-tools.sh [oras|registry|cosign|cosign3|fulcio|tsa|localkms|etcd|kube-apiserver|light|keyless|kube|all]...
 #   light (the default) = oras + registry; keyless = fulcio + tsa;
+#   kube = etcd + kube-apiserver (for the admission webhook's test);
 #   all = light + cosign (v2) + cosign3 (v3) + keyless + localkms (an AWS
-#   KMS-compatible server).
+#   KMS-compatible server) + kube.
 #
 # Each tool has its own Go module under hack/tools/<tool>/ whose go.mod pins
 # the version (a `tool` directive plus the exact require) and whose go.sum
@@ -17,6 +18,11 @@
 # the module's go.mod and go.sum; when it matches and the binary exists, the
 # tool is not rebuilt. Changing a pin (go get -tool ...@vX in the module dir)
 # changes the hash, so the next run rebuilds.
+#
+# Built binaries are also kept per machine, by that hash, in
+# $VESSEL_TOOLS_CACHE (default: $XDG_CACHE_HOME/vessel/tools, or
+# ~/.cache/vessel/tools): a fresh clone copies them instead of building
+# again (kube-apiserver takes minutes on two cores).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,7 +30,7 @@ tools_dir="${repo_root}/hack/tools"
 bin_dir="${repo_root}/.bin"
 
 usage() {
-	echo "usage: $0 [oras|registry|cosign|cosign3|fulcio|tsa|localkms|light|keyless|all]..." >&2
+	echo "usage: $0 [oras|registry|cosign|cosign3|fulcio|tsa|localkms|etcd|kube-apiserver|light|keyless|kube|all]..." >&2
 	exit 2
 }
 
@@ -77,6 +83,20 @@ tool_info() {
 		pkg="github.com/nsmithuk/local-kms"
 		ldflags_x=""
 		;;
+	etcd)
+		# The API server's store, for the admission webhook's test.
+		module="go.etcd.io/etcd/server/v3"
+		pkg="go.etcd.io/etcd/server/v3"
+		ldflags_x=""
+		;;
+	kube-apiserver)
+		# Kubernetes' API server: admission webhooks are called by it
+		# alone, no kubelet needed. The module replaces k8s.io/kubernetes'
+		# staging directories with their published releases.
+		module="k8s.io/kubernetes"
+		pkg="k8s.io/kubernetes/cmd/kube-apiserver"
+		ldflags_x="-X k8s.io/component-base/version.gitVersion=@VERSION@"
+		;;
 	*)
 		echo "install-tools: unknown tool '$1'" >&2
 		usage
@@ -122,12 +142,22 @@ install_tool() {
 		return
 	fi
 
+	mkdir -p "$bin_dir"
+	local cache_dir="${VESSEL_TOOLS_CACHE:-${XDG_CACHE_HOME:-${HOME}/.cache}/vessel/tools}"
+	local cached="${cache_dir}/${tool}-$(printf '%s' "$stamp" | sha256_of /dev/stdin)"
+	if [[ -x "$cached" ]]; then
+		cp "$cached" "${bin}.tmp.$$"
+		mv -f "${bin}.tmp.$$" "$bin"
+		printf '%s\n' "$stamp" >"$stamp_file"
+		echo "${tool} ${version}: copied from ${cached}"
+		return
+	fi
+
 	local ldflags="-s -w"
 	if [[ -n "$ldflags_x" ]]; then
 		ldflags="${ldflags} ${ldflags_x//@VERSION@/$version}"
 	fi
 
-	mkdir -p "$bin_dir"
 	local tmp="${bin}.tmp.$$"
 	local start=$SECONDS
 	# GOWORK=off: a go.work at the repo root must not pull the tool modules in
@@ -139,7 +169,11 @@ install_tool() {
 		echo "install-tools: ${tool}: go build ${pkg} (${version}) in ${mod_dir} failed" >&2
 		exit 1
 	fi
-	# Rename into place so a concurrent run never sees a half-written binary.
+	# Keep a copy for other clones (best effort), then rename into place
+	# so a concurrent run never sees a half-written binary.
+	if mkdir -p "$cache_dir" 2>/dev/null && cp "$tmp" "${cached}.tmp.$$" 2>/dev/null; then
+		mv -f "${cached}.tmp.$$" "$cached"
+	fi
 	mv -f "$tmp" "$bin"
 	printf '%s\n' "$stamp" >"$stamp_file"
 	echo "${tool} ${version}: built in $((SECONDS - start))s (.bin/${tool})"
@@ -154,9 +188,10 @@ main() {
 	for arg in "$@"; do
 		case "$arg" in
 		light) tools+=(oras registry) ;;
-		all) tools+=(oras registry cosign cosign3 fulcio tsa localkms) ;;
+		all) tools+=(oras registry cosign cosign3 fulcio tsa localkms etcd kube-apiserver) ;;
 		keyless) tools+=(fulcio tsa) ;;
-		oras | registry | cosign | cosign3 | fulcio | tsa | localkms) tools+=("$arg") ;;
+		kube) tools+=(etcd kube-apiserver) ;;
+		oras | registry | cosign | cosign3 | fulcio | tsa | localkms | etcd | kube-apiserver) tools+=("$arg") ;;
 		-h | --help) usage ;;
 		*)
 			echo "install-tools: unknown tool '$arg'" >&2
