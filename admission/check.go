@@ -55,16 +55,22 @@ func NewChecker(policy *attest.Policy, opts registry.Options, size int, ttl time
 	return &Checker{Policy: policy, Registry: opts, cache: expirable.NewLRU[string, Verdict](size, nil, ttl)}
 }
 
-// ErrRefused wraps every reason a model is not admitted (as opposed to a
-// failure to find out: a registry that does not answer).
+// ErrRefused matches every reason a model is not admitted (as opposed to
+// a failure to find out: a registry that does not answer).
 var ErrRefused = errors.New("refused")
+
+// refused is a reason, said as it is, that matches ErrRefused.
+type refused struct{ error }
+
+func (r refused) Is(target error) bool { return target == ErrRefused }
+func (r refused) Unwrap() error        { return r.error }
 
 // Check verifies the model ref names. A refusal wraps ErrRefused; any
 // other error means the check could not be made.
 func (c *Checker) Check(ctx context.Context, ref string) (Verdict, error) {
 	r, err := ParseImageReference(ref)
 	if err != nil {
-		return Verdict{}, fmt.Errorf("%w: %v", ErrRefused, err)
+		return Verdict{}, refused{err}
 	}
 	repo, err := registry.Open(ctx, r, c.Registry)
 	if err != nil {
@@ -105,7 +111,7 @@ func refusal(err error) error {
 	switch {
 	case errors.Is(err, errdef.ErrVerification), errors.Is(err, errdef.ErrNotFound),
 		errors.Is(err, artifact.ErrNotModel), errors.Is(err, workflow.ErrNoTrust):
-		return fmt.Errorf("%w: %w", ErrRefused, err)
+		return refused{err}
 	}
 	return err
 }
