@@ -119,6 +119,39 @@ func Resolve(ctx context.Context, repo Source, limits artifact.Limits) (*Resolve
 	if err != nil {
 		return nil, fmt.Errorf("%s: manifest: %w", pinned, err)
 	}
+	return resolveModel(ctx, repo, desc, data, limits)
+}
+
+// resolveSubject resolves what a signature can be about: a model, or any
+// other manifest or index (a container image, vessel's own), which comes
+// back with no Plan: cosign's signatures apply to it, a model signature
+// does not.
+func resolveSubject(ctx context.Context, repo Source) (*Resolved, error) {
+	desc, err := repo.Resolve(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pinned := repo.Reference().WithDigest(desc.Digest)
+	if !registry.IsManifest(desc.MediaType) {
+		return nil, fmt.Errorf("%s: %w: %q is not a manifest or index", pinned, artifact.ErrNotModel, desc.MediaType)
+	}
+	data, err := fetchManifest(ctx, repo, desc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: manifest: %w", pinned, err)
+	}
+	if desc.MediaType == ocispec.MediaTypeImageIndex {
+		return &Resolved{Ref: pinned, Desc: desc}, nil
+	}
+	m, err := resolveModel(ctx, repo, desc, data, artifact.Limits{})
+	if errors.Is(err, artifact.ErrNotModel) {
+		return &Resolved{Ref: pinned, Desc: desc}, nil
+	}
+	return m, err
+}
+
+// resolveModel reads the model a fetched manifest describes.
+func resolveModel(ctx context.Context, repo Source, desc ocispec.Descriptor, data []byte, limits artifact.Limits) (*Resolved, error) {
+	pinned := repo.Reference().WithDigest(desc.Digest)
 	plan, err := artifact.ParseManifest(data, limits)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", pinned, err)

@@ -7,7 +7,6 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
-	"github.com/vessel-oci/vessel/artifact"
 	"github.com/vessel-oci/vessel/attest"
 )
 
@@ -30,7 +29,9 @@ type SignResult struct {
 // Sign signs the model repo names (resolved to its digest once) and stores
 // the signature beside it as an OCI 1.1 referrer, in cosign's bundle
 // format, through the referrers tag schema where the registry lacks the
-// API. It reads the manifest only, never the weights.
+// API. It reads the manifest only, never the weights. What is not a model
+// (a container image or index) gets the cosign signature alone, as
+// cosign sign would give it.
 func Sign(ctx context.Context, repo Repository, signer attest.Signer) (*SignResult, error) {
 	return sign(ctx, repo, signer, nil)
 }
@@ -45,7 +46,7 @@ func SignPushed(ctx context.Context, repo Repository, signer attest.Signer, push
 
 // sign signs; pushed, when set, is the push that stored the model.
 func sign(ctx context.Context, repo Repository, signer attest.Signer, pushed *PushResult) (*SignResult, error) {
-	m, err := Resolve(ctx, repo, artifact.Limits{})
+	m, err := resolveSubject(ctx, repo)
 	if err != nil {
 		return nil, fmt.Errorf("sign %w", err)
 	}
@@ -67,9 +68,11 @@ func sign(ctx context.Context, repo Repository, signer attest.Signer, pushed *Pu
 	if err != nil {
 		return nil, fmt.Errorf("sign %s: %w", m.Ref, err)
 	}
-	omsDesc, err := signOMS(ctx, repo, m, signer, files)
-	if err != nil {
-		return nil, fmt.Errorf("sign %s: OpenSSF model signature: %w", m.Ref, err)
+	var omsDesc digest.Digest
+	if m.Plan != nil {
+		if omsDesc, err = signOMS(ctx, repo, m, signer, files); err != nil {
+			return nil, fmt.Errorf("sign %s: OpenSSF model signature: %w", m.Ref, err)
+		}
 	}
 	res := &SignResult{Reference: m.Ref.String(), Digest: m.Desc.Digest, Signature: desc, PredicateType: attest.CosignSignPredicate, OMS: omsDesc}
 	res.describe(signer)

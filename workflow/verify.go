@@ -9,7 +9,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/vessel-oci/vessel/artifact"
 	"github.com/vessel-oci/vessel/attest"
 	"github.com/vessel-oci/vessel/errdef"
 	"github.com/vessel-oci/vessel/oms"
@@ -45,11 +44,12 @@ type Verification struct {
 	Verified bool `json:"verified"`
 }
 
-// Verify resolves repo's reference and checks its signatures against the
-// policy. The returned Verification describes what was found even when the
-// error (wrapping errdef.ErrUntrusted) says the policy is not met.
+// Verify resolves repo's reference (a model, or any manifest or index)
+// and checks its signatures against the policy. The returned Verification
+// describes what was found even when the error (wrapping
+// errdef.ErrUntrusted) says the policy is not met.
 func Verify(ctx context.Context, repo Source, policy *attest.Policy) (*Verification, error) {
-	m, err := Resolve(ctx, repo, artifact.Limits{})
+	m, err := resolveSubject(ctx, repo)
 	if err != nil {
 		return nil, fmt.Errorf("verify %w", err)
 	}
@@ -189,6 +189,10 @@ func checkReferrer(ctx context.Context, repo Source, r ocispec.Descriptor, model
 	}
 	limit := int64(attest.MaxBundleSize)
 	if c.Claimed == oms.PredicateType {
+		if model.Plan == nil {
+			c.Error = fmt.Sprintf("%v: an OpenSSF model signature of %s, which is not a model", errdef.ErrBadBundle, subject.Digest)
+			return c, nil
+		}
 		limit = omsBundleLimit(model)
 	}
 	if layer.Size > limit {

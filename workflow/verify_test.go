@@ -773,3 +773,41 @@ func TestLengthTamperingIsAVerificationFailure(t *testing.T) {
 		t.Fatalf("copy of a lengthened blob: %v, want ErrSizeMismatch", err)
 	}
 }
+
+// A container image, and an index of images, are signed and verified as
+// cosign would: the cosign signature alone, no model signature. Pull still
+// refuses them (they are not models).
+func TestSignVerifyContainerImage(t *testing.T) {
+	ctx := context.Background()
+	release, other := newKey(t, "release"), newKey(t, "other")
+	host := testutil.Registry(t, testutil.Olareg, nil)
+	layer := "not a model"
+	img := open(t, host+"/tools/vessel:img")
+	pushManifest(t, img, "", ocispec.MediaTypeImageConfig,
+		[]ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: digest.FromString(layer), Size: int64(len(layer))}}, [][]byte{[]byte(layer)})
+	imgDesc, err := img.Resolve(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	index, _ := json.Marshal(ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{imgDesc}})
+	indexDesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: digest.FromBytes(index), Size: int64(len(index))}
+	if err := open(t, host+"/tools/vessel").PushManifest(ctx, indexDesc, index, "idx"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range []string{"img", "idx"} {
+		ref := host + "/tools/vessel:" + tag
+		res, err := workflow.Sign(ctx, open(t, ref), release.signer)
+		if err != nil || res.OMS != "" {
+			t.Fatalf("%s: sign: %+v, %v", tag, res, err)
+		}
+		if v, err := workflow.Verify(ctx, open(t, ref), keyPolicy(release)); err != nil || !v.Verified || v.OMS != nil {
+			t.Fatalf("%s: verify: %+v, %v", tag, v, err)
+		}
+		if _, err := workflow.Verify(ctx, open(t, ref), keyPolicy(other)); !errors.Is(err, errdef.ErrUntrusted) {
+			t.Fatalf("%s: verify against another key: %v", tag, err)
+		}
+		if _, err := workflow.Pull(ctx, open(t, ref), filepath.Join(t.TempDir(), "m"), workflow.PullOptions{Policy: keyPolicy(release)}); err == nil {
+			t.Fatalf("%s: pulled as a model", tag)
+		}
+	}
+}
