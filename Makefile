@@ -22,7 +22,7 @@ FUZZ_TARGETS := \
 	./attest:FuzzParsePolicy:15000x \
 	./oms:FuzzVerifyBundle:25000x
 
-.PHONY: all build build-full tools test test-full test-torch torch-if-present unit cross fuzz e2e demo python bench clean
+.PHONY: all build build-full tools test test-full test-torch torch-if-present unit cross fuzz e2e demo image python bench clean
 
 all: build
 
@@ -103,6 +103,16 @@ torch-if-present:
 	echo "make test: NOT RUN: the PyTorch training-loop test (no python3 with torch here; apt-get install python3-torch, or make test-torch PYTHON=...)"
 
 # Build vessel and run its main job against an embedded registry.
+# vessel's container image, built without Docker (hack/image: static
+# binaries for linux/amd64 and linux/arm64, one layer each, non-root,
+# reproducible), pushed to IMAGE and, given IMAGE_KEY, signed by vessel.
+#   make image IMAGE=ghcr.io/you/vessel:v1 [IMAGE_KEY=release.key]
+image: build
+	@test -n "$(IMAGE)" || { echo "usage: make image IMAGE=registry/repo:tag [IMAGE_KEY=key]"; exit 2; }
+	pinned=$$($(GO) run ./hack/image -push '$(IMAGE)' -version '$(VERSION)' -commit '$(COMMIT)' -created "$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null || echo 0)}") && \
+	echo "$$pinned" && \
+	if [ -n '$(IMAGE_KEY)' ]; then bin/vessel sign "$$pinned" --key '$(IMAGE_KEY)'; fi
+
 demo: build
 	VESSEL=bin/vessel hack/demo.sh
 
