@@ -23,6 +23,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"sigs.k8s.io/yaml"
 )
 
 // kubeAPI talks to a kube-apiserver as its administrator, with plain
@@ -258,9 +260,9 @@ func TestAdmissionWebhook(t *testing.T) {
 	// No controller manager makes it: pods need their service account.
 	api.create(t, "/api/v1/namespaces/ml/serviceaccounts", map[string]any{"metadata": map[string]any{"name": "default"}})
 	api.create(t, "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
-		webhookConfig("MutatingWebhookConfiguration", "pin.models.vessel.dev", "https://"+addr+"/mutate", caPEM))
+		webhookConfig("MutatingWebhookConfiguration", "pin.test.vessel.dev", "https://"+addr+"/mutate", caPEM))
 	api.create(t, "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
-		webhookConfig("ValidatingWebhookConfiguration", "verify.models.vessel.dev", "https://"+addr+"/validate", caPEM))
+		webhookConfig("ValidatingWebhookConfiguration", "verify.test.vessel.dev", "https://"+addr+"/validate", caPEM))
 
 	pods := "/api/v1/namespaces/ml/pods"
 	// The API server takes the configurations up within a moment: a
@@ -358,6 +360,78 @@ func TestAdmissionWebhook(t *testing.T) {
 	// Without the webhook, nothing is admitted (failurePolicy: Fail).
 	webhook.stop(t)
 	denied("webhook-down", modelPod("webhook-down", pinned, ""), "failed calling webhook")
+
+	applyDeployManifests(t, api)
+}
+
+// kubePaths are where the API server takes the kinds deploy/ uses;
+// "NS" stands for the namespace.
+var kubePaths = map[string]string{
+	"v1/Namespace":       "/api/v1/namespaces",
+	"v1/ServiceAccount":  "/api/v1/namespaces/NS/serviceaccounts",
+	"v1/ConfigMap":       "/api/v1/namespaces/NS/configmaps",
+	"v1/Service":         "/api/v1/namespaces/NS/services",
+	"apps/v1/Deployment": "/apis/apps/v1/namespaces/NS/deployments",
+	"admissionregistration.k8s.io/v1/MutatingWebhookConfiguration":   "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+	"admissionregistration.k8s.io/v1/ValidatingWebhookConfiguration": "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
+}
+
+// applyDeployManifests has the API server check every object in deploy/
+// (a server-side dry run; namespaces are created), as kubectl apply would
+// send them. KServe's kinds need KServe's CRDs, which this API server
+// does not have: they are only parsed.
+func applyDeployManifests(t *testing.T, api *kubeAPI) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(repoRoot, "deploy", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("deploy/*.yaml: %v", err)
+	}
+	checked := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, doc := range strings.Split(string(data), "\n---\n") {
+			js, err := yaml.YAMLToJSON([]byte(doc))
+			if err != nil {
+				t.Fatalf("%s, document %d: %v", f, i+1, err)
+			}
+			var obj struct {
+				APIVersion string `json:"apiVersion"`
+				Kind       string `json:"kind"`
+				Metadata   struct {
+					Namespace string `json:"namespace"`
+				} `json:"metadata"`
+			}
+			if err := json.Unmarshal(js, &obj); err != nil || obj.Kind == "" {
+				t.Fatalf("%s, document %d: not a Kubernetes object (%v)", f, i+1, err)
+			}
+			if strings.HasPrefix(obj.APIVersion, "serving.kserve.io/") {
+				continue
+			}
+			path, ok := kubePaths[obj.APIVersion+"/"+obj.Kind]
+			if !ok {
+				t.Fatalf("%s: %s %s: no API path known to this test", f, obj.APIVersion, obj.Kind)
+			}
+			ns := obj.Metadata.Namespace
+			if ns == "" {
+				ns = "ml"
+			}
+			path = strings.Replace(path, "NS", ns, 1)
+			if obj.Kind != "Namespace" {
+				path += "?dryRun=All&fieldValidation=Strict"
+			}
+			var body map[string]any
+			_ = json.Unmarshal(js, &body)
+			if code, out := api.do(t, "POST", path, body); code != http.StatusCreated {
+				t.Errorf("%s: %s %s refused by the API server: %d %s", filepath.Base(f), obj.APIVersion, obj.Kind, code, out)
+				continue
+			}
+			checked++
+		}
+	}
+	t.Logf("deploy/: %d objects accepted by the API server", checked)
 }
 
 func poolOf(t *testing.T, pemCerts []byte) *x509.CertPool {

@@ -21,12 +21,12 @@ const nobody = 65534
 // runAsInitContainer runs vessel as a Kubernetes init container would:
 // not as root, with a read-only root filesystem (no HOME, no cache, no
 // temporary directory it may write to), and KServe's two arguments.
-func runAsInitContainer(t *testing.T, bin string, args ...string) (string, int) {
+func runAsInitContainer(t *testing.T, bin string, env []string, args ...string) (string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = []string{"HOME=/nonexistent", "TMPDIR=/nonexistent", "PATH=/nonexistent", "NO_COLOR=1"}
+	cmd.Env = append([]string{"HOME=/nonexistent", "TMPDIR=/nonexistent", "PATH=/nonexistent", "NO_COLOR=1"}, env...)
 	if os.Getuid() == 0 {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 	}
@@ -117,13 +117,13 @@ func TestInitContainerPull(t *testing.T) {
 		}
 		return dir
 	}
-	models, refused, tampered := volume("models"), volume("refused"), volume("tampered")
+	models, refused, tampered, kserve := volume("models"), volume("refused"), volume("tampered"), volume("kserve")
 	if err := os.Chmod(mnt, 0o555); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.Chmod(mnt, 0o755) })
 
-	if out, code := runAsInitContainer(t, bin, "pull", "oci://"+r.Ref("ml/llama:v1"), models, "--policy", policy); code != 0 {
+	if out, code := runAsInitContainer(t, bin, nil, "pull", "oci://"+r.Ref("ml/llama:v1"), models, "--policy", policy); code != 0 {
 		t.Fatalf("init-container pull: exit %d\n%s", code, out)
 	}
 	want := entries(t, ppSampleModel())
@@ -131,7 +131,21 @@ func TestInitContainerPull(t *testing.T) {
 		t.Fatalf("the volume holds %v, want the model's files %v and nothing else", got, want)
 	}
 	ppAssertSameTree(t, models, ppSampleModel())
-	if got := entries(t, mnt); len(got) != 3 {
+	// KServe's ClusterStorageContainer: `vessel pull` and its two
+	// arguments, the policy in the environment (no volume to mount it).
+	pub, err := os.ReadFile(releasePub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inline := "version: 1\nscopes:\n  - scope: \"**\"\n    signers:\n      - name: release\n        keyData: |\n          " + strings.ReplaceAll(strings.TrimSpace(string(pub)), "\n", "\n          ") + "\n"
+	if out, code := runAsInitContainer(t, bin, []string{"VESSEL_POLICY_DATA=" + inline}, "pull", "oci://"+r.Ref("ml/llama:v1"), kserve); code != 0 {
+		t.Fatalf("storage-container pull with VESSEL_POLICY_DATA: exit %d\n%s", code, out)
+	}
+	ppAssertSameTree(t, kserve, ppSampleModel())
+	if out, code := runAsInitContainer(t, bin, []string{"VESSEL_POLICY_DATA=" + inline}, "pull", "oci://"+r.Ref("ml/unsigned:v1"), refused); code != 3 {
+		t.Fatalf("storage-container pull of an unsigned model: exit %d, want 3\n%s", code, out)
+	}
+	if got := entries(t, mnt); len(got) != 4 {
 		t.Fatalf("the read-only parent changed: %v", got)
 	}
 
@@ -139,7 +153,7 @@ func TestInitContainerPull(t *testing.T) {
 		{refused, "ml/unsigned:v1", "not trusted"},
 		{tampered, "ml/tampered:v1", "digest mismatch"},
 	} {
-		out, code := runAsInitContainer(t, bin, "pull", "oci://"+r.Ref(tc.ref), tc.dir, "--policy", policy)
+		out, code := runAsInitContainer(t, bin, nil, "pull", "oci://"+r.Ref(tc.ref), tc.dir, "--policy", policy)
 		if code != 3 || !strings.Contains(out, tc.why) {
 			t.Errorf("%s: exit %d, want 3 (%s)\n%s", tc.ref, code, tc.why, out)
 		}

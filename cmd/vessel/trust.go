@@ -19,6 +19,10 @@ import (
 func trustFlags() []cli.Flag {
 	return append(signerFlags(),
 		&cli.StringFlag{Name: "policy", Usage: "trust policy `FILE` (YAML; default $XDG_CONFIG_HOME/vessel/policy.yaml if present)", Category: "Trust"},
+		// Where no file can be mounted (a KServe storage container has
+		// environment variables only), the policy itself, keys inline
+		// (keyData).
+		&cli.StringFlag{Name: "policy-data", EnvVars: []string{"VESSEL_POLICY_DATA"}, Usage: "trust policy `YAML` itself, with keys inline (keyData): for where no file can be mounted", Category: "Trust"},
 	)
 }
 
@@ -99,15 +103,26 @@ func trustPolicy(c *cli.Context) (*attest.Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	policyFile := c.String("policy")
-	if len(signers) > 0 && policyFile != "" {
-		return nil, usagef("give --key (or a keyless identity) or --policy, not both")
+	policyFile, policyData := c.String("policy"), c.String("policy-data")
+	if len(signers) > 0 && (policyFile != "" || policyData != "") || policyFile != "" && policyData != "" {
+		return nil, usagef("give one of --key (or a keyless identity), --policy, --policy-data (VESSEL_POLICY_DATA)")
 	}
 	if len(signers) > 0 {
 		return attest.KeyPolicy(signers), nil
 	}
 	if policyFile != "" {
 		return attest.LoadPolicy(policyFile)
+	}
+	if policyData != "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, err
+		}
+		p, err := attest.ParsePolicy([]byte(policyData), wd)
+		if err != nil {
+			return nil, fmt.Errorf("--policy-data: %w", err)
+		}
+		return p, nil
 	}
 	if def := defaultPolicyPath(); def != "" {
 		if _, err := os.Stat(def); err == nil {

@@ -77,3 +77,36 @@ func TestDefaultPolicyFile(t *testing.T) {
 		t.Fatalf("malformed default policy: exit %d: %s", code, stderr)
 	}
 }
+
+// The policy in the environment (VESSEL_POLICY_DATA, for a KServe storage
+// container), with its key inline: used when no other trust is given,
+// refused beside --policy, and parsed strictly.
+func TestPolicyData(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv("VESSEL_PASSWORD", "pw")
+	keys := t.TempDir()
+	if _, stderr, code := run(t, "keygen", "--output-key-prefix", filepath.Join(keys, "release")); code != 0 {
+		t.Fatal(stderr)
+	}
+	layout := "oci:" + filepath.Join(t.TempDir(), "store") + ":v1"
+	if _, stderr, code := run(t, "push", model(t), layout, "--key", filepath.Join(keys, "release.key"), "-q"); code != 0 {
+		t.Fatal(stderr)
+	}
+	pub, err := os.ReadFile(filepath.Join(keys, "release.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := "version: 1\nscopes:\n  - scope: \"**\"\n    signers:\n      - name: release\n        keyData: |\n          " +
+		strings.ReplaceAll(strings.TrimSpace(string(pub)), "\n", "\n          ") + "\n"
+	t.Setenv("VESSEL_POLICY_DATA", policy)
+	if out, stderr, code := run(t, "verify", layout); code != 0 || !strings.Contains(out, "signed by release") {
+		t.Fatalf("verify with VESSEL_POLICY_DATA: exit %d\n%s%s", code, out, stderr)
+	}
+	if _, stderr, code := run(t, "verify", layout, "--policy", filepath.Join(keys, "none.yaml")); code != exitUsage || !strings.Contains(stderr, "VESSEL_POLICY_DATA") {
+		t.Fatalf("--policy beside VESSEL_POLICY_DATA: exit %d: %s", code, stderr)
+	}
+	t.Setenv("VESSEL_POLICY_DATA", "version: 1\nsurprise: true\n")
+	if _, stderr, code := run(t, "verify", layout); code == 0 || !strings.Contains(stderr, "--policy-data") {
+		t.Fatalf("malformed VESSEL_POLICY_DATA: exit %d: %s", code, stderr)
+	}
+}
