@@ -193,6 +193,25 @@ func TestReviews(t *testing.T) {
 	if r.Allowed || !strings.Contains(r.Result.Message, `init container "storage-initializer" storage URI`) {
 		t.Fatalf("unsigned storage URI: %+v", r.Result)
 	}
+	// KServe's modelcar: the sidecar's image is the model; a program's
+	// image in another container is not vessel's to judge.
+	mc := pod(nil)
+	mc.Spec.Containers = append(mc.Spec.Containers, corev1.Container{Name: "modelcar", Image: host + "/ml/llama:v1"})
+	mc.Spec.InitContainers = []corev1.Container{{Name: "modelcar-init", Image: host + "/ml/unsigned:v1"}}
+	r = send(t, url, "/mutate", mc)
+	if r.Allowed || !strings.Contains(r.Result.Message, `container "modelcar-init" `+host+"/ml/unsigned:v1") {
+		t.Fatalf("unsigned modelcar-init: %+v", r.Result)
+	}
+	mc.Spec.InitContainers[0].Image = host + "/ml/llama:v1"
+	r = send(t, url, "/mutate", mc)
+	want = []map[string]string{
+		{"op": "replace", "path": "/spec/initContainers/0/image", "value": host + "/ml/llama@" + signed},
+		{"op": "replace", "path": "/spec/containers/1/image", "value": host + "/ml/llama@" + signed},
+	}
+	if ops := patchOf(t, r); !r.Allowed || fmt.Sprint(ops) != fmt.Sprint(want) {
+		t.Fatalf("signed modelcar: %+v\npatch %v\nwant  %v", r, ops, want)
+	}
+
 	// A pod with no models is none of vessel's business.
 	if r := send(t, url, "/validate", pod(nil)); !r.Allowed || len(r.Warnings) != 0 {
 		t.Fatalf("pod without models: %+v", r)
