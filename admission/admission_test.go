@@ -216,6 +216,19 @@ func TestReviews(t *testing.T) {
 	if r := send(t, url, "/validate", pod(nil)); !r.Allowed || len(r.Warnings) != 0 {
 		t.Fatalf("pod without models: %+v", r)
 	}
+	// The signed model was verified once and then taken from the cache
+	// (its tag looked up each time); refusals are never cached.
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`vessel_admission_checks_total{result="verified"} 1`, `vessel_admission_checks_total{result="refused"} 10`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics lack %s:\n%s", want, metrics)
+		}
+	}
 }
 
 // A registry that cannot be reached: denied (fail closed), or admitted
