@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -333,5 +334,36 @@ func TestParseImageReference(t *testing.T) {
 		if r, err := admission.ParseImageReference(in); err == nil {
 			t.Errorf("ParseImageReference(%q) = %q, want an error", in, r.String())
 		}
+	}
+}
+
+// Reviews share one client per registry: their requests come over the
+// connections the first one opened, not a new one (and a new token) each.
+func TestReviewsReuseConnections(t *testing.T) {
+	var mu sync.Mutex
+	conns := map[string]bool{}
+	host := testutil.Registry(t, testutil.Olareg, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			conns[r.RemoteAddr] = true
+			mu.Unlock()
+			next.ServeHTTP(w, r)
+		})
+	})
+	signer, trusted := key(t)
+	push(t, host+"/ml/llama:v1", "weights", signer)
+	mu.Lock()
+	clear(conns)
+	mu.Unlock()
+	_, url := server(t, trusted, false)
+	for range 8 {
+		if r := send(t, url, "/validate", pod(map[string]string{"model": host + "/ml/llama:v1"})); !r.Allowed {
+			t.Fatalf("%+v", r.Result)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(conns) > 2 {
+		t.Fatalf("8 reviews opened %d connections to the registry", len(conns))
 	}
 }

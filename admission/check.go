@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/hashicorp/golang-lru/v2/expirable"
 	"github.com/opencontainers/go-digest"
+	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/vessel-oci/vessel/artifact"
 	"github.com/vessel-oci/vessel/attest"
@@ -34,7 +35,15 @@ type Checker struct {
 	// Only verified verdicts are cached, by repository and digest: a tag
 	// is always looked up again, and a refusal is always decided again.
 	cache *expirable.LRU[string, Verdict]
+	// One client per registry host, so checks share connections and
+	// tokens; made again after clientTTL, so rotated credentials (a
+	// remounted pull secret) are read.
+	clients *expirable.LRU[string, *auth.Client]
 }
+
+// clientTTL is how long a registry client (and the credentials it read)
+// is reused.
+const clientTTL = 10 * time.Minute
 
 // Verdict is a verified model: its pinned reference and who signed it.
 type Verdict struct {
@@ -52,7 +61,10 @@ func NewChecker(policy *attest.Policy, opts registry.Options, size int, ttl time
 	if ttl <= 0 {
 		ttl = DefaultCacheTTL
 	}
-	return &Checker{Policy: policy, Registry: opts, cache: expirable.NewLRU[string, Verdict](size, nil, ttl)}
+	return &Checker{Policy: policy, Registry: opts,
+		cache:   expirable.NewLRU[string, Verdict](size, nil, ttl),
+		clients: expirable.NewLRU[string, *auth.Client](256, nil, clientTTL),
+	}
 }
 
 // ErrRefused matches every reason a model is not admitted (as opposed to
@@ -72,7 +84,11 @@ func (c *Checker) Check(ctx context.Context, ref string) (Verdict, error) {
 	if err != nil {
 		return Verdict{}, refused{err}
 	}
-	repo, err := registry.Open(ctx, r, c.Registry)
+	opts := c.Registry
+	if opts.Client, err = c.client(r.Registry); err != nil {
+		return Verdict{}, err
+	}
+	repo, err := registry.Open(ctx, r, opts)
 	if err != nil {
 		return Verdict{}, err
 	}
@@ -98,6 +114,19 @@ func (c *Checker) Check(ctx context.Context, ref string) (Verdict, error) {
 	verdict := Verdict{Digest: m.Desc.Digest, Signers: v.Signers}
 	c.cache.Add(key, verdict)
 	return verdict, nil
+}
+
+// client is the registry client for host, made once per clientTTL.
+func (c *Checker) client(host string) (*auth.Client, error) {
+	if cl, ok := c.clients.Get(host); ok {
+		return cl, nil
+	}
+	cl, err := registry.NewClient(host, c.Registry)
+	if err != nil {
+		return nil, err
+	}
+	c.clients.Add(host, cl)
+	return cl, nil
 }
 
 func cacheKey(r registry.Reference, d digest.Digest) string {

@@ -55,6 +55,10 @@ type Options struct {
 	// Credentials looks up logins; nil means the Docker config and its
 	// credential helpers (DOCKER_CONFIG or ~/.docker/config.json).
 	Credentials credentials.Store
+	// Client, if set, is the HTTP client for the registry (from NewClient
+	// for its host), instead of a new one: a long-running server reuses
+	// its connections and tokens across requests.
+	Client *auth.Client
 	// UserAgent is sent with every request.
 	UserAgent string
 	// CreateLayout creates an OCI layout directory that does not exist yet
@@ -125,9 +129,12 @@ func Open(ctx context.Context, ref Reference, opts Options) (*Repository, error)
 		}
 		return &Repository{Ref: ref, target: store}, nil
 	}
-	client, err := NewClient(ref.Registry, opts)
-	if err != nil {
-		return nil, err
+	client := opts.Client
+	if client == nil {
+		var err error
+		if client, err = NewClient(ref.Registry, opts); err != nil {
+			return nil, err
+		}
 	}
 	repo, err := remote.NewRepository(ref.Registry + "/" + ref.Repository)
 	if err != nil {
