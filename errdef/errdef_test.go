@@ -46,6 +46,7 @@ func TestVerificationFailuresWrapOneSentinel(t *testing.T) {
 // vessel fails this test until it wraps ErrVerification or is listed
 // here, so no verification failure can become exit code 1 unnoticed.
 var ordinary = map[string]string{
+	"admission.ErrRefused":          "a pod's model is not admitted: it matches the verification failures it holds (errors.Is still finds them) and also a missing model or a bad reference",
 	"artifact.ErrNotModel":          "the artifact is of another kind: a wrong reference, not an attack",
 	"artifact.ErrNoMatch":           "--include patterns select nothing: the user's input",
 	"artifact.ErrUnsupportedFile":   "a file the pusher's own directory holds cannot be packed",
