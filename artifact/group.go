@@ -189,12 +189,7 @@ func WriteTar(ctx context.Context, w io.Writer, u Unit) ([]digest.Digest, error)
 	buf := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(buf)
 	for i, f := range u.Files {
-		mode := int64(0o644)
-		if f.Mode&0o111 != 0 {
-			mode = 0o755
-		}
-		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: f.Path, Size: f.Size, Mode: mode, ModTime: tarEpoch}
-		if err := tw.WriteHeader(hdr); err != nil {
+		if err := tw.WriteHeader(tarHeader(f)); err != nil {
 			return nil, fmt.Errorf("tar %s: %w", f.Path, err)
 		}
 		fh, err := os.Open(f.Source)
@@ -218,6 +213,15 @@ func WriteTar(ctx context.Context, w io.Writer, u Unit) ([]digest.Digest, error)
 	return sums, nil
 }
 
+// tarHeader is f's header in a tar vessel writes.
+func tarHeader(f File) *tar.Header {
+	mode := int64(0o644)
+	if f.Mode&0o111 != 0 {
+		mode = 0o755
+	}
+	return &tar.Header{Typeflag: tar.TypeReg, Name: f.Path, Size: f.Size, Mode: mode, ModTime: tarEpoch}
+}
+
 // TarLayer returns the descriptor of the tar layer that carries u, whose
 // bytes have digest d and size n.
 func TarLayer(u Unit, d digest.Digest, n int64) ocispec.Descriptor {
@@ -232,4 +236,45 @@ func TarLayer(u Unit, d digest.Digest, n int64) ocispec.Descriptor {
 		Size:        n,
 		Annotations: pathAnnotations(u.Path, string(meta)),
 	}
+}
+
+// TarEntry locates one file in a tar layer vessel wrote: its header starts
+// at Header, its data at Data, and it holds Size bytes.
+type TarEntry struct {
+	Path   string `json:"path"`
+	Header int64  `json:"header"`
+	Data   int64  `json:"data"`
+	Size   int64  `json:"size"`
+}
+
+// End is where the entry's data ends, padded to the tar block size: the
+// next entry's header, or the end marker.
+func (e TarEntry) End() int64 { return e.Data + (e.Size+511)/512*512 }
+
+// TarEntries locates u's files in the tar WriteTar makes of it, from the
+// paths, sizes and modes alone (no file is read): each header is what
+// archive/tar writes for it on its own, since WriteTar's entries carry
+// no state from one to the next. A partial pull fetches entries by HTTP
+// range with it.
+func TarEntries(u Unit) ([]TarEntry, error) {
+	entries := make([]TarEntry, len(u.Files))
+	var off int64
+	var cw countingWriter
+	for i, f := range u.Files {
+		cw.n = 0
+		tw := tar.NewWriter(&cw)
+		if err := tw.WriteHeader(tarHeader(f)); err != nil {
+			return nil, fmt.Errorf("tar %s: %w", f.Path, err)
+		}
+		entries[i] = TarEntry{Path: f.Path, Header: off, Data: off + cw.n, Size: f.Size}
+		off = entries[i].End()
+	}
+	return entries, nil
+}
+
+type countingWriter struct{ n int64 }
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.n += int64(len(p))
+	return len(p), nil
 }

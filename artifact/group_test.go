@@ -1,12 +1,15 @@
 package artifact
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -267,5 +270,62 @@ func TestUnitsCoarsenToLayerBudget(t *testing.T) {
 		if got := ancestor(tc.dir, tc.depth); got != tc.want {
 			t.Errorf("ancestor(%q, %d) = %q, want %q", tc.dir, tc.depth, got, tc.want)
 		}
+	}
+}
+
+// TarEntries, from paths and sizes alone, locates every file in the tar
+// WriteTar makes: each header where archive/tar reads it, each file's
+// bytes at Data, the end marker right after the last entry. Long and
+// non-ASCII names (PAX headers) and empty files included.
+func TestTarEntriesLocateFiles(t *testing.T) {
+	files := dataset(2, 40)
+	long := "train/" + strings.Repeat("a-very-long-directory-name/", 5) + "file.txt"
+	files[long] = "long name"
+	files["train/c00/ünïcode.txt"] = "pax"
+	files["train/c00/empty.txt"] = ""
+	files["train/c00/block.bin"] = strings.Repeat("x", 1024)
+	dir := writeDataset(t, files)
+	scanned, err := Scan(dir, ScanOptions{Dataset: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	units := Units(scanned, GroupOptions{MinFiles: 1})
+	checked := 0
+	for _, u := range units {
+		if !u.Tar {
+			continue
+		}
+		var buf bytes.Buffer
+		if _, err := WriteTar(context.Background(), &buf, u); err != nil {
+			t.Fatal(err)
+		}
+		entries, err := TarEntries(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tarBytes := buf.Bytes()
+		for i, e := range entries {
+			want := mustRead(t, u.Files[i].Source)
+			if e.Path != u.Files[i].Path || e.Size != int64(len(want)) || string(tarBytes[e.Data:e.Data+e.Size]) != want {
+				t.Fatalf("%s: entry %+v does not hold the file", u.Files[i].Path, e)
+			}
+			// The range from its header to its padded end is a tar of
+			// that one file.
+			tr := tar.NewReader(bytes.NewReader(tarBytes[e.Header:e.End()]))
+			h, err := tr.Next()
+			if err != nil || h.Name != e.Path {
+				t.Fatalf("%s: the header at %d reads %v, %v", e.Path, e.Header, h, err)
+			}
+			if _, err := tr.Next(); err != io.EOF {
+				t.Fatalf("%s: the range does not end after the entry: %v", e.Path, err)
+			}
+			checked++
+		}
+		if last := entries[len(entries)-1]; last.End()+1024 != int64(len(tarBytes)) {
+			t.Fatalf("the last entry ends at %d; the tar is %d bytes", last.End(), len(tarBytes))
+		}
+	}
+	if checked != len(files) {
+		t.Fatalf("located %d files of %d", checked, len(files))
 	}
 }

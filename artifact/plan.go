@@ -456,3 +456,7 @@ func (p *Plan) Select(patterns []string) (*Plan, error) {
 
 // Partial reports whether the plan is a selection (see Select).
 func (p *Plan) Partial() bool { return p.include != nil }
+
+// Selects reports whether the plan's selection takes the file name (every
+// file, when the plan is not a selection).
+func (p *Plan) Selects(name string) bool { return p.include == nil || p.include.matches(name) }

@@ -104,6 +104,20 @@ func TestDatasetOf20000Files(t *testing.T) {
 			if len(got) != 200 || got["train/n0007/00042.bin"] != want["train/n0007/00042.bin"] {
 				t.Fatalf("partial pull wrote %d files", len(got))
 			}
+			// One file of a group: only its entry is fetched, by range.
+			one := filepath.Join(t.TempDir(), "one")
+			out, stderr, code = vessel(t, "pull", ref, one, "--key", releasePub, "--include", "train/n0031/00123.bin", "-o", "json", "-q")
+			if code != 0 {
+				t.Fatalf("partial pull of one file: %s", stderr)
+			}
+			var ranged struct {
+				RangedLayers []string `json:"rangedLayers"`
+			}
+			ppDecode(t, "pull -o json", out, &ranged)
+			got = hashTree(t, one)
+			if len(got) != 1 || got["train/n0031/00123.bin"] != want["train/n0031/00123.bin"] || strings.Join(ranged.RangedLayers, ",") != "train/n0031" {
+				t.Fatalf("partial pull of one file: wrote %v, read by range %q", got, ranged.RangedLayers)
+			}
 
 			// One file changed: a new manifest, signed (cosign, the
 			// release key) over its layers, carrying the original OpenSSF
@@ -134,6 +148,14 @@ func TestDatasetOf20000Files(t *testing.T) {
 			}
 			if _, err := os.Stat(badDest); !os.IsNotExist(err) {
 				t.Fatalf("the refused pull left %s: %v", badDest, err)
+			}
+			// The changed file alone, fetched by range: refused the same way.
+			_, stderr, code = vessel(t, "pull", bad, badDest, "--key", releasePub, "--include", victim, "-q")
+			if code != 3 || !strings.Contains(stderr, victim) {
+				t.Fatalf("partial pull of the changed file: exit %d, want 3 naming %s:\n%s", code, victim, stderr)
+			}
+			if _, err := os.Stat(badDest); !os.IsNotExist(err) {
+				t.Fatalf("the refused partial pull left %s: %v", badDest, err)
 			}
 		})
 	}

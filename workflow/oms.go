@@ -202,3 +202,20 @@ func mismatch(diff []string) error {
 	sort.Strings(diff)
 	return fmt.Errorf("%w: OMS signature does not match the model: %v", errdef.ErrModelMismatch, diff)
 }
+
+// checkSelected: every signed file of the tar layers that the plan's
+// selection takes was written. Reading whole layers, a file missing from
+// them would otherwise go unnoticed in a partial pull; fetching by an
+// index, so would one the index leaves out.
+func (s *OMSSignature) checkSelected(got map[string]digest.Digest, plan *artifact.Plan) error {
+	if s == nil || s.pending == nil {
+		return nil
+	}
+	var diff []string
+	for name := range s.pending {
+		if _, ok := got[name]; !ok && plan.Selects(name) {
+			diff = append(diff, name+" is signed but was not in the model's layers")
+		}
+	}
+	return mismatch(diff)
+}

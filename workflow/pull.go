@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	modelspec "github.com/modelpack/model-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
@@ -101,6 +102,9 @@ type PullResult struct {
 	Verification *Verification `json:"verification,omitempty"`
 	// Signature is where the OMS bundle was written, if asked.
 	Signature string `json:"signature,omitempty"`
+	// RangedLayers are the tar layers (by path) of which a partial pull
+	// fetched only the selected files, by range.
+	RangedLayers []string `json:"rangedLayers,omitempty"`
 }
 
 // Resolve turns repo's reference into a checked plan: tag looked up once,
@@ -247,13 +251,15 @@ func Pull(ctx context.Context, repo PullSource, dest string, opts PullOptions) (
 		return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
 	}
 
-	tarFiles, err := download(ctx, repo, plan, staging, blobs, opts)
+	// A partial pull of a model whose files are signed one by one may
+	// fetch just the selected files of its tar layers, by range.
+	var indexes map[digest.Digest]ocispec.Descriptor
+	if plan.Partial() && v != nil && len(v.omsAll) > 0 {
+		indexes = tarIndexes(ctx, repo, m)
+	}
+	tarFiles, ranged, err := download(ctx, repo, plan, staging, blobs, indexes, opts)
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
-	}
-	files := pulledFiles(plan, staging, tarFiles)
-	if len(files) == 0 {
-		return nil, fmt.Errorf("pull %s: include %q: %w", m.Ref, opts.Include, artifact.ErrNoMatch)
 	}
 	if v != nil {
 		for _, sig := range v.omsAll {
@@ -264,7 +270,14 @@ func Pull(ctx context.Context, repo PullSource, dest string, opts PullOptions) (
 			if err := check(tarFiles); err != nil {
 				return nil, fmt.Errorf("pull %s: %s: %w", m.Ref, sig.Digest, err)
 			}
+			if err := sig.checkSelected(tarFiles, plan); err != nil {
+				return nil, fmt.Errorf("pull %s: %s: %w", m.Ref, sig.Digest, err)
+			}
 		}
+	}
+	files := pulledFiles(plan, staging, tarFiles)
+	if len(files) == 0 {
+		return nil, fmt.Errorf("pull %s: include %q: %w", m.Ref, opts.Include, artifact.ErrNoMatch)
 	}
 	if sig != nil && sig.inside != "" {
 		p := filepath.Join(staging, sig.inside)
@@ -283,7 +296,7 @@ func Pull(ctx context.Context, repo PullSource, dest string, opts PullOptions) (
 	if err := commitTo(staging, dest, opts.Force); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
 	}
-	res := &PullResult{Reference: m.Ref.String(), Digest: m.Desc.Digest, Kind: m.Plan.Kind, Destination: dest, Files: files, Verification: v}
+	res := &PullResult{Reference: m.Ref.String(), Digest: m.Desc.Digest, Kind: m.Plan.Kind, Destination: dest, Files: files, Verification: v, RangedLayers: ranged}
 	if sig != nil {
 		if sig.inside == "" {
 			err := os.MkdirAll(filepath.Dir(sig.path), 0o755)
@@ -365,9 +378,11 @@ func PrivateStore(dest string) string {
 
 // download fetches every layer of plan into the content store, several at
 // a time, and places its files into staging: raw layers by link or copy,
-// tar layers unpacked. It returns the sha256 of each file written from a
-// tar layer.
-func download(ctx context.Context, repo PullSource, plan *artifact.Plan, staging string, blobs *store.Store, opts PullOptions) (map[string]digest.Digest, error) {
+// tar layers unpacked. A tar layer a partial pull needs only some files
+// of, and that indexes locates, has just those fetched, by range. It
+// returns the sha256 of each file written from a tar layer, and the paths
+// of the layers read by range.
+func download(ctx context.Context, repo PullSource, plan *artifact.Plan, staging string, blobs *store.Store, indexes map[digest.Digest]ocispec.Descriptor, opts PullOptions) (map[string]digest.Digest, []string, error) {
 	var total int64
 	for _, e := range plan.Entries {
 		total += e.Layer.Size
@@ -375,9 +390,11 @@ func download(ctx context.Context, repo PullSource, plan *artifact.Plan, staging
 	opts.Progress.emit(Event{Kind: EventPlan, Size: total})
 	u, err := artifact.NewUnpacker(staging, plan)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer u.Close()
+	var mu sync.Mutex
+	var ranged []string
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(concurrency(opts.Concurrency))
 	meter := &store.Meter{} // the layers' fetches together: a busy machine is not a thin link
@@ -385,6 +402,21 @@ func download(ctx context.Context, repo PullSource, plan *artifact.Plan, staging
 		g.Go(func() error {
 			p := opts.Progress
 			p.emit(Event{Kind: EventStart, Phase: PhaseDownload, Path: e.Path, Digest: e.Layer.Digest, Size: e.Layer.Size})
+			if idx, ok := indexes[e.Layer.Digest]; ok && e.Format == artifact.FormatTar && !u.SelectsAll(e) {
+				n, done, err := unpackRanges(gctx, repo, u, e, idx)
+				if err != nil {
+					return err
+				}
+				if done {
+					if n > 0 {
+						mu.Lock()
+						ranged = append(ranged, e.Path)
+						mu.Unlock()
+					}
+					p.emit(Event{Kind: EventDone, Phase: PhaseDownload, Path: e.Path, Digest: e.Layer.Digest, Size: e.Layer.Size})
+					return nil
+				}
+			}
 			if e.Format == artifact.FormatTar && e.Layer.Size <= directTarMax {
 				if err := unpackDirect(gctx, repo, u, e, p.bytes(PhaseDownload, e.Path, e.Layer.Digest)); err != nil {
 					return err
@@ -406,12 +438,13 @@ func download(ctx context.Context, repo PullSource, plan *artifact.Plan, staging
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := u.Sync(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return u.TarFiles(), fsx.SyncDirs(staging)
+	slices.Sort(ranged)
+	return u.TarFiles(), ranged, fsx.SyncDirs(staging)
 }
 
 // directTarMax: an uncompressed tar layer up to this size (a group of a

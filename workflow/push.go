@@ -55,6 +55,8 @@ type PushResult struct {
 	// BytesSent counts blob bytes actually uploaded; blobs the registry
 	// already had are not sent again.
 	BytesSent int64 `json:"bytesSent"`
+	// Warnings are what went wrong without failing the push.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Push packs dir as a ModelPack artifact and uploads it to repo, hashing
@@ -158,12 +160,18 @@ func Push(ctx context.Context, repo Target, dir string, opts PushOptions) (*Push
 	if err := repo.PushManifest(ctx, desc, manifest, repo.Reference().Tag); err != nil {
 		return nil, fmt.Errorf("push %s to %s: %w", dir, repo.Reference(), err)
 	}
+	// Only partial pulls use it, and they read whole layers without it:
+	// a failure here does not fail the push.
+	indexErr := attachTarIndex(ctx, repo, desc, units, layers)
 
 	res := &PushResult{
 		Reference: repo.Reference().WithDigest(desc.Digest).String(),
 		Tag:       repo.Reference().Tag,
 		Digest:    desc.Digest,
 		Size:      desc.Size,
+	}
+	if indexErr != nil {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("the tar index was not stored (partial pulls will read whole layers): %v", indexErr))
 	}
 	for i, l := range layers {
 		if sent[i] {

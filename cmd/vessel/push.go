@@ -77,6 +77,9 @@ Prints the manifest digest.`,
 			if err != nil {
 				return err
 			}
+			for _, w := range res.Warnings {
+				fmt.Fprintln(c.App.ErrWriter, "vessel: warning:", w)
+			}
 			out := struct {
 				*workflow.PushResult
 				Signature *workflow.SignResult `json:"signature,omitempty"`
