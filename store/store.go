@@ -154,6 +154,19 @@ func (s *Store) Resumable() bool {
 	return len(names) > 0
 }
 
+// Abandon removes what an interrupted fetch of d left (its partial data
+// and progress record), unless a fetch of d runs now (holds its lock): a
+// pull refused for verification has nothing worth resuming.
+func (s *Store) Abandon(d digest.Digest) {
+	p := s.partial(d)
+	unlock, ok, err := tryLock(p + ".lock")
+	if err != nil || !ok {
+		return
+	}
+	removePartial(p)
+	unlock()
+}
+
 // Prune removes the blobs that no pulled directory shares (a link count
 // of one: only the store's own name) and abandoned partial fetches, and
 // returns how many bytes it freed, with the temporaries a crash left of

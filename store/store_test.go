@@ -473,3 +473,42 @@ func TestPruneRemovesLeftoverProgressTemporaries(t *testing.T) {
 		t.Errorf("the temporary of a fetch in progress was removed: %v", err)
 	}
 }
+
+// Abandon removes what an interrupted fetch of a blob left, but not while
+// a fetch of it runs (holds its lock).
+func TestAbandon(t *testing.T) {
+	dir := t.TempDir()
+	s, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, busy := digest.Digest("sha256:"+strings.Repeat("ab", 32)), digest.Digest("sha256:"+strings.Repeat("cd", 32))
+	name := func(d digest.Digest) string { return filepath.Join(dir, "partial", "sha256-"+d.Encoded()) }
+	for _, d := range []digest.Digest{left, busy} {
+		for _, p := range []string{name(d), name(d) + ".json"} {
+			if err := os.WriteFile(p, []byte(`{"ranges":[]}`), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	lock, err := os.OpenFile(name(busy)+".lock", os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if ok, err := fsx.TryLock(lock); !ok || err != nil {
+		t.Fatalf("lock: %v %v", ok, err)
+	}
+	s.Abandon(left)
+	s.Abandon(busy)
+	for _, p := range []string{name(left), name(left) + ".json"} {
+		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s kept: %v", p, err)
+		}
+	}
+	for _, p := range []string{name(busy), name(busy) + ".json"} {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("a fetch in progress lost %s: %v", p, err)
+		}
+	}
+}

@@ -240,6 +240,16 @@ func Pull(ctx context.Context, repo PullSource, dest string, opts PullOptions) (
 				os.RemoveAll(private)
 			}
 		}()
+	} else {
+		// A shared store keeps what an interrupted pull fetched, for the
+		// next one; not what a refused model's other layers left half done.
+		defer func() {
+			if errors.Is(err, errdef.ErrVerification) {
+				for _, e := range m.Plan.Entries {
+					blobs.Abandon(e.Layer.Digest)
+				}
+			}
+		}()
 	}
 	staging, release, err := newStaging(parent, dest)
 	if err != nil {
