@@ -108,20 +108,7 @@ func TestCopyBetweenRegistries(t *testing.T) {
 	}
 	// A tampered source: refused, and the destination tag does not exist.
 	pushSample(t, dist.Ref("tampered/m:v1"), "--key", releaseKey)
-	src := filepath.Join(repoRoot, "hack", "sample-model", "model.safetensors")
-	weights, err := fileSHA256(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blob := dist.BlobPath("tampered/m", "sha256:"+weights)
-	b, err := os.ReadFile(blob)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[len(b)/2] ^= 0xff
-	if err := os.WriteFile(blob, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	tamperSampleWeights(t, dist, "tampered/m")
 	if _, _, code := vessel(t, "copy", dist.Ref("tampered/m:v1"), olareg.Ref("tampered/m:v1"), "--key", releasePub); code != 3 {
 		t.Fatalf("copy of a tampered source: exit %d, want 3", code)
 	}

@@ -89,19 +89,7 @@ func TestInitContainerPull(t *testing.T) {
 	pushSample(t, r.Ref("ml/llama:v1"), "--key", releaseKey)
 	pushSample(t, r.Ref("ml/unsigned:v1"))
 	pushSample(t, r.Ref("ml/tampered:v1"), "--key", releaseKey)
-	weights, err := fileSHA256(filepath.Join(repoRoot, "hack", "sample-model", "model.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	blob := r.BlobPath("ml/tampered", "sha256:"+weights)
-	b, err := os.ReadFile(blob)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[len(b)/2] ^= 0xff
-	if err := os.WriteFile(blob, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	tamperSampleWeights(t, r, "ml/tampered")
 
 	// /mnt is read-only to the container; /mnt/<name> is its emptyDir.
 	mnt := filepath.Join(root, "mnt")

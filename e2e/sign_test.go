@@ -64,6 +64,25 @@ func pushSample(t *testing.T, ref string, extra ...string) string {
 	return strings.TrimSpace(out)
 }
 
+// tamperSampleWeights flips a byte in the middle of the sample model's
+// weights as r stores them for repo.
+func tamperSampleWeights(t *testing.T, r *Registry, repo string) {
+	t.Helper()
+	weights, err := fileSHA256(filepath.Join(repoRoot, "hack", "sample-model", "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob := r.BlobPath(repo, "sha256:"+weights)
+	b, err := os.ReadFile(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	if err := os.WriteFile(blob, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func remoteRegistries(t *testing.T) []*Registry {
 	return []*Registry{startVesselRegistry(t), startDistribution(t)}
 }

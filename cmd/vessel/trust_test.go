@@ -46,15 +46,7 @@ func TestKeygenPasswordRules(t *testing.T) {
 func TestDefaultPolicyFile(t *testing.T) {
 	cfg := t.TempDir()
 	t.Setenv("XDG_CONFIG_HOME", cfg)
-	t.Setenv("VESSEL_PASSWORD", "pw")
-	keys := t.TempDir()
-	if _, stderr, code := run(t, "keygen", "--output-key-prefix", filepath.Join(keys, "release")); code != 0 {
-		t.Fatal(stderr)
-	}
-	layout := "oci:" + filepath.Join(t.TempDir(), "store") + ":v1"
-	if _, stderr, code := run(t, "push", model(t), layout, "--key", filepath.Join(keys, "release.key"), "-q"); code != 0 {
-		t.Fatal(stderr)
-	}
+	layout, keys := signedLayout(t)
 	dest := filepath.Join(t.TempDir(), "m")
 	if _, _, code := run(t, "pull", layout, dest, "-q"); code != exitUsage {
 		t.Fatalf("pull without a policy: exit %d, want %d", code, exitUsage)
@@ -83,15 +75,7 @@ func TestDefaultPolicyFile(t *testing.T) {
 // refused beside --policy, and parsed strictly.
 func TestPolicyData(t *testing.T) {
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	t.Setenv("VESSEL_PASSWORD", "pw")
-	keys := t.TempDir()
-	if _, stderr, code := run(t, "keygen", "--output-key-prefix", filepath.Join(keys, "release")); code != 0 {
-		t.Fatal(stderr)
-	}
-	layout := "oci:" + filepath.Join(t.TempDir(), "store") + ":v1"
-	if _, stderr, code := run(t, "push", model(t), layout, "--key", filepath.Join(keys, "release.key"), "-q"); code != 0 {
-		t.Fatal(stderr)
-	}
+	layout, keys := signedLayout(t)
 	pub, err := os.ReadFile(filepath.Join(keys, "release.pub"))
 	if err != nil {
 		t.Fatal(err)
@@ -109,4 +93,20 @@ func TestPolicyData(t *testing.T) {
 	if _, stderr, code := run(t, "verify", layout); code == 0 || !strings.Contains(stderr, "--policy-data") {
 		t.Fatalf("malformed VESSEL_POLICY_DATA: exit %d: %s", code, stderr)
 	}
+}
+
+// signedLayout pushes a model signed by a new key "release" (in keys) to
+// an OCI layout and returns its reference.
+func signedLayout(t *testing.T) (layout, keys string) {
+	t.Helper()
+	t.Setenv("VESSEL_PASSWORD", "pw")
+	keys = t.TempDir()
+	if _, stderr, code := run(t, "keygen", "--output-key-prefix", filepath.Join(keys, "release")); code != 0 {
+		t.Fatal(stderr)
+	}
+	layout = "oci:" + filepath.Join(t.TempDir(), "store") + ":v1"
+	if _, stderr, code := run(t, "push", model(t), layout, "--key", filepath.Join(keys, "release.key"), "-q"); code != 0 {
+		t.Fatal(stderr)
+	}
+	return layout, keys
 }
