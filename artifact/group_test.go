@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -327,5 +328,65 @@ func TestTarEntriesLocateFiles(t *testing.T) {
 	}
 	if checked != len(files) {
 		t.Fatalf("located %d files of %d", checked, len(files))
+	}
+}
+
+// The index travels in blobs of about a mebibyte, each naming its layers;
+// each layer's entries come back from its blob, and a blob that does not
+// describe a layer, or entries that overlap or leave the layer, are
+// refused.
+func TestTarIndexBlobs(t *testing.T) {
+	var groups []TarGroup
+	for g := range 30 {
+		var entries []TarEntry
+		var off int64
+		for f := range 1000 {
+			e := TarEntry{Path: fmt.Sprintf("train/c%05d/%05d.bin", g, f), Header: off, Data: off + 512, Size: 100}
+			entries = append(entries, e)
+			off = e.End()
+		}
+		groups = append(groups, TarGroup{Layer: digest.FromString(fmt.Sprint(g)), Entries: entries})
+	}
+	blobs, layers, err := TarIndexBlobs(groups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(blobs) < 2 || len(blobs) > 4 || len(blobs) != len(layers) {
+		t.Fatalf("%d blobs for 30,000 entries, want a few of about 1 MiB", len(blobs))
+	}
+	n := 0
+	for i, b := range blobs {
+		if len(b) > 2<<20 {
+			t.Fatalf("blob %d is %d bytes", i, len(b))
+		}
+		for _, d := range layers[i] {
+			g := groups[n]
+			if g.Layer != d {
+				t.Fatalf("blob %d names %s, want %s", i, d, g.Layer)
+			}
+			got, err := ParseTarIndex(b, ocispec.Descriptor{Digest: d, Size: g.Entries[len(g.Entries)-1].End() + 1024})
+			if err != nil || len(got) != len(g.Entries) || got[999] != g.Entries[999] {
+				t.Fatalf("layer %d from its blob: %v", n, err)
+			}
+			n++
+		}
+	}
+	if n != len(groups) {
+		t.Fatalf("the blobs name %d layers of %d", n, len(groups))
+	}
+	if _, err := ParseTarIndex(blobs[0], ocispec.Descriptor{Digest: digest.FromString("other"), Size: 1 << 30}); err == nil {
+		t.Fatal("a layer the blob does not describe was read")
+	}
+	// The layer is shorter than its entries say.
+	if _, err := ParseTarIndex(blobs[0], ocispec.Descriptor{Digest: groups[0].Layer, Size: 4096}); err == nil {
+		t.Fatal("entries past the layer's end were read")
+	}
+	// Overlapping entries.
+	bad := groups[0]
+	bad.Entries = slices.Clone(bad.Entries)
+	bad.Entries[5].Data = bad.Entries[4].Data
+	b, _, _ := TarIndexBlobs([]TarGroup{bad})
+	if _, err := ParseTarIndex(b[0], ocispec.Descriptor{Digest: bad.Layer, Size: 1 << 30}); err == nil {
+		t.Fatal("overlapping entries were read")
 	}
 }

@@ -10,25 +10,40 @@ import (
 
 // A tar index says where each file of a model's tar layers lies, so that
 // a partial pull fetches only the files it selects, by HTTP range. It
-// travels as a referrer of the model (TarIndexArtifactType), one blob per
-// tar layer, each annotated with the layer's digest. Nothing in it is
-// trusted: a range fetched by it is read as a tar stream, through the
-// unpacker's checks, and each file it yields must carry the digest the
-// model's OpenSSF signature gives it; a file the index leaves out is
-// missed by the completeness check.
+// travels as a referrer of the model (TarIndexArtifactType) holding a few
+// blobs, each for a run of tar layers (AnnotationTarLayers names them):
+// a few requests at push, whatever the number of groups, and a pull reads
+// only the blob of the layers it needs. Nothing in it is trusted: a range
+// fetched by it is read as a tar stream, through the unpacker's checks,
+// and each file it yields must carry the digest the model's OpenSSF
+// signature gives it; a file the index leaves out is missed by the
+// completeness check.
 const (
 	TarIndexArtifactType = "application/vnd.vessel.tar-index.v1"
 	TarIndexMediaType    = "application/vnd.vessel.tar-index.v1+json"
-	// AnnotationTarLayer names the tar layer an index blob describes.
-	AnnotationTarLayer = "dev.vessel.tar.layer"
-	// MaxTarIndexSize caps one layer's index blob.
+	// AnnotationTarLayers lists (comma-separated) the tar layers an index
+	// blob describes.
+	AnnotationTarLayers = "dev.vessel.tar.layers"
+	// MaxTarIndexSize caps one index blob.
 	MaxTarIndexSize = 64 << 20
+	// tarIndexBlobTarget is about how much of the index one blob holds.
+	tarIndexBlobTarget = 1 << 20
 )
 
-// tarIndex is one layer's index blob: its entries in tar order, each with
-// where its data starts and its size (its header starts where the one
-// before it ends, the first at 0).
+// TarGroup is a tar layer and where its files lie (TarEntries).
+type TarGroup struct {
+	Layer   digest.Digest
+	Entries []TarEntry
+}
+
+// tarIndex is an index blob: for each of its layers, the entries in tar
+// order, each with where its data starts and its size (its header starts
+// where the one before it ends, the first at 0).
 type tarIndex struct {
+	Layers []tarIndexLayer `json:"layers"`
+}
+
+type tarIndexLayer struct {
 	Layer   digest.Digest  `json:"layer"`
 	Entries []tarIndexFile `json:"entries"`
 }
@@ -39,40 +54,72 @@ type tarIndexFile struct {
 	Size int64  `json:"size"`
 }
 
-// TarIndexBlob encodes the index of the tar layer layer, whose files
-// TarEntries located.
-func TarIndexBlob(layer digest.Digest, entries []TarEntry) ([]byte, error) {
-	idx := tarIndex{Layer: layer, Entries: make([]tarIndexFile, len(entries))}
-	for i, e := range entries {
-		idx.Entries[i] = tarIndexFile{Path: e.Path, Data: e.Data, Size: e.Size}
+// TarIndexBlobs encodes the index of groups as blobs of about a mebibyte,
+// each with the layers it describes.
+func TarIndexBlobs(groups []TarGroup) ([][]byte, [][]digest.Digest, error) {
+	var blobs [][]byte
+	var layers [][]digest.Digest
+	var cur tarIndex
+	var curLayers []digest.Digest
+	size := 0
+	flush := func() error {
+		if len(cur.Layers) == 0 {
+			return nil
+		}
+		b, err := json.Marshal(cur)
+		if err != nil {
+			return err
+		}
+		blobs, layers = append(blobs, b), append(layers, curLayers)
+		cur, curLayers, size = tarIndex{}, nil, 0
+		return nil
 	}
-	return json.Marshal(idx)
+	for _, g := range groups {
+		l := tarIndexLayer{Layer: g.Layer, Entries: make([]tarIndexFile, len(g.Entries))}
+		for i, e := range g.Entries {
+			l.Entries[i] = tarIndexFile{Path: e.Path, Data: e.Data, Size: e.Size}
+			size += len(e.Path) + 40
+		}
+		cur.Layers, curLayers = append(cur.Layers, l), append(curLayers, g.Layer)
+		if size >= tarIndexBlobTarget {
+			if err := flush(); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, nil, err
+	}
+	return blobs, layers, nil
 }
 
-// ParseTarIndex reads an index blob of the tar layer layer. It refuses
-// entries out of order, overlapping, outside the layer, or with unsafe
-// paths (a pull then reads the whole layer); whether they tell the truth
-// is checked when their ranges are read.
+// ParseTarIndex reads the entries of the tar layer layer from an index
+// blob. It refuses entries out of order, overlapping, outside the layer,
+// or with unsafe paths (a pull then reads the whole layer); whether they
+// tell the truth is checked when their ranges are read.
 func ParseTarIndex(data []byte, layer ocispec.Descriptor) ([]TarEntry, error) {
 	var idx tarIndex
 	if err := json.Unmarshal(data, &idx); err != nil {
 		return nil, fmt.Errorf("tar index of %s: %v", layer.Digest, err)
 	}
-	if idx.Layer != layer.Digest {
-		return nil, fmt.Errorf("tar index of %s describes %s", layer.Digest, idx.Layer)
-	}
-	entries := make([]TarEntry, len(idx.Entries))
-	var next int64
-	for i, f := range idx.Entries {
-		e := TarEntry{Path: f.Path, Header: next, Data: f.Data, Size: f.Size}
-		if _, err := CleanPath(f.Path); err != nil {
-			return nil, fmt.Errorf("tar index of %s: %w", layer.Digest, err)
+	for _, l := range idx.Layers {
+		if l.Layer != layer.Digest {
+			continue
 		}
-		if f.Size < 0 || f.Data < next+512 || e.End() > layer.Size || e.End() < f.Data {
-			return nil, fmt.Errorf("tar index of %s: entry %q at %d (%d bytes) does not fit the layer", layer.Digest, f.Path, f.Data, f.Size)
+		entries := make([]TarEntry, len(l.Entries))
+		var next int64
+		for i, f := range l.Entries {
+			e := TarEntry{Path: f.Path, Header: next, Data: f.Data, Size: f.Size}
+			if _, err := CleanPath(f.Path); err != nil {
+				return nil, fmt.Errorf("tar index of %s: %w", layer.Digest, err)
+			}
+			if f.Size < 0 || f.Data < next+512 || e.End() > layer.Size || e.End() < f.Data {
+				return nil, fmt.Errorf("tar index of %s: entry %q at %d (%d bytes) does not fit the layer", layer.Digest, f.Path, f.Data, f.Size)
+			}
+			entries[i] = e
+			next = e.End()
 		}
-		entries[i] = e
-		next = e.End()
+		return entries, nil
 	}
-	return entries, nil
+	return nil, fmt.Errorf("tar index blob does not describe %s", layer.Digest)
 }

@@ -263,11 +263,11 @@ func Pull(ctx context.Context, repo PullSource, dest string, opts PullOptions) (
 
 	// A partial pull of a model whose files are signed one by one may
 	// fetch just the selected files of its tar layers, by range.
-	var indexes map[digest.Digest]ocispec.Descriptor
+	var index *tarIndex
 	if plan.Partial() && v != nil && len(v.omsAll) > 0 {
-		indexes = tarIndexes(ctx, repo, m)
+		index = findTarIndex(ctx, repo, m)
 	}
-	tarFiles, ranged, err := download(ctx, repo, plan, staging, blobs, indexes, opts)
+	tarFiles, ranged, err := download(ctx, repo, plan, staging, blobs, index, opts)
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
 	}
@@ -389,10 +389,10 @@ func PrivateStore(dest string) string {
 // download fetches every layer of plan into the content store, several at
 // a time, and places its files into staging: raw layers by link or copy,
 // tar layers unpacked. A tar layer a partial pull needs only some files
-// of, and that indexes locates, has just those fetched, by range. It
+// of, and that index locates, has just those fetched, by range. It
 // returns the sha256 of each file written from a tar layer, and the paths
 // of the layers read by range.
-func download(ctx context.Context, repo PullSource, plan *artifact.Plan, staging string, blobs *store.Store, indexes map[digest.Digest]ocispec.Descriptor, opts PullOptions) (map[string]digest.Digest, []string, error) {
+func download(ctx context.Context, repo PullSource, plan *artifact.Plan, staging string, blobs *store.Store, index *tarIndex, opts PullOptions) (map[string]digest.Digest, []string, error) {
 	var total int64
 	for _, e := range plan.Entries {
 		total += e.Layer.Size
@@ -412,8 +412,8 @@ func download(ctx context.Context, repo PullSource, plan *artifact.Plan, staging
 		g.Go(func() error {
 			p := opts.Progress
 			p.emit(Event{Kind: EventStart, Phase: PhaseDownload, Path: e.Path, Digest: e.Layer.Digest, Size: e.Layer.Size})
-			if idx, ok := indexes[e.Layer.Digest]; ok && e.Format == artifact.FormatTar && !u.SelectsAll(e) {
-				n, done, err := unpackRanges(gctx, repo, u, e, idx)
+			if index != nil && e.Format == artifact.FormatTar && !u.SelectsAll(e) {
+				n, done, err := unpackRanges(gctx, repo, u, e, index)
 				if err != nil {
 					return err
 				}

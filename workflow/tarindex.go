@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -17,7 +19,7 @@ import (
 // file of its tar layers lies (artifact.TarIndexArtifactType), for partial
 // pulls to fetch by range. Nothing when the model has no tar layer.
 func attachTarIndex(ctx context.Context, repo Target, desc ocispec.Descriptor, units []artifact.Unit, layers []ocispec.Descriptor) error {
-	var blobs []ocispec.Descriptor
+	var groups []artifact.TarGroup
 	for i, u := range units {
 		if !u.Tar {
 			continue
@@ -26,13 +28,21 @@ func attachTarIndex(ctx context.Context, repo Target, desc ocispec.Descriptor, u
 		if err != nil {
 			return err
 		}
-		data, err := artifact.TarIndexBlob(layers[i].Digest, entries)
-		if err != nil {
-			return err
+		groups = append(groups, artifact.TarGroup{Layer: layers[i].Digest, Entries: entries})
+	}
+	data, described, err := artifact.TarIndexBlobs(groups)
+	if err != nil {
+		return err
+	}
+	var blobs []ocispec.Descriptor
+	for i, b := range data {
+		names := make([]string, len(described[i]))
+		for j, d := range described[i] {
+			names[j] = d.String()
 		}
-		d := ocispec.Descriptor{MediaType: artifact.TarIndexMediaType, Digest: digest.FromBytes(data), Size: int64(len(data)),
-			Annotations: map[string]string{artifact.AnnotationTarLayer: layers[i].Digest.String()}}
-		if _, err := repo.PushBlob(ctx, d, bytesOpener(data)); err != nil {
+		d := ocispec.Descriptor{MediaType: artifact.TarIndexMediaType, Digest: digest.FromBytes(b), Size: int64(len(b)),
+			Annotations: map[string]string{artifact.AnnotationTarLayers: strings.Join(names, ",")}}
+		if _, err := repo.PushBlob(ctx, d, bytesOpener(b)); err != nil {
 			return err
 		}
 		blobs = append(blobs, d)
@@ -54,18 +64,31 @@ func attachTarIndex(ctx context.Context, repo Target, desc ocispec.Descriptor, u
 		// Fixed: the same model gets the same index manifest.
 		Annotations: map[string]string{ocispec.AnnotationCreated: time.Unix(0, 0).UTC().Format(time.RFC3339)},
 	}
-	data, err := json.Marshal(m)
+	manifest, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
-	md := ocispec.Descriptor{MediaType: m.MediaType, ArtifactType: m.ArtifactType, Digest: digest.FromBytes(data), Size: int64(len(data)), Annotations: m.Annotations}
-	return repo.PushManifest(ctx, md, data, "")
+	md := ocispec.Descriptor{MediaType: m.MediaType, ArtifactType: m.ArtifactType, Digest: digest.FromBytes(manifest), Size: int64(len(manifest)), Annotations: m.Annotations}
+	return repo.PushManifest(ctx, md, manifest, "")
 }
 
-// tarIndexes finds the model's tar index (see attachTarIndex): each tar
-// layer's index blob, by the layer's digest. Nil when there is none or it
+// tarIndex is the model's tar index (see attachTarIndex) as a pull uses
+// it: which blob describes each tar layer, each blob fetched once.
+type tarIndex struct {
+	blob map[digest.Digest]ocispec.Descriptor // by tar layer
+	mu   sync.Mutex
+	data map[digest.Digest]*indexBlob
+}
+
+type indexBlob struct {
+	once sync.Once
+	data []byte
+	err  error
+}
+
+// findTarIndex finds the model's tar index. Nil when there is none or it
 // cannot be read: a partial pull then reads whole layers.
-func tarIndexes(ctx context.Context, repo Source, m *Resolved) map[digest.Digest]ocispec.Descriptor {
+func findTarIndex(ctx context.Context, repo Source, m *Resolved) *tarIndex {
 	refs, err := repo.Referrers(ctx, m.Desc, artifact.TarIndexArtifactType)
 	if err != nil {
 		return nil
@@ -82,15 +105,45 @@ func tarIndexes(ctx context.Context, repo Source, m *Resolved) map[digest.Digest
 		if json.Unmarshal(data, &im) != nil || im.Subject == nil || im.Subject.Digest != m.Desc.Digest {
 			continue
 		}
-		out := map[digest.Digest]ocispec.Descriptor{}
+		idx := &tarIndex{blob: map[digest.Digest]ocispec.Descriptor{}, data: map[digest.Digest]*indexBlob{}}
 		for _, l := range im.Layers {
-			if d, err := digest.Parse(l.Annotations[artifact.AnnotationTarLayer]); err == nil && l.MediaType == artifact.TarIndexMediaType && l.Size <= artifact.MaxTarIndexSize {
-				out[d] = l
+			if l.MediaType != artifact.TarIndexMediaType || l.Size > artifact.MaxTarIndexSize {
+				continue
+			}
+			for _, name := range strings.Split(l.Annotations[artifact.AnnotationTarLayers], ",") {
+				if d, err := digest.Parse(name); err == nil {
+					idx.blob[d] = l
+				}
 			}
 		}
-		return out
+		return idx
 	}
 	return nil
+}
+
+// entries locates the files of the tar layer layer; ok false when the
+// index does not describe it or cannot be read.
+func (x *tarIndex) entries(ctx context.Context, repo Source, layer ocispec.Descriptor) ([]artifact.TarEntry, bool) {
+	if x == nil {
+		return nil, false
+	}
+	desc, ok := x.blob[layer.Digest]
+	if !ok {
+		return nil, false
+	}
+	x.mu.Lock()
+	b := x.data[desc.Digest]
+	if b == nil {
+		b = &indexBlob{}
+		x.data[desc.Digest] = b
+	}
+	x.mu.Unlock()
+	b.once.Do(func() { b.data, b.err = repo.FetchCapped(ctx, desc, artifact.MaxTarIndexSize) })
+	if b.err != nil {
+		return nil, false
+	}
+	entries, err := artifact.ParseTarIndex(b.data, layer)
+	return entries, err == nil
 }
 
 // rangeGap: selected entries closer than this are fetched in one range,
@@ -101,17 +154,13 @@ const rangeGap = 256 << 10
 type span struct{ start, end int64 }
 
 // unpackRanges writes the selected files of tar layer e by fetching only
-// their entries, as its index (at idx) locates them, in ranges (none when
-// it holds no selected file). ok false (and no error) means it could not
-// (the index unreadable, the registry ignoring ranges before anything was
-// written): read the whole layer instead.
-func unpackRanges(ctx context.Context, repo PullSource, u *artifact.Unpacker, e artifact.Entry, idx ocispec.Descriptor) (ranges int, ok bool, err error) {
-	data, err := repo.FetchCapped(ctx, idx, artifact.MaxTarIndexSize)
-	if err != nil {
-		return 0, false, nil
-	}
-	entries, err := artifact.ParseTarIndex(data, e.Layer)
-	if err != nil {
+// their entries, as the index locates them, in ranges (none when it holds
+// no selected file). ok false (and no error) means it could not (the
+// index does not describe the layer, the registry ignores ranges): read
+// the whole layer instead.
+func unpackRanges(ctx context.Context, repo PullSource, u *artifact.Unpacker, e artifact.Entry, idx *tarIndex) (ranges int, ok bool, err error) {
+	entries, ok := idx.entries(ctx, repo, e.Layer)
+	if !ok {
 		return 0, false, nil
 	}
 	var spans []span
