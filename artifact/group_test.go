@@ -331,7 +331,8 @@ func TestTarEntriesLocateFiles(t *testing.T) {
 	}
 }
 
-// The index travels in blobs of about a mebibyte, each naming its layers;
+// The index travels in blobs of about a mebibyte, each naming its layers
+// (written as they fill);
 // each layer's entries come back from its blob, and a blob that does not
 // describe a layer, or entries that overlap or leave the layer, are
 // refused.
@@ -347,7 +348,19 @@ func TestTarIndexBlobs(t *testing.T) {
 		}
 		groups = append(groups, TarGroup{Layer: digest.FromString(fmt.Sprint(g)), Entries: entries})
 	}
-	blobs, layers, err := TarIndexBlobs(groups)
+	var blobs [][]byte
+	var layers [][]digest.Digest
+	i := 0
+	err := writeTarIndex(func() (TarGroup, bool, error) {
+		if i == len(groups) {
+			return TarGroup{}, false, nil
+		}
+		i++
+		return groups[i-1], true, nil
+	}, func(b []byte, l []digest.Digest) error {
+		blobs, layers = append(blobs, b), append(layers, l)
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,8 +398,8 @@ func TestTarIndexBlobs(t *testing.T) {
 	bad := groups[0]
 	bad.Entries = slices.Clone(bad.Entries)
 	bad.Entries[5].Data = bad.Entries[4].Data
-	b, _, _ := TarIndexBlobs([]TarGroup{bad})
-	if _, err := ParseTarIndex(b[0], ocispec.Descriptor{Digest: bad.Layer, Size: 1 << 30}); err == nil {
+	b, _ := EncodeTarIndex([]TarGroup{bad})
+	if _, err := ParseTarIndex(b, ocispec.Descriptor{Digest: bad.Layer, Size: 1 << 30}); err == nil {
 		t.Fatal("overlapping entries were read")
 	}
 }

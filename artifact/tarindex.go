@@ -54,43 +54,75 @@ type tarIndexFile struct {
 	Size int64  `json:"size"`
 }
 
-// TarIndexBlobs encodes the index of groups as blobs of about a mebibyte,
-// each with the layers it describes.
-func TarIndexBlobs(groups []TarGroup) ([][]byte, [][]digest.Digest, error) {
-	var blobs [][]byte
-	var layers [][]digest.Digest
-	var cur tarIndex
-	var curLayers []digest.Digest
+// WriteTarIndex encodes the index of the tar units among units (layers
+// are their descriptors) as blobs of about a mebibyte, handing each to
+// emit with the layers it describes as soon as it is full: a dataset's
+// index is never held whole.
+func WriteTarIndex(units []Unit, layers []ocispec.Descriptor, emit func(blob []byte, layers []digest.Digest) error) error {
+	i := 0
+	return writeTarIndex(func() (TarGroup, bool, error) {
+		for ; i < len(units); i++ {
+			if units[i].Tar {
+				entries, err := TarEntries(units[i])
+				g := TarGroup{Layer: layers[i].Digest, Entries: entries}
+				i++
+				return g, true, err
+			}
+		}
+		return TarGroup{}, false, nil
+	}, emit)
+}
+
+// writeTarIndex is WriteTarIndex over the groups next yields.
+func writeTarIndex(next func() (TarGroup, bool, error), emit func([]byte, []digest.Digest) error) error {
+	var cur []TarGroup
+	var names []digest.Digest
 	size := 0
 	flush := func() error {
-		if len(cur.Layers) == 0 {
+		if len(cur) == 0 {
 			return nil
 		}
-		b, err := json.Marshal(cur)
+		b, err := EncodeTarIndex(cur)
 		if err != nil {
 			return err
 		}
-		blobs, layers = append(blobs, b), append(layers, curLayers)
-		cur, curLayers, size = tarIndex{}, nil, 0
+		if err := emit(b, names); err != nil {
+			return err
+		}
+		cur, names, size = nil, nil, 0
 		return nil
 	}
-	for _, g := range groups {
-		l := tarIndexLayer{Layer: g.Layer, Entries: make([]tarIndexFile, len(g.Entries))}
-		for i, e := range g.Entries {
-			l.Entries[i] = tarIndexFile{Path: e.Path, Data: e.Data, Size: e.Size}
+	for {
+		g, ok, err := next()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return flush()
+		}
+		for _, e := range g.Entries {
 			size += len(e.Path) + 40
 		}
-		cur.Layers, curLayers = append(cur.Layers, l), append(curLayers, g.Layer)
+		cur, names = append(cur, g), append(names, g.Layer)
 		if size >= tarIndexBlobTarget {
 			if err := flush(); err != nil {
-				return nil, nil, err
+				return err
 			}
 		}
 	}
-	if err := flush(); err != nil {
-		return nil, nil, err
+}
+
+// EncodeTarIndex encodes one index blob describing groups.
+func EncodeTarIndex(groups []TarGroup) ([]byte, error) {
+	idx := tarIndex{Layers: make([]tarIndexLayer, len(groups))}
+	for i, g := range groups {
+		l := tarIndexLayer{Layer: g.Layer, Entries: make([]tarIndexFile, len(g.Entries))}
+		for j, e := range g.Entries {
+			l.Entries[j] = tarIndexFile{Path: e.Path, Data: e.Data, Size: e.Size}
+		}
+		idx.Layers[i] = l
 	}
-	return blobs, layers, nil
+	return json.Marshal(idx)
 }
 
 // ParseTarIndex reads the entries of the tar layer layer from an index

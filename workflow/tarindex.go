@@ -19,25 +19,10 @@ import (
 // file of its tar layers lies (artifact.TarIndexArtifactType), for partial
 // pulls to fetch by range. Nothing when the model has no tar layer.
 func attachTarIndex(ctx context.Context, repo Target, desc ocispec.Descriptor, units []artifact.Unit, layers []ocispec.Descriptor) error {
-	var groups []artifact.TarGroup
-	for i, u := range units {
-		if !u.Tar {
-			continue
-		}
-		entries, err := artifact.TarEntries(u)
-		if err != nil {
-			return err
-		}
-		groups = append(groups, artifact.TarGroup{Layer: layers[i].Digest, Entries: entries})
-	}
-	data, described, err := artifact.TarIndexBlobs(groups)
-	if err != nil {
-		return err
-	}
 	var blobs []ocispec.Descriptor
-	for i, b := range data {
-		names := make([]string, len(described[i]))
-		for j, d := range described[i] {
+	err := artifact.WriteTarIndex(units, layers, func(b []byte, described []digest.Digest) error {
+		names := make([]string, len(described))
+		for j, d := range described {
 			names[j] = d.String()
 		}
 		d := ocispec.Descriptor{MediaType: artifact.TarIndexMediaType, Digest: digest.FromBytes(b), Size: int64(len(b)),
@@ -46,6 +31,10 @@ func attachTarIndex(ctx context.Context, repo Target, desc ocispec.Descriptor, u
 			return err
 		}
 		blobs = append(blobs, d)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if len(blobs) == 0 {
 		return nil

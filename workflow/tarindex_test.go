@@ -252,11 +252,10 @@ func TestPartialPullIndexLeavesFileOut(t *testing.T) {
 		}
 	}
 	layer := pushed.Files[0].Layer
-	blobs, _, err := artifact.TarIndexBlobs([]artifact.TarGroup{{Layer: layer, Entries: forged}})
-	if err != nil || len(blobs) != 1 {
-		t.Fatalf("index blobs: %d, %v", len(blobs), err)
+	blob, err := artifact.EncodeTarIndex([]artifact.TarGroup{{Layer: layer, Entries: forged}})
+	if err != nil {
+		t.Fatal(err)
 	}
-	blob := blobs[0]
 	repo := open(t, ref)
 	bd := ocispec.Descriptor{MediaType: artifact.TarIndexMediaType, Digest: digest.FromBytes(blob), Size: int64(len(blob)), Annotations: map[string]string{artifact.AnnotationTarLayers: layer.String()}}
 	pushBytes(t, repo, bd, blob)
