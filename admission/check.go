@@ -92,19 +92,14 @@ func (c *Checker) Check(ctx context.Context, ref string) (Verdict, error) {
 	if err != nil {
 		return Verdict{}, err
 	}
-	if r.Digest != "" {
-		if v, ok := c.cache.Get(cacheKey(r, r.Digest)); ok {
-			v.Cached = true
-			return v, nil
-		}
+	if v, ok := c.cached(r, r.Digest); ok {
+		return v, nil
 	}
 	m, err := workflow.Resolve(ctx, repo, artifact.Limits{})
 	if err != nil {
 		return Verdict{}, refusal(err)
 	}
-	key := cacheKey(r, m.Desc.Digest)
-	if v, ok := c.cache.Get(key); ok {
-		v.Cached = true
+	if v, ok := c.cached(r, m.Desc.Digest); ok {
 		return v, nil
 	}
 	v, err := workflow.VerifyResolved(ctx, repo.Pinned(m.Desc.Digest), m, c.Policy)
@@ -112,8 +107,18 @@ func (c *Checker) Check(ctx context.Context, ref string) (Verdict, error) {
 		return Verdict{}, refusal(err)
 	}
 	verdict := Verdict{Digest: m.Desc.Digest, Signers: v.Signers}
-	c.cache.Add(key, verdict)
+	c.cache.Add(cacheKey(r, m.Desc.Digest), verdict)
 	return verdict, nil
+}
+
+// cached is the verdict remembered for r's repository at d, if any.
+func (c *Checker) cached(r registry.Reference, d digest.Digest) (Verdict, bool) {
+	if d == "" {
+		return Verdict{}, false
+	}
+	v, ok := c.cache.Get(cacheKey(r, d))
+	v.Cached = ok
+	return v, ok
 }
 
 // client is the registry client for host, made once per clientTTL.

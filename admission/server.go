@@ -80,7 +80,11 @@ func (s *Server) serveReview(w http.ResponseWriter, r *http.Request, mutate bool
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxReviewSize))
 	if err != nil {
-		http.Error(w, fmt.Sprintf("read AdmissionReview: %v", err), http.StatusRequestEntityTooLarge)
+		code := http.StatusBadRequest
+		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+			code = http.StatusRequestEntityTooLarge
+		}
+		http.Error(w, fmt.Sprintf("read AdmissionReview: %v", err), code)
 		return
 	}
 	var review admissionReview

@@ -333,17 +333,6 @@ func (u *Unpacker) writeTar(e Entry, vr *errdef.VerifyReader) (err error) {
 	return nil
 }
 
-// SelectsAll reports whether a partial pull's selection takes all of e, a
-// tar layer (a pattern matches its path), or only some of its files.
-func (u *Unpacker) SelectsAll(e Entry) bool {
-	return u.include == nil || u.include.matches(e.Path)
-}
-
-// Selects reports whether the selection takes the file name.
-func (u *Unpacker) Selects(name string) bool {
-	return u.include == nil || u.include.matches(name)
-}
-
 // WriteRange writes the selected files of n bytes of e, an uncompressed
 // tar layer, read from r: a span of whole entries fetched by range (see
 // TarEntries), which cannot be checked against the layer's digest. Each
@@ -353,12 +342,15 @@ func (u *Unpacker) WriteRange(e Entry, r io.Reader, n int64) error {
 	if e.Format != FormatTar {
 		return fmt.Errorf("%s: ranges of a %s layer", e.Path, e.Layer.MediaType)
 	}
-	capped := &capReader{r: io.LimitReader(r, n), left: n}
-	if err := u.extract(capped, e.Path, false); err != nil {
+	span := io.LimitReader(r, n)
+	if err := u.extract(span, e.Path, false); err != nil {
 		return err
 	}
 	// The span ends with an entry's padding: nothing may follow it.
-	if k, err := io.Copy(io.Discard, capped); err != nil || k != 0 {
+	switch k, err := io.Copy(io.Discard, span); {
+	case err != nil:
+		return fmt.Errorf("%s: %w", e.Path, err)
+	case k != 0:
 		return fmt.Errorf("%w: %s: a range of %d bytes does not end with an entry", errdef.ErrSizeMismatch, e.Path, n)
 	}
 	return nil

@@ -159,12 +159,28 @@ func (s *Store) Resumable() bool {
 // pull refused for verification has nothing worth resuming.
 func (s *Store) Abandon(d digest.Digest) {
 	p := s.partial(d)
+	for _, left := range []string{p, p + ".json"} {
+		if _, err := os.Lstat(left); err == nil {
+			removeUnlocked(p)
+			return
+		}
+	}
+}
+
+// removeUnlocked removes the partial fetch at p unless a fetch holds its
+// lock, and returns the bytes it freed.
+func removeUnlocked(p string) int64 {
 	unlock, ok, err := tryLock(p + ".lock")
 	if err != nil || !ok {
-		return
+		return 0
+	}
+	defer unlock()
+	var freed int64
+	if fi, err := os.Stat(p); err == nil {
+		freed = fi.Size()
 	}
 	removePartial(p)
-	unlock()
+	return freed
 }
 
 // Prune removes the blobs that no pulled directory shares (a link count
@@ -216,16 +232,7 @@ func (s *Store) Prune() (int64, error) {
 		if filepath.Ext(name) != "" {
 			continue // .json and .lock go with their blob
 		}
-		p := filepath.Join(s.dir, "partial", name)
-		unlock, ok, err := tryLock(p + ".lock")
-		if err != nil || !ok {
-			continue
-		}
-		if fi, err := os.Stat(p); err == nil {
-			freed += fi.Size()
-		}
-		removePartial(p)
-		unlock()
+		freed += removeUnlocked(filepath.Join(s.dir, "partial", name))
 	}
 	return freed, nil
 }

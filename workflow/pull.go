@@ -31,8 +31,10 @@ import (
 // the model's files has been fetched yet.
 type Resolved struct {
 	// Ref is the reference pinned to Desc's digest.
-	Ref    registry.Reference
-	Desc   ocispec.Descriptor
+	Ref  registry.Reference
+	Desc ocispec.Descriptor
+	// Plan is nil for what is not a model (resolveSubject's images and
+	// indexes).
 	Plan   *artifact.Plan
 	Config *modelspec.Model
 }
@@ -111,19 +113,7 @@ type PullResult struct {
 // manifest capped and digest-checked, every path and size validated, the
 // ModelPack config (if any) fetched and checked the same way.
 func Resolve(ctx context.Context, repo Source, limits artifact.Limits) (*Resolved, error) {
-	desc, err := repo.Resolve(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if desc.MediaType == ocispec.MediaTypeImageIndex {
-		return nil, fmt.Errorf("%s: %w: it is an index; name one of its manifests", repo.Reference(), artifact.ErrNotModel)
-	}
-	pinned := repo.Reference().WithDigest(desc.Digest)
-	data, err := fetchManifest(ctx, repo, desc)
-	if err != nil {
-		return nil, fmt.Errorf("%s: manifest: %w", pinned, err)
-	}
-	return resolveModel(ctx, repo, desc, data, limits)
+	return resolve(ctx, repo, limits, false)
 }
 
 // resolveSubject resolves what a signature can be about: a model, or any
@@ -131,12 +121,21 @@ func Resolve(ctx context.Context, repo Source, limits artifact.Limits) (*Resolve
 // back with no Plan: cosign's signatures apply to it, a model signature
 // does not.
 func resolveSubject(ctx context.Context, repo Source) (*Resolved, error) {
+	return resolve(ctx, repo, artifact.Limits{}, true)
+}
+
+// resolve is Resolve; anyManifest takes what is not a model too (see
+// resolveSubject).
+func resolve(ctx context.Context, repo Source, limits artifact.Limits, anyManifest bool) (*Resolved, error) {
 	desc, err := repo.Resolve(ctx)
 	if err != nil {
 		return nil, err
 	}
 	pinned := repo.Reference().WithDigest(desc.Digest)
-	if !registry.IsManifest(desc.MediaType) {
+	switch {
+	case !anyManifest && desc.MediaType == ocispec.MediaTypeImageIndex:
+		return nil, fmt.Errorf("%s: %w: it is an index; name one of its manifests", repo.Reference(), artifact.ErrNotModel)
+	case anyManifest && !registry.IsManifest(desc.MediaType):
 		return nil, fmt.Errorf("%s: %w: %q is not a manifest or index", pinned, artifact.ErrNotModel, desc.MediaType)
 	}
 	data, err := fetchManifest(ctx, repo, desc)
@@ -146,17 +145,10 @@ func resolveSubject(ctx context.Context, repo Source) (*Resolved, error) {
 	if desc.MediaType == ocispec.MediaTypeImageIndex {
 		return &Resolved{Ref: pinned, Desc: desc}, nil
 	}
-	m, err := resolveModel(ctx, repo, desc, data, artifact.Limits{})
-	if errors.Is(err, artifact.ErrNotModel) {
+	plan, err := artifact.ParseManifest(data, limits)
+	if anyManifest && errors.Is(err, artifact.ErrNotModel) {
 		return &Resolved{Ref: pinned, Desc: desc}, nil
 	}
-	return m, err
-}
-
-// resolveModel reads the model a fetched manifest describes.
-func resolveModel(ctx context.Context, repo Source, desc ocispec.Descriptor, data []byte, limits artifact.Limits) (*Resolved, error) {
-	pinned := repo.Reference().WithDigest(desc.Digest)
-	plan, err := artifact.ParseManifest(data, limits)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", pinned, err)
 	}
@@ -412,8 +404,8 @@ func download(ctx context.Context, repo PullSource, plan *artifact.Plan, staging
 		g.Go(func() error {
 			p := opts.Progress
 			p.emit(Event{Kind: EventStart, Phase: PhaseDownload, Path: e.Path, Digest: e.Layer.Digest, Size: e.Layer.Size})
-			if index != nil && e.Format == artifact.FormatTar && !u.SelectsAll(e) {
-				n, done, err := unpackRanges(gctx, repo, u, e, index)
+			if index != nil && e.Format == artifact.FormatTar && !plan.Selects(e.Path) {
+				n, done, err := unpackRanges(gctx, repo, plan, u, e, index)
 				if err != nil {
 					return err
 				}
@@ -561,17 +553,13 @@ func commitInside(staging, dest string, force bool) error {
 	if err != nil {
 		return err
 	}
-	names := make([]string, len(entries))
 	for i, e := range entries {
-		names[i] = e.Name()
-	}
-	for i, n := range names {
-		if err := fsx.RenameNoReplace(filepath.Join(staging, n), filepath.Join(dest, n)); err != nil {
-			for _, back := range names[:i] {
-				_ = os.Rename(filepath.Join(dest, back), filepath.Join(staging, back))
+		if err := fsx.RenameNoReplace(filepath.Join(staging, e.Name()), filepath.Join(dest, e.Name())); err != nil {
+			for _, back := range entries[:i] {
+				_ = os.Rename(filepath.Join(dest, back.Name()), filepath.Join(staging, back.Name()))
 			}
 			if errors.Is(err, fs.ErrExist) {
-				return fmt.Errorf("%w: %s appeared in %s while this pull ran", ErrDestinationExists, n, dest)
+				return fmt.Errorf("%w: %s appeared in %s while this pull ran", ErrDestinationExists, e.Name(), dest)
 			}
 			return fmt.Errorf("move into place: %w", err)
 		}

@@ -147,14 +147,14 @@ type span struct{ start, end int64 }
 // no selected file). ok false (and no error) means it could not (the
 // index does not describe the layer, the registry ignores ranges): read
 // the whole layer instead.
-func unpackRanges(ctx context.Context, repo PullSource, u *artifact.Unpacker, e artifact.Entry, idx *tarIndex) (ranges int, ok bool, err error) {
+func unpackRanges(ctx context.Context, repo PullSource, plan *artifact.Plan, u *artifact.Unpacker, e artifact.Entry, idx *tarIndex) (ranges int, ok bool, err error) {
 	entries, ok := idx.entries(ctx, repo, e.Layer)
 	if !ok {
 		return 0, false, nil
 	}
 	var spans []span
 	for _, te := range entries {
-		if !u.Selects(te.Path) {
+		if !plan.Selects(te.Path) {
 			continue
 		}
 		if n := len(spans); n > 0 && te.Header-spans[n-1].end < rangeGap {
