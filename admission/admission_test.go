@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -92,6 +93,12 @@ func pod(volumes map[string]string, initArgs ...string) *corev1.Pod {
 // send posts an AdmissionReview of p to path and returns the response.
 func send(t *testing.T, url, path string, p *corev1.Pod) *admissionv1.AdmissionResponse {
 	t.Helper()
+	return sendWithin(t, url, path, "10s", p)
+}
+
+// sendWithin is send with the API server's timeout for the review.
+func sendWithin(t *testing.T, url, path, timeout string, p *corev1.Pod) *admissionv1.AdmissionResponse {
+	t.Helper()
 	raw, err := json.Marshal(p)
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +111,14 @@ func send(t *testing.T, url, path string, p *corev1.Pod) *admissionv1.AdmissionR
 		},
 	}
 	body, _ := json.Marshal(review)
-	resp, err := http.Post(url+path+"?timeout=10s", "application/json", bytes.NewReader(body))
+	d, err := time.ParseDuration(timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The API server gives up after timeout; this caller allows a margin
+	// for a loaded machine, no more.
+	client := &http.Client{Timeout: d + 3*time.Second}
+	resp, err := client.Post(url+path+"?timeout="+timeout, "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,5 +379,31 @@ func TestReviewsReuseConnections(t *testing.T) {
 	defer mu.Unlock()
 	if len(conns) > 2 {
 		t.Fatalf("8 reviews opened %d connections to the registry", len(conns))
+	}
+}
+
+// A registry that does not answer within the API server's timeout (?timeout=
+// on the review): the webhook answers before it, denying (it fails
+// closed), rather than leaving the API server to give up on its own.
+func TestReviewWithinTimeout(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	host := testutil.Registry(t, testutil.Olareg, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.Contains(r.URL.Path, "/manifests/") {
+				select {
+				case <-release:
+				case <-r.Context().Done():
+				}
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	_, trusted := key(t)
+	_, url := server(t, trusted, false)
+	r := sendWithin(t, url, "/validate", "1s", pod(map[string]string{"model": host + "/ml/llama:v1"}))
+	if r.Allowed || !strings.Contains(r.Result.Message, "could not be checked") || !strings.Contains(r.Result.Message, "deadline") {
+		t.Fatalf("a registry that does not answer: %+v", r.Result)
 	}
 }
