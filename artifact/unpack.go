@@ -81,16 +81,14 @@ func NewHasher(p *Plan) *Unpacker {
 	return &Unpacker{paths: ps, tarFiles: map[string]digest.Digest{}, limits: p.limits, include: p.include}
 }
 
-// TarFiles returns the sha256 of each file unpacked from tar layers so far
-// (of a selected plan: only the files written).
+// TarFiles returns the sha256 of each file unpacked from tar layers (of a
+// selected plan: only the files written). It is the unpacker's own map,
+// not a copy (100,000 files make it about 15 MB): call it once every
+// layer is written, and do not change it.
 func (u *Unpacker) TarFiles() map[string]digest.Digest {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	out := make(map[string]digest.Digest, len(u.tarFiles))
-	for k, v := range u.tarFiles {
-		out[k] = v
-	}
-	return out
+	return u.tarFiles
 }
 
 // Sync makes the files of tar layers durable: one syncfs of the staging

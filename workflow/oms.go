@@ -3,7 +3,6 @@ package workflow
 import (
 	"context"
 	"fmt"
-	"maps"
 	"path"
 	"sort"
 
@@ -77,16 +76,22 @@ func modelFiles(ctx context.Context, repo Source, m *Resolved) (map[string]strin
 
 // signOMS attaches an OMS signature of m's files: those given (a push's
 // own), else read from m.
-func signOMS(ctx context.Context, repo Repository, m *Resolved, signer attest.Signer, files map[string]string) (digest.Digest, error) {
-	if files == nil {
-		var err error
-		if files, err = modelFiles(ctx, repo, m); err != nil {
+func signOMS(ctx context.Context, repo Repository, m *Resolved, signer attest.Signer, pushed []File) (digest.Digest, error) {
+	var rs []oms.Resource
+	if pushed != nil {
+		rs = make([]oms.Resource, len(pushed))
+		for i, f := range pushed {
+			rs[i] = oms.Resource{Name: f.Path, Digest: f.Digest.Encoded(), Algorithm: oms.HashSHA256}
+		}
+	} else {
+		files, err := modelFiles(ctx, repo, m)
+		if err != nil {
 			return "", err
 		}
-	}
-	rs := make([]oms.Resource, 0, len(files))
-	for name, d := range files {
-		rs = append(rs, oms.Resource{Name: name, Digest: d, Algorithm: oms.HashSHA256})
+		rs = make([]oms.Resource, 0, len(files))
+		for name, d := range files {
+			rs = append(rs, oms.Resource{Name: name, Digest: d, Algorithm: oms.HashSHA256})
+		}
 	}
 	name := path.Base(repoName(m.Ref))
 	ser := oms.Serialization{Method: oms.MethodFiles, HashType: oms.HashSHA256, IgnorePaths: oms.DefaultIgnorePaths()}
@@ -179,18 +184,23 @@ func (s *OMSSignature) checkUnpacked(got map[string]digest.Digest) error {
 		return nil
 	}
 	var diff []string
-	want := maps.Clone(s.pending)
+	found := 0 // got's names that are signed; no copy of pending is made to tick them off
 	for name, d := range got {
-		switch w, ok := want[name]; {
+		switch w, ok := s.pending[name]; {
 		case !ok:
 			diff = append(diff, name+" is not signed")
+			continue
 		case w != d.Encoded():
 			diff = append(diff, fmt.Sprintf("%s is %s, signed as sha256:%s", name, d, w))
 		}
-		delete(want, name)
+		found++
 	}
-	for name := range want {
-		diff = append(diff, name+" is signed but not in the model")
+	if found < len(s.pending) {
+		for name := range s.pending {
+			if _, ok := got[name]; !ok {
+				diff = append(diff, name+" is signed but not in the model")
+			}
+		}
 	}
 	return mismatch(diff)
 }

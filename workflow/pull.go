@@ -207,6 +207,7 @@ func Pull(ctx context.Context, repo PullSource, dest string, opts PullOptions) (
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", m.Ref, err)
 	}
+	v.dropBundles() // sig has what is written; 100,000 files' bundle is 16 MB
 	inside := landsInside(dest)
 	if err := checkDestination(dest, opts.Force, inside); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", m.Ref, err)

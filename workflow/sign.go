@@ -50,15 +50,12 @@ func sign(ctx context.Context, repo Repository, signer attest.Signer, pushed *Pu
 	if err != nil {
 		return nil, fmt.Errorf("sign %w", err)
 	}
-	var files map[string]string
+	var files []File
 	if pushed != nil {
 		if m.Desc.Digest != pushed.Digest {
 			return nil, fmt.Errorf("sign %s: it is %s, not the %s pushed", m.Ref, m.Desc.Digest, pushed.Digest)
 		}
-		files = make(map[string]string, len(pushed.Files))
-		for _, f := range pushed.Files {
-			files[f.Path] = f.Digest.Encoded()
-		}
+		files = pushed.Files
 	}
 	stmt, err := attest.Statement(m.Desc.Digest, "", attest.CosignSignPredicate, nil)
 	if err != nil {

@@ -79,6 +79,20 @@ func scopeName(r registry.Reference) string {
 // VerifyResolved checks the signatures of an already resolved model: it
 // fetches and checks every signature and attestation (findStatements),
 // then the policy's scope decides (attest.Scope.Decide).
+// dropBundles lets go of the OMS bundles' bytes once nothing is to write
+// them (see signatureFile).
+func (v *Verification) dropBundles() {
+	if v == nil {
+		return
+	}
+	for _, s := range v.omsAll {
+		s.bundle = nil
+	}
+	if v.OMS != nil {
+		v.OMS.bundle = nil
+	}
+}
+
 func VerifyResolved(ctx context.Context, repo Source, m *Resolved, policy *attest.Policy) (*Verification, error) {
 	v := &Verification{Reference: m.Ref.String(), Digest: m.Desc.Digest, Signers: []string{}, Signatures: []SignatureCheck{}}
 	if policy == nil {
