@@ -11,11 +11,11 @@ import (
 // defaultMemoryLimit is the Go heap's soft limit unless GOMEMLIMIT says
 // otherwise. vessel streams, so what it holds at once is small (a
 // dataset's file list and signature at most), but the collector lets
-// garbage grow to twice that before it runs: the limit keeps a pull of
-// 100,000 files under 128 MiB of RSS (an init container's limit), where
-// it reached 168 MiB. A model needing more still runs; the collector
-// then works harder (at most half the CPU).
-const defaultMemoryLimit = 96 << 20
+// garbage grow to twice that before it runs: the limit keeps a push or
+// pull of 100,000 files (at most 65 MB live) well under 128 MiB of RSS
+// (an init container's limit), where it reached 168 MiB. A model needing
+// more still runs; the collector then works harder (at most half the CPU).
+const defaultMemoryLimit = 80 << 20
 
 // limitMemory applies defaultMemoryLimit where GOMEMLIMIT is unset.
 func limitMemory() {
