@@ -32,6 +32,16 @@ const (
 	oneFileDir = "train/c00001"
 )
 
+// The filesystem's share of a push and a pull: tar(1) reading the files
+// (through a pipe: GNU tar skips reading what goes to /dev/null), and unpacking them from a local tar file and syncing them, as
+// vessel syncs what it pulls; no network, registry or signature. These
+// bound from below what any tool can do on the machine's disk.
+const (
+	opFloorRead   = "read, local"
+	opFloorUnpack = "unpack + sync, local"
+	floorTool     = "tar"
+)
+
 // parseDataset reads "FILES:SIZE" ("100000:16KiB"); "" or "0" is none.
 func parseDataset(s string) (datasetSpec, error) {
 	if s == "" || s == "0" {
@@ -132,7 +142,22 @@ func datasetRuns(ctx context.Context, reg *registryProc, tools []tool, ds, big m
 		rows = append(rows, r)
 		return r
 	}
+	floors, err := floorTars(ctx, dir, ds, big)
+	if err != nil {
+		return nil, err
+	}
 	for run := 1; run <= runs; run++ {
+		for _, f := range floors {
+			for _, op := range []string{opFloorRead, opFloorUnpack} {
+				smp, err := floorOnce(ctx, op, f.m, f.tar, filepath.Join(dir, "scratch"))
+				if err != nil {
+					return nil, fmt.Errorf("tar %s of the %s: %w", op, f.what, err)
+				}
+				logf("%s dataset: tar %s of the %s, run %d/%d: %.2fs", reg.name, op, f.what, run, runs, smp.wall.Seconds())
+				r := row(op, floorTool, f.what, f.m.size)
+				r.samples = append(r.samples, smp)
+			}
+		}
 		order := slices.Clone(tools)
 		if run%2 == 0 {
 			slices.Reverse(order)
@@ -173,6 +198,72 @@ func datasetRuns(ctx context.Context, reg *registryProc, tools []tool, ds, big m
 		}
 	}
 	return rows, nil
+}
+
+// floorTar is a local tar file of a bench case, for the floor rows.
+type floorTar struct {
+	what string
+	m    model
+	tar  string
+}
+
+// floorTars writes the dataset and the four files each to a local tar
+// (untimed), or returns none where tar(1) or sync(1) is missing.
+func floorTars(ctx context.Context, dir string, ds, big model) ([]floorTar, error) {
+	for _, bin := range []string{"tar", "sync", "cat"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			logf("no %s: the dataset table has no filesystem floor rows", bin)
+			return nil, nil
+		}
+	}
+	var out []floorTar
+	for _, c := range []struct {
+		what string
+		m    model
+	}{{"dataset", ds}, {"four files", big}} {
+		f := floorTar{what: c.what, m: c.m, tar: filepath.Join(dir, strings.ReplaceAll(c.what, " ", "-")+".tar")}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		if b, err := newCmd(ctx, nil, "tar", "-cf", f.tar, "-C", c.m.dir, ".").CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("tar of the %s: %w: %s", c.what, err, b)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// floorOnce runs one floor row: tar reading m's files (warm,
+// as a push finds them), or unpacking its tar into an empty directory and
+// syncing that filesystem (the tar warm, as a pull's bytes come from the
+// network, not the disk).
+func floorOnce(ctx context.Context, op string, m model, tarFile, scratch string) (sample, error) {
+	if err := os.RemoveAll(scratch); err != nil {
+		return sample{}, err
+	}
+	defer os.RemoveAll(scratch)
+	dest := filepath.Join(scratch, "data")
+	if err := os.MkdirAll(dest, 0o755); err != nil {
+		return sample{}, err
+	}
+	var cmd *exec.Cmd
+	if op == opFloorRead {
+		cmd = newCmd(ctx, io.Discard, "sh", "-c", `tar -cf - -C "$1" . | cat >/dev/null`, "sh", m.dir)
+		settle(m.dir)
+	} else {
+		cmd = newCmd(ctx, io.Discard, "sh", "-c", `tar -xf "$1" -C "$2" && sync -f "$2"`, "sh", tarFile, dest)
+		settle(tarFile)
+	}
+	smp, err := measure(cmd)
+	if err != nil {
+		return sample{}, err
+	}
+	if op == opFloorUnpack {
+		if err := samePulled(m, dest); err != nil {
+			return sample{}, err
+		}
+	}
+	return smp, nil
 }
 
 // datasetOnce runs one push or verified pull with empty caches.
@@ -231,7 +322,7 @@ func datasetOnce(ctx context.Context, op string, t tool, m model, ref, scratch s
 
 func printDatasetTable(w io.Writer, reg *registryProc, spec datasetSpec, ds model, runs int, rows []*datasetRow) {
 	fmt.Fprintf(w, "\n## %s: dataset of %d files of %s (%s), %d run(s)\n\n", reg.name, spec.files, formatSize(spec.size), formatSize(ds.size), runs)
-	fmt.Fprintln(w, "vessel: push --dataset --key (small files in tar groups, every file in the signed OpenSSF signature), pull --key (every file checked), pull --include of one file (its entry alone fetched by range, checked against the signature); the same bytes as four large files with vessel; oras: push of the directory (one tar+gzip layer, nothing per file) and pull.")
+	fmt.Fprintln(w, "vessel: push --dataset --key (small files in tar groups, every file in the signed OpenSSF signature), pull --key (every file checked), pull --include of one file (its entry alone fetched by range, checked against the signature); the same bytes as four large files with vessel; oras: push of the directory (one tar+gzip layer, nothing per file) and pull; tar: the filesystem's share, with no network, registry or signature (GNU tar reading the files into a pipe, warm; and unpacking them from a local tar file, then sync -f).")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| op | tool | what | median s | MiB/s | peak RSS MiB | runs (s) |")
 	fmt.Fprintln(w, "|---|---|---|---:|---:|---:|---|")
@@ -255,6 +346,14 @@ func printDatasetTable(w io.Writer, reg *registryProc, spec datasetSpec, ds mode
 		}
 		if v > 0 && oras > 0 {
 			fmt.Fprintf(w, "- vessel %s: dataset / oras %.2fx (target <= 1.0x): %s\n", op, v.Seconds()/oras.Seconds(), verdict(v <= oras))
+		}
+		floor := opFloorRead
+		if op == opPull {
+			floor = opFloorUnpack
+		}
+		fd, ff := med[floor+"/"+floorTool+"/dataset"], med[floor+"/"+floorTool+"/four files"]
+		if fd > 0 && ff > 0 {
+			fmt.Fprintf(w, "- tar %s (the filesystem's share of a %s): dataset / four files %.2fx; vessel %s of the dataset / it %.2fx\n", floor, op, fd.Seconds()/ff.Seconds(), op, v.Seconds()/fd.Seconds())
 		}
 	}
 }
