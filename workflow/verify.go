@@ -76,9 +76,6 @@ func scopeName(r registry.Reference) string {
 	return r.Registry + "/" + r.Repository
 }
 
-// VerifyResolved checks the signatures of an already resolved model: it
-// fetches and checks every signature and attestation (findStatements),
-// then the policy's scope decides (attest.Scope.Decide).
 // dropBundles lets go of the OMS bundles' bytes once nothing is to write
 // them (see signatureFile).
 func (v *Verification) dropBundles() {
@@ -93,6 +90,9 @@ func (v *Verification) dropBundles() {
 	}
 }
 
+// VerifyResolved checks the signatures of an already resolved model: it
+// fetches and checks every signature and attestation (findStatements),
+// then the policy's scope decides (attest.Scope.Decide).
 func VerifyResolved(ctx context.Context, repo Source, m *Resolved, policy *attest.Policy) (*Verification, error) {
 	v := &Verification{Reference: m.Ref.String(), Digest: m.Desc.Digest, Signers: []string{}, Signatures: []SignatureCheck{}}
 	if policy == nil {
