@@ -647,6 +647,35 @@ func TestOMSWithTarLayers(t *testing.T) {
 	}
 }
 
+// A tar layer that leaves out a signed file and adds an unsigned one is
+// refused naming both, whichever trusted OMS signature lists them.
+func TestOMSTarLayerFilesMissingAndExtra(t *testing.T) {
+	ctx := context.Background()
+	release := newKey(t, "release")
+	tg := targets(t)[0]
+	pushTarModel(t, tg.open(t, "x/tar:v1"), map[string]string{"tokenizer/vocab.json": `{"a":1}`, "tokenizer/merges.txt": "a b"})
+	res, err := workflow.Sign(ctx, tg.open(t, "x/tar:v1"), release.signer)
+	if err != nil || res.OMS == "" {
+		t.Fatalf("sign: %+v, %v", res, err)
+	}
+	pushTarModel(t, tg.open(t, "x/swap:v1"), map[string]string{"tokenizer/vocab.json": `{"a":1}`, "tokenizer/extra.txt": "x"})
+	if _, err := workflow.Sign(ctx, tg.open(t, "x/swap:v1"), release.signer); err != nil {
+		t.Fatal(err)
+	}
+	omsBundle := referrerBundle(t, tg.open(t, "x/tar:v1"), res.OMS)
+	pushReferrer(t, tg.open(t, "x/swap:v1"), resolve(t, tg.open(t, "x/swap:v1")), omsBundle, oms.PredicateType)
+	parent := t.TempDir()
+	_, err = workflow.Pull(ctx, tg.open(t, "x/swap:v1"), filepath.Join(parent, "m"), workflow.PullOptions{Policy: keyPolicy(release)})
+	if !errors.Is(err, errdef.ErrModelMismatch) ||
+		!strings.Contains(err.Error(), "tokenizer/merges.txt is signed but not in the model") ||
+		!strings.Contains(err.Error(), "tokenizer/extra.txt is not signed") {
+		t.Fatalf("tar layer with a file missing and one added: %v", err)
+	}
+	if got, _ := os.ReadDir(parent); len(got) != 0 {
+		t.Fatalf("pull left %v", got)
+	}
+}
+
 // An OMS signature grows with the file count: about 30,000 files with
 // short names, or 17,000 with long ones as here, make one over 4 MiB. The
 // pull must read the bundle that signing wrote (it was capped at 4 MiB
