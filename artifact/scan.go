@@ -39,6 +39,10 @@ type ScanOptions struct {
 	AllowSymlinks bool
 	// Exclude lists extra paths, relative to the root, to leave out.
 	Exclude []string
+	// Limit, if set, is told the count and name bytes of the files found
+	// so far as each is added; its error stops the scan there, so a
+	// directory too large to sign is refused without listing all of it.
+	Limit func(files int, nameBytes int64) error
 }
 
 // Scan lists the regular files under root in sorted path order. It refuses,
@@ -68,6 +72,7 @@ func Scan(root string, opts ScanOptions) ([]File, error) {
 	seen := newPathSet(Folding{})
 	// Walk the resolved root: WalkDir does not follow a root that is itself
 	// a symlink ("latest" -> "v3"), and would silently find no files.
+	var names int64 // name bytes so far, for opts.Limit
 	err = filepath.WalkDir(realRoot, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -122,6 +127,10 @@ func Scan(root string, opts ScanOptions) ([]File, error) {
 			Mode:      fi.Mode().Perm(),
 			MediaType: layerMediaType(rel, opts.Dataset, opts.MediaTypes),
 		})
+		if opts.Limit != nil {
+			names += int64(len(rel))
+			return opts.Limit(len(files), names)
+		}
 		return nil
 	})
 	if err != nil {

@@ -273,3 +273,32 @@ func TestScanRefusesBadNames(t *testing.T) {
 		})
 	}
 }
+
+// Limit stops a scan at the first file it refuses, with its error, having
+// been told the running count and name bytes.
+func TestScanLimit(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"a.bin", "b.bin", "c.bin", "d.bin", "e.bin"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tooMany := errors.New("too many")
+	var calls []int64
+	_, err := Scan(dir, ScanOptions{Limit: func(files int, names int64) error {
+		calls = append(calls, int64(files), names)
+		if files > 2 {
+			return tooMany
+		}
+		return nil
+	}})
+	if !errors.Is(err, tooMany) {
+		t.Fatalf("scan with a limit of 2 files: %v", err)
+	}
+	if want := []int64{1, 5, 2, 10, 3, 15}; !slices.Equal(calls, want) {
+		t.Fatalf("limit was told %v, want %v (then no more)", calls, want)
+	}
+	if files, err := Scan(dir, ScanOptions{Limit: func(int, int64) error { return nil }}); err != nil || len(files) != 5 {
+		t.Fatalf("scan under the limit: %d files, %v", len(files), err)
+	}
+}

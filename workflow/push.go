@@ -63,7 +63,19 @@ type PushResult struct {
 // and uploading in a pipeline. The manifest, and with it the tag, goes
 // last: a failed push never leaves a tag on an incomplete artifact.
 func Push(ctx context.Context, repo Target, dir string, opts PushOptions) (*PushResult, error) {
-	files, err := artifact.Scan(dir, opts.Scan)
+	scan := opts.Scan
+	if opts.Signed {
+		// Refused as soon as the files found so far are too many to sign,
+		// not after listing a million of them.
+		scan.Limit = func(files int, names int64) error {
+			if n := oms.MinBundleSize(files, names); n > oms.MaxBundleSize {
+				return fmt.Errorf("%w: more than %d files: their OpenSSF model signature would be over the %d bytes its readers accept (oms.MaxBundleSize): push sub-directories as models of their own",
+					ErrTooLarge, files-1, int64(oms.MaxBundleSize))
+			}
+			return nil
+		}
+	}
+	files, err := artifact.Scan(dir, scan)
 	if err != nil {
 		return nil, fmt.Errorf("push %s: %w", dir, err)
 	}
@@ -75,16 +87,6 @@ func Push(ctx context.Context, repo Target, dir string, opts PushOptions) (*Push
 		total += f.Size
 	}
 	opts.Progress.emit(Event{Kind: EventPlan, Size: total})
-	if opts.Signed {
-		var names int64
-		for _, f := range files {
-			names += int64(len(f.Path))
-		}
-		if n := oms.MinBundleSize(len(files), names); n > oms.MaxBundleSize {
-			return nil, fmt.Errorf("push %s: %w: %d files: their OpenSSF model signature would be at least %d bytes, over the %d bytes its readers accept (oms.MaxBundleSize): push sub-directories as models of their own",
-				dir, ErrTooLarge, len(files), n, int64(oms.MaxBundleSize))
-		}
-	}
 	units := artifact.Units(files, opts.Group)
 	if len(units) > artifact.DefaultMaxLayers {
 		return nil, fmt.Errorf("push %s: %w: %d files make %d layers, more than the %d a pull accepts: let more files travel together (push --group-under, --group-size, --group-min-files)",
