@@ -125,33 +125,49 @@ func EncodeTarIndex(groups []TarGroup) ([]byte, error) {
 	return json.Marshal(idx)
 }
 
-// ParseTarIndex reads the entries of the tar layer layer from an index
-// blob. It refuses entries out of order, overlapping, outside the layer,
-// or with unsafe paths (a pull then reads the whole layer); whether they
-// tell the truth is checked when their ranges are read.
-func ParseTarIndex(data []byte, layer ocispec.Descriptor) ([]TarEntry, error) {
+// TarIndex is a decoded index blob: each layer's entries, not yet
+// checked (Entries checks them).
+type TarIndex struct {
+	layers map[digest.Digest][]tarIndexFile
+}
+
+// ParseTarIndex decodes an index blob. A pull decodes each blob once and
+// takes many layers' entries from it: a blob holds dozens of layers.
+func ParseTarIndex(data []byte) (*TarIndex, error) {
 	var idx tarIndex
 	if err := json.Unmarshal(data, &idx); err != nil {
-		return nil, fmt.Errorf("tar index of %s: %v", layer.Digest, err)
+		return nil, fmt.Errorf("tar index: %v", err)
 	}
+	x := &TarIndex{layers: make(map[digest.Digest][]tarIndexFile, len(idx.Layers))}
 	for _, l := range idx.Layers {
-		if l.Layer != layer.Digest {
-			continue
+		if _, dup := x.layers[l.Layer]; !dup {
+			x.layers[l.Layer] = l.Entries
 		}
-		entries := make([]TarEntry, len(l.Entries))
-		var next int64
-		for i, f := range l.Entries {
-			e := TarEntry{Path: f.Path, Header: next, Data: f.Data, Size: f.Size}
-			if _, err := CleanPath(f.Path); err != nil {
-				return nil, fmt.Errorf("tar index of %s: %w", layer.Digest, err)
-			}
-			if f.Size < 0 || f.Data < next+512 || e.End() > layer.Size || e.End() < f.Data {
-				return nil, fmt.Errorf("tar index of %s: entry %q at %d (%d bytes) does not fit the layer", layer.Digest, f.Path, f.Data, f.Size)
-			}
-			entries[i] = e
-			next = e.End()
-		}
-		return entries, nil
 	}
-	return nil, fmt.Errorf("tar index blob does not describe %s", layer.Digest)
+	return x, nil
+}
+
+// Entries returns the entries of the tar layer layer. It refuses entries
+// out of order, overlapping, outside the layer, or with unsafe paths (a
+// pull then reads the whole layer); whether they tell the truth is
+// checked when their ranges are read.
+func (x *TarIndex) Entries(layer ocispec.Descriptor) ([]TarEntry, error) {
+	files, ok := x.layers[layer.Digest]
+	if !ok {
+		return nil, fmt.Errorf("tar index blob does not describe %s", layer.Digest)
+	}
+	entries := make([]TarEntry, len(files))
+	var next int64
+	for i, f := range files {
+		e := TarEntry{Path: f.Path, Header: next, Data: f.Data, Size: f.Size}
+		if _, err := CleanPath(f.Path); err != nil {
+			return nil, fmt.Errorf("tar index of %s: %w", layer.Digest, err)
+		}
+		if f.Size < 0 || f.Data < next+512 || e.End() > layer.Size || e.End() < f.Data {
+			return nil, fmt.Errorf("tar index of %s: entry %q at %d (%d bytes) does not fit the layer", layer.Digest, f.Path, f.Data, f.Size)
+		}
+		entries[i] = e
+		next = e.End()
+	}
+	return entries, nil
 }

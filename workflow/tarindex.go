@@ -66,13 +66,12 @@ func attachTarIndex(ctx context.Context, repo Target, desc ocispec.Descriptor, u
 type tarIndex struct {
 	blob map[digest.Digest]ocispec.Descriptor // by tar layer
 	mu   sync.Mutex
-	data map[digest.Digest]*indexBlob
+	data map[digest.Digest]*indexBlob // by blob, decoded once
 }
 
 type indexBlob struct {
 	once sync.Once
-	data []byte
-	err  error
+	idx  *artifact.TarIndex // nil: it could not be fetched or decoded
 }
 
 // findTarIndex finds the model's tar index. Nil when there is none or it
@@ -127,11 +126,15 @@ func (x *tarIndex) entries(ctx context.Context, repo Source, layer ocispec.Descr
 		x.data[desc.Digest] = b
 	}
 	x.mu.Unlock()
-	b.once.Do(func() { b.data, b.err = repo.FetchCapped(ctx, desc, artifact.MaxTarIndexSize) })
-	if b.err != nil {
+	b.once.Do(func() {
+		if data, err := repo.FetchCapped(ctx, desc, artifact.MaxTarIndexSize); err == nil {
+			b.idx, _ = artifact.ParseTarIndex(data)
+		}
+	})
+	if b.idx == nil {
 		return nil, false
 	}
-	entries, err := artifact.ParseTarIndex(b.data, layer)
+	entries, err := b.idx.Entries(layer)
 	return entries, err == nil
 }
 
